@@ -1,0 +1,1 @@
+"""experiments package (see docs/ARCHITECTURE.md)."""
