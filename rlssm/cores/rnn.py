@@ -34,9 +34,11 @@ class CellStack(MemoryCore):
     cell_cls: ClassVar[type[nn.Module]]
 
     def setup(self):
-        self.cells = [
-            self.cell_cls(features=self.config.hidden_size) for _ in range(self.config.num_layers)
-        ]
+        self.cells = [self.make_cell() for _ in range(self.config.num_layers)]
+
+    def make_cell(self) -> nn.Module:
+        """One cell of the stack (`cell_cls` of width H unless a subclass says otherwise)."""
+        return self.cell_cls(features=self.config.hidden_size)
 
     def cell_carry(self, batch_size: int) -> Carry:
         """Zero carry of one layer."""
