@@ -1,0 +1,75 @@
+"""Timing, memory and docs-table helpers shared by the benchmarks."""
+
+import json
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    """One line naming the machine the numbers come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = jax.devices()[0].device_kind
+    return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {device}"
+
+
+def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float = 1.0) -> dict:
+    """Compiles `fn` (jitted) for `args`, then times it; returns seconds and XLA memory sizes.
+
+    Returns:
+        `compile_s` (lowering + compilation), `run_s` (median over repeats, at least
+        `min_seconds` of runs in all), and `memory_mb` (XLA's buffer assignment: arguments, outputs
+        and temporaries, the peak it plans for), where the backend reports it.
+    """
+    jitted = jax.jit(fn)
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(compiled(*args))  # warm-up
+    times = []
+    while len(times) < repeats or sum(times) < min_seconds:
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 50:
+            break
+    memory_mb = None
+    analysis = compiled.memory_analysis()
+    if analysis is not None:
+        total = (
+            analysis.argument_size_in_bytes
+            + analysis.output_size_in_bytes
+            + analysis.temp_size_in_bytes
+        )
+        memory_mb = round(total / 2**20, 1)
+    return {"compile_s": compile_s, "run_s": statistics.median(times), "memory_mb": memory_mb}
+
+
+def emit(record: dict) -> None:
+    """Prints one JSON line."""
+    print(json.dumps(record), flush=True)
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md."""
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    block = f"<!-- {name}:start -->\n{markdown.rstrip()}\n<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(text)
