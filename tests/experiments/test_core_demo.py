@@ -1,0 +1,36 @@
+"""Smoke tests of the demo command line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from experiments.core_demo import DemoConfig, main
+
+
+def test_demo_runs_and_reports_each_core():
+    results = main(DemoConfig(cores=("none", "mingru"), length=8, steps=20, hidden_size=8))
+    assert [r["core"] for r in results] == ["none", "mingru"]
+    assert all(r["params"] > 0 and r["first_loss"] > 0 for r in results)
+
+
+def test_unknown_core_is_refused_before_training():
+    with pytest.raises(ValueError, match=r"unknown \['s7'\]"):
+        DemoConfig(cores=("s7",))
+
+
+def test_help_and_bad_flag_exit_codes():
+    ok = subprocess.run(
+        [sys.executable, "-m", "experiments.core_demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and "--cores" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.core_demo", "--stepz", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0 and "--stepz" in bad.stdout + bad.stderr
