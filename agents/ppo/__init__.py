@@ -1,0 +1,1 @@
+"""Recurrent PPO with any memory core (work in progress: GAE so far)."""
