@@ -1,0 +1,104 @@
+"""Environment throughput: env steps/s with random actions and auto-reset, every registered task.
+
+    python -m benchmarks.envs                       # all tasks, JSON lines on stdout
+    python -m benchmarks.envs --write-docs          # and the table in docs/BENCHMARKS.md
+    python -m benchmarks.envs --tasks RepeatPreviousEasy CartPole-v1
+
+Each task runs `steps` vmapped steps inside one jitted `lax.scan` (actions sampled from the action
+space), at every batch size in `num_envs`. gymnax's own CartPole-v1 (`gymnax.make`, no wrappers)
+is measured in the same run and every figure is also given as a ratio to it.
+"""
+
+import dataclasses
+
+import gymnax
+import jax
+import tyro
+
+import envs
+from benchmarks.common import compile_and_time, emit, machine, write_section
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Benchmark grid."""
+
+    tasks: tuple[str, ...] = ()
+    """Registered names to measure (default: all)."""
+    num_envs: tuple[int, ...] = (64, 1024)
+    """Vectorised environments per run."""
+    steps: int = 256
+    """Steps per jitted call."""
+    brax_num_envs: tuple[int, ...] = (64,)
+    """Batch sizes for brax tasks (slow to compile and to step on a CPU)."""
+    brax_steps: int = 32
+    """Steps per call for brax tasks."""
+    write_docs: bool = False
+    """Write the table into docs/BENCHMARKS.md."""
+
+
+def throughput(env, params, num_envs: int, steps: int) -> dict:
+    """Steps/s of `env` over `num_envs` environments (random actions, auto-reset)."""
+
+    def rollout(key):
+        reset_key, run_key = jax.random.split(key)
+        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
+
+        def body(state, key):
+            act_key, step_key = jax.random.split(key)
+            sample = env.action_space(params).sample
+            action = jax.vmap(sample)(jax.random.split(act_key, num_envs))
+            out = jax.vmap(env.step, (0, 0, 0, None))(
+                jax.random.split(step_key, num_envs), state, action, params
+            )
+            return out[1], out[2].sum()
+
+        return jax.lax.scan(body, state, jax.random.split(run_key, steps))[1].sum()
+
+    timing = compile_and_time(rollout, jax.random.key(0), repeats=3, min_seconds=0.5)
+    return {
+        "compile_s": round(timing["compile_s"], 2),
+        "steps_per_s": round(num_envs * steps / timing["run_s"]),
+    }
+
+
+def table(records: list[dict], header: str) -> str:
+    cols = ["task", "num_envs", "steps_per_s", "vs_cartpole", "compile_s"]
+    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in records]
+    return "\n".join(lines)
+
+
+def main(args: Args) -> None:
+    names = args.tasks or envs.registered()
+    reference = {}
+    cartpole, cartpole_params = gymnax.make("CartPole-v1")
+    for n in args.num_envs:
+        reference[n] = throughput(cartpole, cartpole_params, n, args.steps)["steps_per_s"]
+        emit({"task": "gymnax CartPole-v1 (raw)", "num_envs": n, "steps_per_s": reference[n]})
+    records = [
+        {"task": "gymnax CartPole-v1 (raw)", "num_envs": n, "steps_per_s": s, "vs_cartpole": 1.0}
+        for n, s in reference.items()
+    ]
+    for name in names:
+        is_brax = name.startswith("brax/")
+        env, params = envs.make(name)
+        for n in args.brax_num_envs if is_brax else args.num_envs:
+            record = {"task": name, "num_envs": n}
+            record.update(throughput(env, params, n, args.brax_steps if is_brax else args.steps))
+            if n in reference:
+                record["vs_cartpole"] = round(record["steps_per_s"] / reference[n], 3)
+            emit(record)
+            records.append(record)
+    if args.write_docs:
+        header = (
+            f"Machine: {machine()}. Command: `python -m benchmarks.envs --write-docs`. "
+            f"Random actions, auto-reset, {args.steps} steps per jitted call "
+            f"({args.brax_steps} for brax); `vs_cartpole` = steps/s over gymnax CartPole-v1's "
+            "at the same number of envs, measured in the same run."
+        )
+        write_section("envs", table(records, header))
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
