@@ -21,6 +21,23 @@ import pytest
 # ------------------------------------------------------------------ helpers for the card games
 
 
+@functools.cache
+def _find_popgym_python() -> str | None:
+    python = os.environ.get("POPGYM_PYTHON", sys.executable)
+    if shutil.which(python) is None:
+        return None
+    found = subprocess.run([python, "-c", "import popgym"], capture_output=True).returncode == 0
+    return python if found else None
+
+
+def popgym_python() -> str:
+    """The interpreter that has the original popgym (`POPGYM_PYTHON`, else this one), or skip."""
+    python = _find_popgym_python()
+    if python is None:
+        pytest.skip("popgym is not installed; set POPGYM_PYTHON to an interpreter that has it")
+    return python
+
+
 class Steps(NamedTuple):
     """One rollout's per-step outputs, each `[E, T, ...]` (episodes, steps)."""
 
@@ -135,11 +152,7 @@ def run_reference(module, names, oracle_source, replays=3, episodes=100):
         `{name: {"replays": [{"obs", "action", "reward", "terminated", "truncated"}],
         "random_returns": [...], "oracle_returns": [...]}}`.
     """
-    python = os.environ.get("POPGYM_PYTHON", sys.executable)
-    if shutil.which(python) is None:
-        pytest.skip(f"no interpreter {python!r} for the popgym reference")
-    if subprocess.run([python, "-c", "import popgym"], capture_output=True).returncode:
-        pytest.skip("popgym is not installed; set POPGYM_PYTHON to an interpreter that has it")
+    python = popgym_python()
     config = {"module": module, "names": names, "replays": replays, "episodes": episodes}
     result = subprocess.run(
         [python, "-c", oracle_source + RUNNER_SOURCE, json.dumps(config)],
