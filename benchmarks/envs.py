@@ -80,8 +80,14 @@ def main(args: Args) -> None:
         {"task": "gymnax CartPole-v1 (raw)", "num_envs": n, "steps_per_s": s, "vs_cartpole": 1.0}
         for n, s in reference.items()
     ]
+    header = (
+        f"Machine: {machine()}. Command: `python -m benchmarks.envs --write-docs`. "
+        f"Random actions, auto-reset, {args.steps} steps per jitted call "
+        f"({args.brax_steps} for brax); `vs_cartpole` = steps/s over gymnax CartPole-v1's "
+        "at the same number of envs, measured in the same run."
+    )
     for name in names:
-        is_brax = name.startswith("brax/")
+        is_brax = name.startswith("brax/") or "Brax" in name
         env, params = envs.make(name)
         for n in args.brax_num_envs if is_brax else args.num_envs:
             record = {"task": name, "num_envs": n}
@@ -90,14 +96,8 @@ def main(args: Args) -> None:
                 record["vs_cartpole"] = round(record["steps_per_s"] / reference[n], 3)
             emit(record)
             records.append(record)
-    if args.write_docs:
-        header = (
-            f"Machine: {machine()}. Command: `python -m benchmarks.envs --write-docs`. "
-            f"Random actions, auto-reset, {args.steps} steps per jitted call "
-            f"({args.brax_steps} for brax); `vs_cartpole` = steps/s over gymnax CartPole-v1's "
-            "at the same number of envs, measured in the same run."
-        )
-        write_section("envs", table(records, header))
+        if args.write_docs:  # after every task, so an interrupted run keeps what it measured
+            write_section("envs", table(records, header))
 
 
 if __name__ == "__main__":
