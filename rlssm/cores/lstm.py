@@ -1,4 +1,4 @@
-"""LSTM baseline core: stacked LSTM cells with per-step resets; carry `L` pairs `(c[B, H], h[B, H])`.
+"""LSTM baseline core: stacked LSTM cells with per-step resets; carry `L` x `(c[B, H], h[B, H])`.
 
 The cell computes the four gates with two matmuls (`x` and `h` each against a `[*, 4H]` kernel),
 like flax's `OptimizedLSTMCell`, and initialises the forget-gate bias to `forget_bias` (1 by
