@@ -9,27 +9,28 @@ The time limit lives in ``EnvParams`` so that it can be changed or vmapped witho
 environment. brax's own ``EpisodeWrapper``/``AutoResetWrapper`` are not used: the latter restarts
 every episode from the same initial state, whereas here each auto-reset draws a fresh one.
 
-The physics backend is a constructor option; by default each task uses the fastest backend
-measured on a 2-core CPU (shared, so only the ratios mean much): 64 environments, random actions,
-auto-reset, ``jax.jit`` of a ``lax.scan`` of the vmapped step, in env steps/s.
+The physics backend is a constructor option, ``DEFAULT_BACKEND`` when none is given: the fastest
+measured on a 2-core CPU (shared with other jobs, load 3 to 5, so only the ratios mean much):
+64 environments, random actions, auto-reset, ``jax.jit`` of a ``lax.scan`` of 50 vmapped steps,
+in env steps/s.
 
 ========================  ===========  ======  ==========  ======
 task                      generalized  mjx     positional  spring
 ========================  ===========  ======  ==========  ======
-ant                       3918         13518   1390        1396
-halfcheetah               1162         116     (>400 s)    (>400 s)
-hopper                    3877         3959
-walker2d                  3719         1229
-humanoid                  2422         9889
-inverted_pendulum         24437        67257
-inverted_double_pendulum  42135        33439
-reacher                   5090         13525
-pusher                    932          17
+ant                       5296         17821   4957        15792
+halfcheetah               3436         1443    3431        8768
+hopper                    10951        10711   22568       64162
+walker2d                  8847         2182    14470       34747
+humanoid                  2399         9243    3569        10771
+inverted_pendulum         76687        106604  57579       165794
+inverted_double_pendulum  48523        87444   41038       108033
+reacher                   19593        52543   40007       62807
+pusher                    1927         20      909         2368
 ========================  ===========  ======  ==========  ======
 
-No backend wins everywhere: brax tunes MJX's solver down for ant and humanoid only, and MJX is
-slow on the contact-rich halfcheetah and pusher. ``positional`` and ``spring`` were about ten
-times slower than the best on ant and did not finish compiling and running halfcheetah in 400 s.
+``spring`` is fastest on every task but ant (where ``mjx``, whose solver brax tunes down for ant
+and humanoid only, is about 13% faster). It is also brax's simplest physics (spring joints and
+contacts); pass ``backend="generalized"`` or ``"mjx"`` where fidelity matters more than speed.
 """
 
 from __future__ import annotations
@@ -45,19 +46,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
-# The fastest backend measured for each task (see the table above); brax's own default elsewhere.
-FASTEST_BACKEND: dict[str, str] = {
-    "ant": "mjx",
-    "halfcheetah": "generalized",
-    "hopper": "mjx",
-    "walker2d": "generalized",
-    "humanoid": "mjx",
-    "inverted_pendulum": "mjx",
-    "inverted_double_pendulum": "generalized",
-    "reacher": "mjx",
-    "pusher": "generalized",
-}
-FALLBACK_BACKEND = "generalized"
+DEFAULT_BACKEND = "spring"  # the fastest measured (see the table above)
 # Options every brax PipelineEnv accepts besides its class's own.
 PIPELINE_OPTIONS = ("n_frames", "debug")
 
@@ -93,11 +82,6 @@ def _brax_classes() -> dict[str, type]:
     return dict(brax_envs._envs)  # brax has no public listing of its registry
 
 
-def default_backend(env_name: str) -> str:
-    """The backend ``BraxEnv(env_name)`` uses when none is given: the fastest measured."""
-    return FASTEST_BACKEND.get(env_name, FALLBACK_BACKEND)
-
-
 def brax_names() -> tuple[str, ...]:
     """Names in brax's environment registry."""
     return tuple(_brax_classes())
@@ -123,7 +107,7 @@ class BraxEnv(environment.Environment[EnvState, EnvParams]):
 
     Args:
         env_name: A brax registry name (``"ant"``, ``"halfcheetah"``, ...).
-        backend: Physics pipeline, one of ``BACKENDS``; None for ``default_backend(env_name)``.
+        backend: Physics pipeline, one of ``BACKENDS``; None for ``DEFAULT_BACKEND``.
         **brax_options: Options of the brax environment's constructor (see
             ``accepted_options``).
     """
@@ -132,7 +116,7 @@ class BraxEnv(environment.Environment[EnvState, EnvParams]):
         known = brax_names()
         if env_name not in known:
             raise ValueError(f"unknown brax environment {env_name!r}; known: {known}")
-        backend = default_backend(env_name) if backend is None else backend
+        backend = DEFAULT_BACKEND if backend is None else backend
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         unknown = sorted(set(brax_options) - set(accepted_options(env_name)))

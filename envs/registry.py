@@ -84,8 +84,8 @@ def make_brax(
 
     Args:
         env_name: A brax environment name (``"ant"``, ...).
-        backend: Physics pipeline (see ``envs.brax_adapter.BACKENDS``); None for the fastest
-            measured on a CPU for this task (``envs.brax_adapter.default_backend``).
+        backend: Physics pipeline (see ``envs.brax_adapter.BACKENDS``); None for
+            ``envs.brax_adapter.DEFAULT_BACKEND``, the fastest measured on a CPU.
         **brax_options: The brax environment's constructor options (checked by ``BraxEnv``).
 
     Returns:

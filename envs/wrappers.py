@@ -107,10 +107,14 @@ class Wrapper(environment.Environment):
 class ObservationWrapper(Wrapper):
     """Base class for wrappers that map each observation (optionally with randomness).
 
-    Subclasses define ``transform_obs`` and ``observation_space``. On a step that ends an
-    episode, ``obs`` (the first of the next episode) and ``info["final_observation"]`` are
-    transformed with independent keys; on other steps both are the same transformed array.
+    Subclasses define ``transform_obs`` and ``observation_space``. A deterministic transform
+    passes the key on untouched. A random one (``stochastic = True``) splits off its own keys:
+    on a step that ends an episode, ``obs`` (the first of the next episode) and
+    ``info["final_observation"]`` are transformed with independent keys; on other steps both are
+    the same transformed array.
     """
+
+    stochastic = False
 
     def transform_obs(self, obs: jax.Array, key: jax.Array, params: Any) -> jax.Array:
         """Maps one observation.
@@ -125,20 +129,24 @@ class ObservationWrapper(Wrapper):
         """
         raise NotImplementedError
 
+    def _split(self, key: jax.Array, num: int) -> tuple[jax.Array, ...]:
+        """Keys for the wrapped env and the transforms (all ``key`` when deterministic)."""
+        return tuple(jax.random.split(key, num)) if self.stochastic else (key,) * num
+
     @partial(jax.jit, static_argnames=("self",))
     def reset(self, key: jax.Array, params: Any | None = None) -> tuple[jax.Array, Any]:
         params = self._params(params)
-        key_env, key_obs = jax.random.split(key)
+        key_env, key_obs = self._split(key, 2)
         obs, state = self.env.reset(key_env, params)
         return self.transform_obs(obs, key_obs, params), state
 
     def reset_env(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
-        key_env, key_obs = jax.random.split(key)
+        key_env, key_obs = self._split(key, 2)
         obs, state = self.env.reset_env(key_env, params)
         return self.transform_obs(obs, key_obs, params), state
 
     def step_env(self, key: jax.Array, state: Any, action: Any, params: Any) -> Any:
-        key_env, key_obs = jax.random.split(key)
+        key_env, key_obs = self._split(key, 2)
         obs, state, reward, terminated, info = self.env.step_env(key_env, state, action, params)
         return self.transform_obs(obs, key_obs, params), state, reward, terminated, info
 
@@ -147,14 +155,14 @@ class ObservationWrapper(Wrapper):
         self, key: jax.Array, state: Any, action: Any, params: Any | None = None
     ) -> StepResult:
         params = self._params(params)
-        key_env, key_obs, key_final = jax.random.split(key, 3)
+        key_env, key_obs, key_final = self._split(key, 3)
         obs, state, reward, terminated, truncated, info = self.env.step(
             key_env, state, action, params
         )
-        done = jnp.logical_or(terminated, truncated)
         obs = self.transform_obs(obs, key_obs, params)
         final_obs = self.transform_obs(info["final_observation"], key_final, params)
-        final_obs = jnp.where(done, final_obs, obs)
+        if self.stochastic:
+            final_obs = jnp.where(jnp.logical_or(terminated, truncated), final_obs, obs)
         info = {**info, "final_observation": final_obs}
         return obs, state, reward, terminated, truncated, info
 
@@ -269,6 +277,8 @@ class GaussianObservationNoise(ObservationWrapper):
         clip: Clip noisy observations to the wrapped space's bounds (as POPGym does); if False
             the new space is unbounded.
     """
+
+    stochastic = True
 
     def __init__(self, env: environment.Environment, std: float, clip: bool = True):
         super().__init__(env)

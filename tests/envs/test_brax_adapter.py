@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.brax_adapter import BACKENDS, BraxEnv, default_backend
+from envs.brax_adapter import BACKENDS, DEFAULT_BACKEND, BraxEnv
 
 NUM_ENVS = 2
 # Unoptimised machine code compiles in about half the time; the checks do not need speed.
@@ -37,7 +37,7 @@ def probe(env: BraxEnv, keys, state, action, params):
 
 def check_backend(backend: str | None) -> None:
     env, params = envs.make("brax/inverted_pendulum", backend=backend)
-    assert env.backend == (backend or default_backend("inverted_pendulum"))
+    assert env.backend == (backend or DEFAULT_BACKEND)
     assert env.name == "brax/inverted_pendulum"
     obs_space, action_space = env.observation_space(params), env.action_space(params)
     assert obs_space.shape == (4,) and action_space.shape == (1,)
@@ -84,9 +84,7 @@ def test_default_backend() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "backend", [b for b in BACKENDS if b != default_backend("inverted_pendulum")]
-)
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != DEFAULT_BACKEND])
 def test_other_backends(backend: str) -> None:
     check_backend(backend)
 

@@ -1,16 +1,14 @@
 """StatelessCartPole / StatelessPendulum families: rules, levels, and the original package.
 
 The reference comparison runs POPGym (numpy/gymnasium) in a subprocess on the same initial state
-and actions; it is skipped when that interpreter is absent (``POPGYM_PYTHON`` overrides it).
+and actions; it is skipped when popgym is not installed (`tests.envs.popgym_helpers`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -21,8 +19,8 @@ from gymnax.environments.classic_control import pendulum
 import envs
 from envs.popgym import stateless
 from envs.wrappers import GaussianObservationNoise
+from tests.envs.popgym_helpers import popgym_python
 
-POPGYM_PYTHON = Path(os.environ.get("POPGYM_PYTHON", "/tmp/popgym_ref/bin/python"))
 TAU = 0.02  # CartPole's Euler time step
 LEVELS = ("Easy", "Medium", "Hard")
 # name -> (POPGym class prefix, episode lengths, noise levels) per level, from POPGym's source.
@@ -224,8 +222,7 @@ def _random_torque(state, key):
 
 
 def test_matches_original_popgym() -> None:
-    if not POPGYM_PYTHON.exists():
-        pytest.skip("the original popgym package is not installed (set POPGYM_PYTHON)")
+    python = popgym_python()
     runs = [
         _our_episode("PositionOnlyCartPoleEasy", jax.random.key(0), _balance),
         _our_episode("PositionOnlyCartPoleMedium", jax.random.key(1), _random_push),
@@ -235,7 +232,7 @@ def test_matches_original_popgym() -> None:
     levels = [EXPECTED[family][0] + level for family in EXPECTED for level in LEVELS]
     request = {"levels": levels, "runs": [dict(run, ours=None) for run in runs]}
     completed = subprocess.run(
-        [str(POPGYM_PYTHON), "-c", REFERENCE_SCRIPT],
+        [python, "-c", REFERENCE_SCRIPT],
         input=json.dumps(request),
         capture_output=True,
         text=True,
