@@ -28,19 +28,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {device}"
 
 
-def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float = 1.0) -> dict:
-    """Compiles `fn` (jitted) for `args`, then times it; returns seconds and XLA memory sizes.
-
-    Returns:
-        `compile_s` (lowering + compilation), `run_s` (median over repeats, at least
-        `min_seconds` of runs in all), and `memory_mb` (XLA's buffer assignment: arguments, outputs
-        and temporaries, the peak it plans for), where the backend reports it.
-    """
-    jitted = jax.jit(fn)
-    t0 = time.perf_counter()
-    compiled = jitted.lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(*args))  # warm-up
+def time_compiled(compiled: Callable, *args, repeats: int = 5, min_seconds: float = 1.0) -> float:
+    """Median seconds per call of an already compiled function (after one warm-up call)."""
+    jax.block_until_ready(compiled(*args))
     times = []
     while len(times) < repeats or sum(times) < min_seconds:
         t0 = time.perf_counter()
@@ -48,6 +38,21 @@ def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float =
         times.append(time.perf_counter() - t0)
         if len(times) >= 50:
             break
+    return statistics.median(times)
+
+
+def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float = 1.0) -> dict:
+    """Compiles `fn` (jitted) for `args`, then times it; returns seconds and XLA memory sizes.
+
+    Returns:
+        `compile_s` (lowering + compilation), `run_s` (median over repeats, at least
+        `min_seconds` of runs in all), `memory_mb` (XLA's buffer assignment: arguments, outputs
+        and temporaries, the peak it plans for, where the backend reports it) and `compiled`.
+    """
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    run_s = time_compiled(compiled, *args, repeats=repeats, min_seconds=min_seconds)
     memory_mb = None
     analysis = compiled.memory_analysis()
     if analysis is not None:
@@ -57,7 +62,7 @@ def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float =
             + analysis.temp_size_in_bytes
         )
         memory_mb = round(total / 2**20, 1)
-    return {"compile_s": compile_s, "run_s": statistics.median(times), "memory_mb": memory_mb}
+    return {"compile_s": compile_s, "run_s": run_s, "memory_mb": memory_mb, "compiled": compiled}
 
 
 def emit(record: dict) -> None:
