@@ -76,6 +76,7 @@ from gymnax.environments.classic_control import (
 from gymnax.environments.misc import reacher, swimmer
 
 from envs.brax_adapter import BraxEnv
+from envs.wrappers import box_bounds
 
 Environment = environment.Environment
 FLOAT_MAX = float(np.finfo(np.float32).max)
@@ -105,13 +106,6 @@ def reset_trial(env: Environment, key: jax.Array, state: Any, params: Any) -> tu
 def _where(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Selects between two pytrees of the same structure with a scalar predicate."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _box_bounds(space: spaces.Box) -> tuple[jax.Array, jax.Array]:
-    """Returns float32 `low`, `high` broadcast to the space's shape."""
-    low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
-    high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
-    return low, high
 
 
 def _require_flat_box(space: Any, what: str) -> spaces.Box:
@@ -395,7 +389,7 @@ class ObservationProjection(StepWrapper):
         """Bounded by `scale * |bound of obs|_2` for orthogonal maps, unbounded for gaussian."""
         bound = jnp.float32(FLOAT_MAX)
         if self.kind == "orthogonal":
-            low, high = _box_bounds(self.env.observation_space(params))
+            low, high = box_bounds(self.env.observation_space(params))
             extent = jnp.maximum(jnp.abs(low), jnp.abs(high))
             finite = jnp.all(extent < 1e18)  # so that the squared norm cannot overflow
             norm = jnp.linalg.norm(jnp.where(finite, extent, 0.0))
@@ -464,7 +458,7 @@ class ActionProjection(StepWrapper):
 
     def inner_action(self, state: ProjectionState, action: jax.Array, params: Any) -> jax.Array:
         """The wrapped env's action for the agent's `action[size]`: float32 `[A_inner]`."""
-        low, high = _box_bounds(self.env.action_space(params))
+        low, high = box_bounds(self.env.action_space(params))
         return jnp.clip(state.matrix @ jnp.clip(action, -1.0, 1.0), low, high)
 
     def step_env(
@@ -497,18 +491,18 @@ class MetaObservation(StepWrapper):
         space = self.env.action_space(params)
         if isinstance(space, spaces.Discrete):
             return jax.nn.one_hot(action, space.n, dtype=jnp.float32)
-        low, high = _box_bounds(space)
+        low, high = box_bounds(space)
         return jnp.clip(jnp.asarray(action, jnp.float32).reshape(space.shape), low, high)
 
     def observation_space(self, params: Any) -> spaces.Box:
-        obs_low, obs_high = _box_bounds(
+        obs_low, obs_high = box_bounds(
             _require_flat_box(self.env.observation_space(params), "The observation space")
         )
         space = self.env.action_space(params)
         if isinstance(space, spaces.Discrete):
             act_low, act_high = jnp.zeros((space.n,)), jnp.ones((space.n,))
         else:
-            act_low, act_high = _box_bounds(space)
+            act_low, act_high = box_bounds(space)
         low = jnp.concatenate([obs_low, act_low, jnp.array([-FLOAT_MAX, 0.0, 0.0])])
         high = jnp.concatenate([obs_high, act_high, jnp.array([FLOAT_MAX, 1.0, 1.0])])
         return spaces.Box(low, high, low.shape, jnp.float32)
@@ -619,12 +613,12 @@ def meta_cartpole(
 # ---------------------------------------------------------------------------------------------
 
 
-class ContinuousCartPole(cartpole.CartPole):
-    """gymnax CartPole-v1 pushed with a continuous force `force_mag * u`, `u[1]` in [-1, 1]."""
+class UnitBoxAction:
+    """Mixin for a gymnax task re-driven by one continuous action `u[1]` in [-1, 1]."""
 
     @property
     def name(self) -> str:
-        return "ContinuousCartPole"
+        return type(self).__name__
 
     @property
     def num_actions(self) -> int:
@@ -632,6 +626,10 @@ class ContinuousCartPole(cartpole.CartPole):
 
     def action_space(self, params: Any = None) -> spaces.Box:
         return spaces.Box(-jnp.ones((1,)), jnp.ones((1,)), (1,), jnp.float32)
+
+
+class ContinuousCartPole(UnitBoxAction, cartpole.CartPole):
+    """gymnax CartPole-v1 pushed with a continuous force `force_mag * u`, `u[1]` in [-1, 1]."""
 
     def step_env(
         self, key: jax.Array, state: cartpole.EnvState, action: jax.Array, params: Any
@@ -642,19 +640,8 @@ class ContinuousCartPole(cartpole.CartPole):
         return super().step_env(key, state, (force + 1.0) / 2.0, params)
 
 
-class ContinuousAcrobot(acrobot.Acrobot):
+class ContinuousAcrobot(UnitBoxAction, acrobot.Acrobot):
     """gymnax Acrobot-v1 driven by a continuous torque `u[1]` in [-1, 1] (v1's torques are ±1)."""
-
-    @property
-    def name(self) -> str:
-        return "ContinuousAcrobot"
-
-    @property
-    def num_actions(self) -> int:
-        return 1
-
-    def action_space(self, params: Any = None) -> spaces.Box:
-        return spaces.Box(-jnp.ones((1,)), jnp.ones((1,)), (1,), jnp.float32)
 
     def step_env(
         self, key: jax.Array, state: acrobot.EnvState, action: jax.Array, params: Any
@@ -935,7 +922,7 @@ class MultiTask(Environment):
 
     def _native_action(self, g: int, action: jax.Array, params: Any) -> jax.Array:
         """Family `g`'s action: the first entries of `action[A]`, mapped from [-1, 1] to its Box."""
-        low, high = _box_bounds(self.envs[g].action_space(params))
+        low, high = box_bounds(self.envs[g].action_space(params))
         unit = jnp.clip(jnp.asarray(action, jnp.float32)[: self._action_sizes[g]], -1.0, 1.0)
         return low + (unit + 1.0) * 0.5 * (high - low)
 
