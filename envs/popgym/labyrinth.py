@@ -410,6 +410,18 @@ class MazeEnv(environment.Environment):
             walls = open_square(walls, goal)
         return walls, start, goal
 
+    def start_fields(self, key: jax.Array) -> dict[str, jax.Array | int]:
+        """The `MazeState` fields of a new episode: a fresh maze with the agent on its start."""
+        walls, start, goal = self.new_maze(key)
+        return {
+            "time": 0,
+            "walls": walls,
+            "position": start,
+            "start": start,
+            "goal": goal,
+            "last_action": jnp.int32(NONE),
+        }
+
     @functools.partial(jax.jit, static_argnames=("self",))
     def step(
         self,

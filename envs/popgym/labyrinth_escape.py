@@ -48,21 +48,10 @@ class LabyrinthEscape(labyrinth.MazeEnv):
     def default_params(self) -> EnvParams:
         return EnvParams()
 
-    @property
-    def name(self) -> str:
-        return "LabyrinthEscape"
-
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         """Draws a maze and puts the agent on its start. Returns the float32 `[50]` observation."""
-        walls, start, goal = self.new_maze(key)
-        state = EnvState(
-            time=0,
-            walls=walls,
-            position=start,
-            start=start,
-            goal=goal,
-            last_action=jnp.int32(labyrinth.NONE),
-        )
+        fields = self.start_fields(key)
+        state = EnvState(**fields)
         return self.get_obs(state), state
 
     def step_env(

@@ -57,21 +57,12 @@ class LabyrinthExplore(labyrinth.MazeEnv):
     def default_params(self) -> EnvParams:
         return EnvParams()
 
-    @property
-    def name(self) -> str:
-        return "LabyrinthExplore"
-
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         """Draws a maze and puts the agent on its start. Returns the float32 `[50]` observation."""
-        walls, start, goal = self.new_maze(key)
+        fields = self.start_fields(key)
         state = EnvState(
-            time=0,
-            walls=walls,
-            position=start,
-            start=start,
-            goal=goal,
-            last_action=jnp.int32(labyrinth.NONE),
-            visited=labyrinth.mark_square(jnp.zeros_like(walls), start),
+            **fields,
+            visited=labyrinth.mark_square(jnp.zeros_like(fields["walls"]), fields["start"]),
             num_visited=jnp.int32(1),
         )
         return self.get_obs(state), state
