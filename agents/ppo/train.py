@@ -1,0 +1,246 @@
+"""Recurrent PPO training as pure functions: `make_train(config) -> train(key)`.
+
+Axis names: `N` seeds, `T` time, `B` environments, `M` minibatches. One update = a rollout of
+`T` steps in `B` environments, GAE, then `update_epochs` passes of `M` minibatches of whole rows.
+
+    agent = make_agent(config)
+    state = agent.init(key)                            # RunnerState of one seed
+    state, metrics = agent.run(state, num_updates)     # metrics: dict of [num_updates] arrays
+    train = make_train(config)                         # key -> (RunnerState, metrics)
+    jax.jit(jax.vmap(train))(jax.random.split(key, N)) # N seeds in one call
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from agents.ppo import environment
+from agents.ppo.config import PPOConfig
+from agents.ppo.environment import EnvSpec
+from agents.ppo.gae import gae
+from agents.ppo.loss import Batch, ppo_loss
+from agents.ppo.network import ActorCritic, initialize_carry
+from agents.ppo.normalize import init_stats, normalize, update_stats
+from agents.ppo.rollout import Rollout, RunnerState, make_rollout
+
+
+class Agent(NamedTuple):
+    """The pieces of one PPO configuration; every function is pure and jittable."""
+
+    config: PPOConfig
+    spec: EnvSpec
+    network: ActorCritic
+    init: Callable[[jax.Array], RunnerState]
+    update: Callable[[RunnerState], tuple[RunnerState, dict]]
+    run: Callable[[RunnerState, int], tuple[RunnerState, dict]]
+
+
+def learning_rate(config: PPOConfig) -> optax.Schedule | float:
+    """Constant, or linear to zero over the run's optimiser steps."""
+    if not config.anneal_lr:
+        return config.lr
+    steps = config.num_updates * config.update_epochs * config.num_minibatches
+    return optax.linear_schedule(config.lr, 0.0, steps)
+
+
+def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
+    """Global-norm clip then Adam."""
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adam(learning_rate(config), eps=config.adam_eps),
+    )
+
+
+def make_init(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
+    """Returns `init(key) -> RunnerState`: params, optimiser, environments, zero carry."""
+
+    def init(key: jax.Array) -> RunnerState:
+        key, net_key, env_key = jax.random.split(key, 3)
+        obs, env_state = environment.reset(spec, env_key, config.num_envs)
+        carry = initialize_carry(config.network, config.core, config.num_envs)
+        start = jnp.ones((config.num_envs,), bool)
+        params = network.init(net_key, carry, obs[None], start[None])
+        train_state = TrainState.create(
+            apply_fn=network.apply, params=params, tx=make_optimizer(config)
+        )
+        return RunnerState(
+            train_state=train_state,
+            env_state=env_state,
+            obs=obs,
+            start=start,
+            carry=carry,
+            obs_stats=init_stats(obs.shape[1:]),
+            return_stats=init_stats(),
+            key=key,
+            update=jnp.zeros((), jnp.int32),
+            nonfinite_streak=jnp.zeros((), jnp.int32),
+        )
+
+    return init
+
+
+def advantages(config: PPOConfig, rollout: Rollout):
+    """GAE over the rollout: `(advantage[T, B], target[T, B])` in return units."""
+    tr = rollout.transitions
+    return gae(
+        tr.reward,
+        tr.value,
+        tr.terminated,
+        tr.truncated,
+        tr.final_value,
+        rollout.last_value,
+        config.gamma,
+        config.gae_lambda,
+    )
+
+
+def make_batch(config: PPOConfig, state: RunnerState, rollout: Rollout) -> tuple[Batch, object]:
+    """The whole rollout as one `Batch`, with targets in the value head's space."""
+    adv = advantages(config, rollout)
+    return_stats = state.return_stats
+    target, old_value = adv.target, rollout.transitions.value
+    if config.normalize_value:
+        return_stats = update_stats(return_stats, adv.target.reshape(-1))
+        target = normalize(return_stats, target, clip=1e6)
+        old_value = normalize(return_stats, old_value, clip=1e6)
+    batch = Batch(rollout.transitions, adv.advantage, target, old_value, rollout.initial_carry)
+    return batch, return_stats
+
+
+def minibatches(config: PPOConfig, batch: Batch, key: jax.Array) -> Batch:
+    """Shuffles environment rows into `M` minibatches: leaves `[M, T, B / M, ...]`.
+
+    The stored carries `[B, ...]` become `[M, B / M, ...]`, aligned with their rows.
+    """
+    perm = jax.random.permutation(key, config.num_envs)
+    shape = (config.num_minibatches, config.minibatch_envs)
+
+    def rows(x):  # time-major leaves: env axis 1
+        return jnp.swapaxes(
+            jnp.take(x, perm, axis=1).reshape(x.shape[0], *shape, *x.shape[2:]), 0, 1
+        )
+
+    def carry_rows(x):  # carry leaves: env axis 0
+        return jnp.take(x, perm, axis=0).reshape(*shape, *x.shape[1:])
+
+    time_major = batch._replace(initial_carry=None)
+    return jax.tree.map(rows, time_major)._replace(
+        initial_carry=jax.tree.map(carry_rows, batch.initial_carry)
+    )
+
+
+def make_minibatch_step(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
+    """Returns `step(train_state, batch) -> (train_state, metrics)`: one gradient step.
+
+    A step whose loss or gradient is not finite leaves the train state unchanged and reports
+    `nonfinite = 1`.
+    """
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+
+    def step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        (loss, terms), grads = grad_fn(train_state.params, network, config, spec.discrete, batch)
+        grad_norm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        updated = train_state.apply_gradients(grads=grads)
+        train_state = jax.tree.map(
+            lambda new, old: jnp.where(finite, new, old), updated, train_state
+        )
+        return train_state, {**terms, "grad_norm": grad_norm, "nonfinite": 1 - finite}
+
+    return step
+
+
+def episode_metrics(info: dict) -> dict:
+    """Returns of the episodes that ended in this rollout (`[T, B]` info of the rollout).
+
+    When no episode ended, falls back to each environment's last completed episode (NaN when
+    no environment has completed one yet).
+    """
+    ended = info["returned_episode"]
+    count = ended.sum()
+    seen = info["episode_count"][-1] > 0
+    last_return = info["returned_episode_return"][-1]
+    use_ended = count > 0
+    mask = jnp.where(use_ended, ended, jnp.broadcast_to(seen, ended.shape))
+    returns = jnp.where(use_ended, info["returned_episode_return"], last_return)
+    lengths = jnp.where(
+        use_ended, info["returned_episode_length"], info["returned_episode_length"][-1]
+    )
+    n = mask.sum()
+    nan = jnp.asarray(jnp.nan, jnp.float32)
+    return {
+        "episodes": count,
+        "return_mean": jnp.where(n > 0, jnp.where(mask, returns, 0.0).sum() / n, nan),
+        "return_min": jnp.where(n > 0, jnp.where(mask, returns, jnp.inf).min(), nan),
+        "return_max": jnp.where(n > 0, jnp.where(mask, returns, -jnp.inf).max(), nan),
+        "length_mean": jnp.where(n > 0, jnp.where(mask, lengths, 0).sum() / n, nan),
+    }
+
+
+def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
+    """Returns `update(runner_state) -> (runner_state, metrics)`: one rollout and its epochs."""
+    rollout_fn = make_rollout(config, spec, network)
+    minibatch_step = make_minibatch_step(config, spec, network)
+
+    def epoch(carry, _):
+        train_state, batch, key = carry
+        key, perm_key = jax.random.split(key)
+        train_state, terms = jax.lax.scan(
+            minibatch_step, train_state, minibatches(config, batch, perm_key)
+        )
+        return (train_state, batch, key), terms
+
+    def update(state: RunnerState) -> tuple[RunnerState, dict]:
+        state, rollout = rollout_fn(state)
+        batch, return_stats = make_batch(config, state, rollout)
+        key, epoch_key = jax.random.split(state.key)
+        (train_state, _, _), terms = jax.lax.scan(
+            epoch, (state.train_state, batch, epoch_key), None, config.update_epochs
+        )
+        nonfinite = terms.pop("nonfinite").sum()
+        streak = jnp.where(nonfinite > 0, state.nonfinite_streak + 1, 0)
+        state = state._replace(
+            train_state=train_state,
+            return_stats=return_stats,
+            key=key,
+            update=state.update + 1,
+            nonfinite_streak=streak,
+        )
+        metrics = {
+            "update": state.update,
+            "env_steps": state.update * config.steps_per_update,
+            **jax.tree.map(jnp.mean, terms),
+            **episode_metrics(rollout.transitions.info),
+            "nonfinite": nonfinite,
+            "nonfinite_streak": streak,
+        }
+        return state, metrics
+
+    return update
+
+
+def make_agent(config: PPOConfig) -> Agent:
+    """Builds the environment, network and pure training functions of `config`."""
+    spec = environment.make_env(config)
+    network = ActorCritic(config.network, config.core, spec.action_dim, spec.discrete)
+    init = make_init(config, spec, network)
+    update = make_update(config, spec, network)
+
+    def run(state: RunnerState, num_updates: int) -> tuple[RunnerState, dict]:
+        return jax.lax.scan(lambda s, _: update(s), state, None, num_updates)
+
+    return Agent(config, spec, network, init, update, run)
+
+
+def make_train(config: PPOConfig) -> Callable[[jax.Array], tuple[RunnerState, dict]]:
+    """Returns `train(key) -> (final RunnerState, metrics of every update)`; vmap it over seeds."""
+    agent = make_agent(config)
+
+    def train(key: jax.Array) -> tuple[RunnerState, dict]:
+        return agent.run(agent.init(key), config.num_updates)
+
+    return train
