@@ -143,7 +143,7 @@ def make_minibatch_step(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
 
     def step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
         (loss, terms), grads = grad_fn(train_state.params, network, config, spec.discrete, batch)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updated = train_state.apply_gradients(grads=grads)
         train_state = jax.tree.map(
