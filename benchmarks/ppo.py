@@ -1,0 +1,253 @@
+"""PPO speed and learning benchmarks against the reference settings of purejaxrl and popjaxrl.
+
+    python -m benchmarks.ppo                          # every case, JSON lines on stdout
+    python -m benchmarks.ppo --cases ff-cartpole      # some cases
+    python -m benchmarks.ppo --write-docs             # and the table in docs/BENCHMARKS.md
+
+Speed: compile seconds of one jitted chunk of updates and env steps/s of the whole agent (rollout
+plus epochs), next to the raw environment throughput at the same batch size (random actions,
+auto-reset, measured in the same run), so each agent figure is also a fraction of its ceiling.
+Learning: full runs over several seeds (vmapped), the final return (mean of the last 10 updates)
+per seed and the env steps at which a seed's 10-update mean first reached the threshold.
+"""
+
+import dataclasses
+import time
+from typing import Literal
+
+import jax
+import numpy as np
+import tyro
+
+import rlssm.cores as cores
+from agents.ppo import NetworkConfig, PPOConfig, make_agent, make_train
+from benchmarks.common import compile_and_time, emit, machine, write_section
+from benchmarks.envs import make_rollout
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark row."""
+
+    config: PPOConfig
+    kind: Literal["speed", "learning"]
+    reference: str
+    """What the reference implementation measured on the 2-core CPU (from the issue)."""
+    target: str
+    speed_updates: int = 4
+    """Updates per timed chunk (speed cases)."""
+    seeds: int = 3
+    """Seeds trained at once (learning cases)."""
+    threshold: float = 0.0
+    """Return a seed must reach (learning cases)."""
+
+
+def purejaxrl_setting(core: cores.CoreConfig, network: NetworkConfig, **overrides) -> PPOConfig:
+    """purejaxrl's CartPole setting: 4 envs x 128 steps, 4 epochs, 4 minibatches, 5e5 steps."""
+    fields = {
+        "env_name": "CartPole-v1",
+        "core": core,
+        "network": network,
+        "num_envs": 4,
+        "num_steps": 128,
+        "total_timesteps": 500_000,
+        "update_epochs": 4,
+        "num_minibatches": 4,
+        "lr": 2.5e-4,
+    }
+    return PPOConfig(**{**fields, **overrides})
+
+
+def popjaxrl_setting(core: cores.CoreConfig, **overrides) -> PPOConfig:
+    """popjaxrl's small S5 setting: RepeatPreviousEasy, 16 envs x 256 steps, 4 epochs, 4 mb."""
+    fields = {
+        "env_name": "RepeatPreviousEasy",
+        "core": core,
+        "network": NetworkConfig(encoder_sizes=(256,), head_sizes=(256,)),
+        "num_envs": 16,
+        "num_steps": 256,
+        "total_timesteps": 16 * 256 * 100,
+        "update_epochs": 4,
+        "num_minibatches": 4,
+    }
+    return PPOConfig(**{**fields, **overrides})
+
+
+FF_CARTPOLE = NetworkConfig(encoder_sizes=(), head_sizes=(64,), shared_trunk=False)
+RNN_NET = NetworkConfig(encoder_sizes=(128,), head_sizes=(128,))
+S5_256x4 = cores.S5Config(hidden_size=256, state_size=256, num_layers=4)
+
+
+def cases() -> dict[str, Case]:
+    """Every benchmark case by name."""
+    ff = purejaxrl_setting(cores.FeedForwardConfig(hidden_size=64, activation="tanh"), FF_CARTPOLE)
+    return {
+        "ff-cartpole-speed": Case(
+            ff, "speed", "purejaxrl FF PPO: 134k steps/s", ">= 134k steps/s", speed_updates=100
+        ),
+        "ff-cartpole-learning": Case(
+            ff,
+            "learning",
+            "purejaxrl FF PPO reaches ~500",
+            ">= 475 within 5e5 steps, 3 of 3",
+            threshold=475.0,
+        ),
+        "gru-cartpole-speed": Case(
+            purejaxrl_setting(cores.GRUConfig(hidden_size=128), RNN_NET),
+            "speed",
+            "purejaxrl GRU PPO: 4.2k steps/s",
+            ">= 12.6k steps/s (3x)",
+            speed_updates=20,
+        ),
+        "s5-cartpole-speed": Case(
+            purejaxrl_setting(cores.S5Config(hidden_size=128, state_size=128), RNN_NET),
+            "speed",
+            "purejaxrl GRU PPO: 4.2k steps/s",
+            "faster than our GRU",
+            speed_updates=20,
+        ),
+        "s5-popjaxrl-small": Case(
+            popjaxrl_setting(S5_256x4),
+            "speed",
+            "popjaxrl S5: compile 171 s, 1.4k steps/s",
+            ">= 4.2k steps/s, compile < 20 s, faster than GRU",
+        ),
+        "gru-popjaxrl-small": Case(
+            popjaxrl_setting(cores.GRUConfig(hidden_size=256)),
+            "speed",
+            "popjaxrl GRU: compile 12 s, 1.7k steps/s",
+            "(S5 must be faster)",
+        ),
+        "s5-paper": Case(
+            popjaxrl_setting(
+                S5_256x4,
+                num_envs=64,
+                num_steps=1024,
+                total_timesteps=64 * 1024 * 10,
+                update_epochs=30,
+                num_minibatches=8,
+                lr=5e-5,
+                gae_lambda=1.0,
+            ),
+            "speed",
+            "popjaxrl S5 paper setting: compile 179 s, 170 steps/s",
+            "compile < 30 s, >= 340 steps/s (2x)",
+            speed_updates=1,
+        ),
+    }
+
+
+def env_throughput(agent, num_steps: int) -> float:
+    """Random-action env steps/s of the agent's wrapped environment at its batch size."""
+    num_envs = agent.config.num_envs
+    rollout = make_rollout(agent.spec.env, agent.spec.params, num_envs, num_steps)
+    timing = compile_and_time(rollout, jax.random.key(0), repeats=3, min_seconds=0.5)
+    return num_envs * num_steps / timing["run_s"]
+
+
+def measure_speed(name: str, case: Case) -> dict:
+    """Compile time of one chunk of `speed_updates` updates and the agent's env steps/s."""
+    agent = make_agent(case.config)
+    state = jax.jit(agent.init)(jax.random.key(0))
+    timing = compile_and_time(
+        lambda s: agent.run(s, case.speed_updates), state, repeats=2, min_seconds=0.0
+    )
+    steps = case.speed_updates * case.config.steps_per_update
+    sps = steps / timing["run_s"]
+    env_sps = env_throughput(agent, case.config.num_steps)
+    return {
+        "case": name,
+        "compile_s": round(timing["compile_s"], 2),
+        "steps_per_s": round(sps),
+        "env_steps_per_s": round(env_sps),
+        "fraction_of_env": round(sps / env_sps, 4),
+    }
+
+
+def first_reach(returns: np.ndarray, threshold: float, window: int = 10) -> int | None:
+    """First update index at which the `window`-update mean reaches `threshold` (None: never)."""
+    if len(returns) < window:
+        return None
+    means = np.convolve(np.nan_to_num(returns, nan=-np.inf), np.ones(window) / window, "valid")
+    hits = np.flatnonzero(means >= threshold)
+    return int(hits[0] + window - 1) if hits.size else None
+
+
+def measure_learning(name: str, case: Case) -> dict:
+    """Trains `seeds` seeds at once; final returns, steps to threshold and wall time."""
+    train = jax.jit(jax.vmap(make_train(case.config)))
+    keys = jax.random.split(jax.random.key(0), case.seeds)
+    t0 = time.perf_counter()
+    compiled = train.lower(keys).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(keys))
+    run_s = time.perf_counter() - t0
+    returns = np.asarray(metrics["return_mean"])
+    reach = [first_reach(r, case.threshold) for r in returns]
+    per_update = case.config.steps_per_update
+    return {
+        "case": name,
+        "compile_s": round(compile_s, 2),
+        "run_s": round(run_s, 1),
+        "final_return": [round(float(np.nanmean(r[-10:])), 3) for r in returns],
+        "steps_to_threshold": [None if u is None else (u + 1) * per_update for u in reach],
+        "seeds_reaching": sum(u is not None for u in reach),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Which cases to run."""
+
+    cases: tuple[str, ...] = ()
+    """Case names (default: all); see `cases()`."""
+    write_docs: bool = False
+    """Write the table into docs/BENCHMARKS.md (section `ppo`)."""
+
+
+def table(rows: list[dict], all_cases: dict[str, Case]) -> str:
+    """Markdown table of the measured rows."""
+    lines = [
+        "| case | measured | reference (2-core CPU) | target |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        case = all_cases[row["case"]]
+        if case.kind == "speed":
+            measured = (
+                f"{row['steps_per_s']:,} steps/s ({row['fraction_of_env']:.1%} of the env's "
+                f"{row['env_steps_per_s']:,}), compile {row['compile_s']} s"
+            )
+        else:
+            measured = (
+                f"final return {row['final_return']}, {row['seeds_reaching']}/{case.seeds} "
+                f"seeds reach {case.threshold} (at {row['steps_to_threshold']} steps), "
+                f"{row['run_s']} s + compile {row['compile_s']} s"
+            )
+        lines.append(f"| {row['case']} | {measured} | {case.reference} | {case.target} |")
+    return "\n".join(lines)
+
+
+def main(args: Args) -> list[dict]:
+    all_cases = cases()
+    unknown = sorted(set(args.cases) - set(all_cases))
+    if unknown:
+        raise SystemExit(f"--cases: unknown {unknown}; known: {sorted(all_cases)}")
+    rows = []
+    for name in args.cases or tuple(all_cases):
+        case = all_cases[name]
+        row = (measure_speed if case.kind == "speed" else measure_learning)(name, case)
+        emit(row)
+        rows.append(row)
+    if args.write_docs:
+        header = (
+            f"Command: `python -m benchmarks.ppo --write-docs`"
+            f"{' --cases ' + ' '.join(args.cases) if args.cases else ''}; machine: {machine()}.\n\n"
+        )
+        write_section("ppo", header + table(rows, all_cases))
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
