@@ -1,0 +1,340 @@
+"""The latent world model shared by S4WM, RSSM and TSSM: network and functional interface.
+
+Axis names: `T` time, `B` batch, `H` deterministic width, `S` stochastic width, `A` actions.
+Time convention: `action[t]` led to `obs[t]`; `start[t]` says `obs[t]` opens an episode (see
+`rlssm.world_models.state`). One step, for every model:
+
+    u[t]   = MLP(concat(z[t-1], action[t]))       (both zeroed where start[t])
+    h[t]   = backbone(u[<=t])                     (any memory core; reset before u[t] at a start)
+    prior  = p(z[t] | h[t])                        (MLP on h)
+    post   = q(z[t] | obs[t])                      (S4WM, TSSM: the observation alone)
+           = q(z[t] | obs[t], h[t])                (RSSM: also the deterministic state)
+    decoder, reward, continue heads read concat(z[t], h[t])
+
+When the posterior does not read `h`, every `z[t]` is known before the backbone runs, so `observe`
+runs the backbone over the whole sequence at once (a parallel scan for the linear cores); otherwise
+it runs `observe_step` in a scan. `imagine` always steps the prior.
+
+Randomness: `observe` draws the sample of step `t` with `jax.random.split(key, T)[t]` and
+`imagine` that of step `i` with `jax.random.split(key, horizon)[i]` (split in two when a policy also
+needs a key), so a step-by-step loop reproduces them exactly. (The parallel path draws the `T`
+samples under `vmap`, which gives the same numbers as separate draws for threefry keys, the
+default, but not for `rbg` keys.)
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rlssm.nn import activation
+from rlssm.world_models.config import WorldModelConfig
+from rlssm.world_models.latents import latent_for, reward_for, symexp, symlog
+from rlssm.world_models.networks import MLP, encode_action, make_decoder, make_encoder
+from rlssm.world_models.objective import world_model_loss
+from rlssm.world_models.state import (
+    Batch,
+    Imagination,
+    LatentState,
+    ObserveOutputs,
+    Predictions,
+    WorldModelCarry,
+)
+
+Params = Any
+Policy = Callable[[jax.Array, jax.Array], jax.Array]
+"""`policy(features[B, S + H], key) -> action[B] (int) or [B, A]`."""
+
+
+def initial_carry(config: WorldModelConfig, batch_size: int) -> WorldModelCarry:
+    """Zeros for the latent state and the backbone's initial carry; every leaf leads with `B`."""
+    state = LatentState(
+        stoch=jnp.zeros((batch_size, config.stoch_size), jnp.float32),
+        deter=jnp.zeros((batch_size, config.deter_size), jnp.float32),
+    )
+    return WorldModelCarry(core=config.core.build().initialize_carry(batch_size), state=state)
+
+
+def check_inputs(config: WorldModelConfig, obs, action, start, lead: str) -> None:
+    """Checks shapes and dtypes at trace time; `lead` is `"[T, B]"` or `"[B]"`."""
+    rank = lead.count(",") + 1
+    obs_shape, lead_shape = tuple(config.obs_shape), jnp.shape(obs)[:rank]
+    if jnp.shape(obs) != lead_shape + obs_shape or len(lead_shape) != rank:
+        raise ValueError(f"obs must be {lead} + {obs_shape}, got shape {jnp.shape(obs)}.")
+    if jnp.asarray(start).dtype != jnp.bool_ or jnp.shape(start) != lead_shape:
+        raise TypeError(
+            f"start must be bool {lead} = {lead_shape}, got {jnp.asarray(start).dtype}"
+            f"{list(jnp.shape(start))}; start[t] is True where obs[t] opens an episode."
+        )
+    integer = jnp.issubdtype(jnp.asarray(action).dtype, jnp.integer)
+    expected = lead_shape if integer else (*lead_shape, config.action_dim)
+    if jnp.shape(action) != expected:
+        raise ValueError(
+            f"action must be {lead} integers or {lead} + ({config.action_dim},) floats, got "
+            f"{jnp.asarray(action).dtype}{list(jnp.shape(action))}."
+        )
+
+
+def _observe_scan_body(net: "WorldModelNet", carry, inputs):
+    obs, action, start, key = inputs
+    carry, state, outputs = net.observe_step(carry, obs, action, start, key)
+    return carry, (state, outputs)
+
+
+class WorldModelNet(nn.Module):
+    """All parameters of a latent world model; methods run one step or one sequence."""
+
+    config: WorldModelConfig
+    posterior_sees_backbone: bool
+    """RSSM: the posterior reads `h[t]` (sequential); S4WM/TSSM: it does not (parallel)."""
+    sample: bool = True
+    """Draw latents (True) or take the distributions' modes (False, deterministic)."""
+
+    def setup(self):
+        cfg = self.config
+        act = activation(cfg.activation)
+        self.latent = latent_for(cfg)
+        self.reward_dist = reward_for(cfg)
+        self.encoder = make_encoder(cfg)
+        self.backbone_input = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=cfg.hidden_size)
+        self.core = cfg.core.build()
+        self.prior_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=self.latent.raw_size)
+        self.posterior_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=self.latent.raw_size)
+        self.decoder = make_decoder(cfg)
+        self.reward_head = MLP(
+            cfg.hidden_size, cfg.mlp_layers, act, out=self.reward_dist.raw_size, zero_out=True
+        )
+        self.continue_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=1)
+
+    def _draw(self, stats: jax.Array, key: jax.Array) -> jax.Array:
+        return self.latent.sample(stats, key) if self.sample else self.latent.mode(stats)
+
+    def _backbone_input(self, stoch_prev, action, start):
+        """`u = MLP(concat(z[t-1], action[t]))`, both zeroed where `start`; any leading axes."""
+        action = encode_action(action, self.config.action_dim)
+        keep = jnp.logical_not(start)[..., None]
+        return self.backbone_input(jnp.concatenate([stoch_prev * keep, action * keep], -1))
+
+    def _posterior(self, obs, deter):
+        obs = jnp.asarray(obs, jnp.float32)
+        if not self.config.is_image and self.config.symlog_obs:
+            obs = symlog(obs)
+        embed = self.encoder(obs)
+        if self.posterior_sees_backbone:
+            embed = jnp.concatenate([embed, deter], -1)
+        return self.latent.stats(self.posterior_head(embed))
+
+    def prior(self, deter: jax.Array) -> jax.Array:
+        """Prior stats of `z` given the backbone output `h[..., H]`."""
+        return self.latent.stats(self.prior_head(deter))
+
+    def observe_step(self, carry: WorldModelCarry, obs, action, start, key):
+        """One filtering step: `obs[B, ...]`, `action[B(, A)]`, `start[B]` -> next carry."""
+        u = self._backbone_input(carry.state.stoch, action, start)
+        core_carry, deter = self.core.step(carry.core, u, start)
+        prior = self.prior(deter)
+        posterior = self._posterior(obs, deter)
+        state = LatentState(self._draw(posterior, key), deter)
+        return WorldModelCarry(core_carry, state), state, ObserveOutputs(prior, posterior)
+
+    def observe(self, carry: WorldModelCarry, obs, action, start, keys):
+        """A whole sequence: `obs[T, B, ...]`, `start[T, B]`, `keys[T]` -> carry, states, stats."""
+        if self.posterior_sees_backbone:
+            scan = nn.scan(
+                _observe_scan_body, variable_broadcast="params", split_rngs={"params": False}
+            )
+            carry, (states, outputs) = scan(self, carry, (obs, action, start, keys))
+            return carry, states, outputs
+        return self._observe_parallel(carry, obs, action, start, keys)
+
+    def _observe_parallel(self, carry: WorldModelCarry, obs, action, start, keys):
+        posterior = self._posterior(obs, None)
+        stoch = jax.vmap(self._draw)(posterior, keys)
+        stoch_prev = jnp.concatenate([carry.state.stoch[None], stoch[:-1]])
+        u = self._backbone_input(stoch_prev, action, start)
+        core_carry, deter = self.core(carry.core, u, start)
+        states = LatentState(stoch, deter)
+        last = jax.tree.map(lambda x: x[-1], states)
+        return (
+            WorldModelCarry(core_carry, last),
+            states,
+            ObserveOutputs(self.prior(deter), posterior),
+        )
+
+    def imagine_step(self, carry: WorldModelCarry, action, key):
+        """One prior step from `carry` under `action[B(, A)]` -> `(carry, state, prior stats)`."""
+        start = jnp.zeros(carry.state.stoch.shape[:1], bool)
+        u = self._backbone_input(carry.state.stoch, action, start)
+        core_carry, deter = self.core.step(carry.core, u, start)
+        prior = self.prior(deter)
+        state = LatentState(self._draw(prior, key), deter)
+        return WorldModelCarry(core_carry, state), state, prior
+
+    def predict(self, state: LatentState) -> Predictions:
+        """Decoder and heads on `concat(z, h)` (any leading axes)."""
+        features = state.features
+        return Predictions(
+            obs=self.decoder(features),
+            reward=self.reward_head(features),
+            continue_logit=self.continue_head(features)[..., 0],
+        )
+
+    def __call__(self, carry, obs, action, start, keys):
+        """Touches every parameter (used by `init`): observe, one imagined step, predict."""
+        carry, states, _ = self.observe(carry, obs, action, start, keys)
+        self.imagine_step(carry, action[-1], keys[-1])
+        return self.predict(states)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldModel:
+    """A latent world model with a functional interface shared by S4WM, RSSM and TSSM.
+
+    Hashable, so jitted functions can close over it. Subclasses set `name`,
+    `posterior_sees_backbone` and the backbone `make` picks by default.
+    """
+
+    config: WorldModelConfig
+    """All options; the backbone is `config.core`."""
+
+    name: ClassVar[str] = ""
+    posterior_sees_backbone: ClassVar[bool] = False
+    default_core: ClassVar[str] = "s5"
+
+    def net(self, sample: bool = True) -> WorldModelNet:
+        """The flax module (`sample=False` takes the modes of the latent distributions)."""
+        return WorldModelNet(self.config, self.posterior_sees_backbone, sample)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether `observe` runs the backbone over the whole sequence at once."""
+        return not self.posterior_sees_backbone
+
+    def initial_carry(self, batch_size: int) -> WorldModelCarry:
+        """The carry before any observation; every leaf leads with `B`."""
+        return initial_carry(self.config, batch_size)
+
+    def init(self, key: jax.Array, batch_size: int = 1) -> Params:
+        """Parameters, from dummy inputs of two steps."""
+        obs = jnp.zeros((2, batch_size, *self.config.obs_shape), jnp.float32)
+        action = jnp.zeros((2, batch_size), jnp.int32)
+        start = jnp.zeros((2, batch_size), bool).at[0].set(True)
+        params_key, sample_key = jax.random.split(key)
+        keys = jax.random.split(sample_key, 2)
+        carry = self.initial_carry(batch_size)
+        return jax.jit(self.net().init)(params_key, carry, obs, action, start, keys)
+
+    def observe(
+        self, params, carry, obs, action, start, key, sample: bool = True
+    ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
+        """Posterior states of a sequence (teacher forcing).
+
+        Args:
+            params: from `init`.
+            carry: state before `obs[0]` (`initial_carry(B)` or a previous call's carry).
+            obs: `[T, B, *obs_shape]`.
+            action: action that led to `obs[t]`, `[T, B]` integers or `[T, B, A]` floats.
+            start: `[T, B]` bool, `obs[t]` opens an episode.
+            key: step `t` samples with `jax.random.split(key, T)[t]`.
+            sample: False takes the modes (deterministic).
+
+        Returns:
+            The carry after `obs[T - 1]`, posterior states `LatentState[T, B]`, prior and
+            posterior stats.
+        """
+        check_inputs(self.config, obs, action, start, "[T, B]")
+        keys = jax.random.split(key, obs.shape[0])
+        return self.net(sample).apply(params, carry, obs, action, start, keys, method="observe")
+
+    def observe_step(
+        self, params, carry, obs, action, start, key, sample: bool = True
+    ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
+        """One filtering step (for acting): `obs[B, ...]`, `action[B(, A)]`, `start[B]`."""
+        check_inputs(self.config, obs, action, start, "[B]")
+        net = self.net(sample)
+        return net.apply(params, carry, obs, action, start, key, method="observe_step")
+
+    def predict(self, params, states: LatentState) -> Predictions:
+        """Raw decoder and head outputs for states with any leading axes."""
+        return self.net().apply(params, states, method="predict")
+
+    def imagine(
+        self,
+        params,
+        carry: WorldModelCarry,
+        actions: jax.Array | Policy,
+        key: jax.Array,
+        horizon: int | None = None,
+        sample: bool = True,
+    ) -> tuple[WorldModelCarry, Imagination]:
+        """Rolls the prior forward from `carry` (e.g. the carry `observe` returned on a context).
+
+        Args:
+            params: from `init`.
+            carry: the context's carry.
+            actions: `[horizon, B]` integers or `[horizon, B, A]` floats, or a policy
+                `policy(features[B, S + H], key) -> action` called on the current state.
+            key: step `i` uses `jax.random.split(key, horizon)[i]`, split in two (latent, policy)
+                when a policy is given.
+            horizon: number of steps; needed with a policy, read from `actions` otherwise.
+            sample: False takes the prior's modes.
+
+        Returns:
+            The carry after the last step and the `Imagination` (states, actions, decoded frame
+            means, reward means, continue probabilities), each `[horizon, B, ...]`.
+        """
+        net = self.net(sample)
+        policy = actions if callable(actions) else None
+        if policy is None:
+            horizon = jnp.shape(actions)[0] if horizon is None else horizon
+        elif horizon is None:
+            raise ValueError("imagine with a policy needs a horizon.")
+        dim = self.config.action_dim
+
+        def body(carry, inputs):
+            step_key, action = inputs
+            if policy is not None:
+                step_key, policy_key = jax.random.split(step_key)
+                action = policy(carry.state.features, policy_key)
+            action = encode_action(action, dim)
+            carry, state, _ = net.apply(params, carry, action, step_key, method="imagine_step")
+            return carry, (state, action)
+
+        keys = jax.random.split(key, horizon)
+        carry, (states, encoded) = jax.lax.scan(body, carry, (keys, None if policy else actions))
+        return carry, self._imagination(params, states, encoded)
+
+    def _imagination(self, params, states: LatentState, action: jax.Array) -> Imagination:
+        predictions = self.predict(params, states)
+        reward_dist = reward_for(self.config)
+        return Imagination(
+            state=states,
+            action=action,
+            obs=self.observation_mean(predictions.obs),
+            reward=reward_dist.mean(predictions.reward),
+            continue_prob=jax.nn.sigmoid(predictions.continue_logit),
+        )
+
+    def observation_mean(self, decoded: jax.Array) -> jax.Array:
+        """Decoder output -> observation (undoes symlog for vector observations)."""
+        if self.config.is_image or not self.config.symlog_obs:
+            return decoded
+        return symexp(decoded)
+
+    def loss(
+        self, params, batch: Batch, key: jax.Array, carry: WorldModelCarry | None = None
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """The world-model objective on a batch: `(scalar, metrics)` with named terms.
+
+        `carry` defaults to `initial_carry(B)`. Metrics: `loss`, `recon`, `reward`, `continue`,
+        `kl_dyn`, `kl_rep` (both clipped at `kl_free`), `kl` (unclipped), `prior_entropy`,
+        `posterior_entropy`, `reward_mae`.
+        """
+        if carry is None:
+            carry = self.initial_carry(batch.obs.shape[1])
+        _, states, outputs = self.observe(params, carry, batch.obs, batch.action, batch.start, key)
+        predictions = self.predict(params, states)
+        return world_model_loss(self.config, predictions, outputs, batch)

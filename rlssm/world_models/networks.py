@@ -1,0 +1,111 @@
+"""Encoders, decoders and heads of the world models (flax linen).
+
+Every module takes any number of leading axes (`[T, B, ...]` or `[B, ...]`). Images are
+`[..., H, W, C]` with `H = W = min_resolution * 2^stages`: the encoder halves the resolution with
+stride-2 convolutions (channels `depth, 2 depth, ...`) and flattens; the decoder mirrors it with
+transposed convolutions. Vectors `[..., D]` go through MLPs. Hidden layers are
+Dense -> LayerNorm -> activation (DreamerV3).
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rlssm.nn import activation
+from rlssm.world_models.config import WorldModelConfig
+
+
+class MLP(nn.Module):
+    """`layers` x (Dense(width) -> LayerNorm -> act), then an optional Dense(out) output layer."""
+
+    width: int
+    layers: int
+    act: Callable[[jax.Array], jax.Array]
+    out: int | None = None
+    """Output width; None returns the last hidden layer."""
+    zero_out: bool = False
+    """Initialise the output layer to zero (DreamerV3 does so for the reward head)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for _ in range(self.layers):
+            x = self.act(nn.LayerNorm()(nn.Dense(self.width)(x)))
+        if self.out is None:
+            return x
+        init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
+        return nn.Dense(self.out, kernel_init=init)(x)
+
+
+def _merge_leading(x: jax.Array, keep: int) -> tuple[jax.Array, tuple[int, ...]]:
+    """Flattens every axis before the last `keep` into one; returns the leading shape too."""
+    lead = x.shape[: x.ndim - keep]
+    return x.reshape(-1, *x.shape[x.ndim - keep :]), lead
+
+
+class ImageEncoder(nn.Module):
+    """`[..., H, W, C]` -> `[..., F]`: `stages` x (Conv 4x4 stride 2 -> LayerNorm -> act)."""
+
+    depth: int
+    stages: int
+    act: Callable[[jax.Array], jax.Array]
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x, lead = _merge_leading(obs, 3)
+        for stage in range(self.stages):
+            x = nn.Conv(self.depth * 2**stage, (4, 4), strides=(2, 2), padding="SAME")(x)
+            x = self.act(nn.LayerNorm()(x))
+        return x.reshape(*lead, -1)
+
+
+class ImageDecoder(nn.Module):
+    """`[..., F]` -> `[..., H, W, C]`: Dense to the lowest resolution, then transposed convs."""
+
+    obs_shape: tuple[int, int, int]
+    depth: int
+    stages: int
+    act: Callable[[jax.Array], jax.Array]
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> jax.Array:
+        x, lead = _merge_leading(features, 1)
+        low = self.obs_shape[0] // 2**self.stages
+        channels = self.depth * 2 ** (self.stages - 1)
+        x = nn.Dense(low * low * channels)(x).reshape(-1, low, low, channels)
+        x = self.act(nn.LayerNorm()(x))
+        for stage in reversed(range(1, self.stages)):
+            x = nn.ConvTranspose(self.depth * 2 ** (stage - 1), (4, 4), strides=(2, 2))(x)
+            x = self.act(nn.LayerNorm()(x))
+        x = nn.ConvTranspose(self.obs_shape[-1], (4, 4), strides=(2, 2))(x)
+        return x.reshape(*lead, *self.obs_shape)
+
+
+def make_encoder(config: WorldModelConfig) -> nn.Module:
+    """The observation encoder `obs[..., *obs_shape] -> embed[..., F]` for a config."""
+    act = activation(config.activation)
+    if config.is_image:
+        return ImageEncoder(config.cnn_depth, config.cnn_stages, act)
+    return MLP(config.hidden_size, max(config.mlp_layers, 1), act)
+
+
+def make_decoder(config: WorldModelConfig) -> nn.Module:
+    """The observation decoder `features[..., S + H] -> obs[..., *obs_shape]` for a config."""
+    act = activation(config.activation)
+    if config.is_image:
+        return ImageDecoder(tuple(config.obs_shape), config.cnn_depth, config.cnn_stages, act)
+    return MLP(config.hidden_size, config.mlp_layers, act, out=config.obs_shape[0])
+
+
+def encode_action(action: jax.Array, action_dim: int) -> jax.Array:
+    """Integer actions `[...]` -> one-hot `[..., A]`; float actions `[..., A]` pass unchanged."""
+    action = jnp.asarray(action)
+    if jnp.issubdtype(action.dtype, jnp.integer):
+        return jax.nn.one_hot(action, action_dim)
+    if action.shape[-1:] != (action_dim,):
+        raise ValueError(
+            f"float actions must end with action_dim={action_dim} features, got {action.shape}; "
+            "pass integer actions to have them one-hot encoded."
+        )
+    return action.astype(jnp.float32)
