@@ -3,12 +3,17 @@
 The registry maps each name to a factory returning ``(env, params)``:
 
 - our tasks: the ``ENTRIES`` dict of every module in ``TASK_MODULES`` (the POPGym families listed
-  in ``envs.popgym.FAMILIES`` and the meta-RL modules in ``META_MODULES``);
+  in ``envs.popgym.FAMILIES``, the meta-RL modules in ``META_MODULES`` and the memory benchmarks
+  of ``envs.memory.FAMILIES``);
 - every gymnax task under its gymnax name (``gymnax.registered_envs``), wrapped in
   ``ConformToContract`` so that, like ours, it gives float32 vector observations ``[D]``
   (flattened images, one-hot discrete observations), float32 rewards and bool flags; the raw
   environment stays one call away with ``gymnax.make``;
 - brax tasks ``brax/<name>`` through ``envs.brax_adapter.BraxEnv``.
+
+Some entries are *heavy*: they run brax physics, which compiles for minutes on a CPU, so tests
+and benchmarks give them smaller budgets (``is_heavy(name)``). Every ``brax/<name>`` is heavy, and a
+task module lists its own heavy names in an optional ``HEAVY`` set.
 
 Building the dict imports the task modules and gymnax (brax only when a brax task is made) and
 constructs no environment. Unknown names and options fail before anything is built or compiled.
@@ -28,13 +33,19 @@ from gymnax import registration as gymnax_registration
 from gymnax.environments import environment
 
 from envs.brax_adapter import BraxEnv
+from envs.memory import FAMILIES as MEMORY_FAMILIES
 from envs.popgym import FAMILIES
 from envs.wrappers import ConformToContract
 
 Factory = Callable[..., tuple[environment.Environment, Any]]
 
 META_MODULES: tuple[str, ...] = ("envs.meta",)
-TASK_MODULES: tuple[str, ...] = (*(f"envs.popgym.{family}" for family in FAMILIES), *META_MODULES)
+MEMORY_MODULES: tuple[str, ...] = tuple(f"envs.memory.{family}" for family in MEMORY_FAMILIES)
+TASK_MODULES: tuple[str, ...] = (
+    *(f"envs.popgym.{family}" for family in FAMILIES),
+    *META_MODULES,
+    *MEMORY_MODULES,
+)
 BRAX_TASKS = (
     "ant",
     "halfcheetah",
@@ -95,6 +106,10 @@ def make_brax(
     return env, env.default_params
 
 
+def _brax_entries() -> dict[str, Factory]:
+    return {f"brax/{name}": functools.partial(make_brax, name) for name in BRAX_TASKS}
+
+
 def _add(registry: dict[str, Factory], entries: Mapping[str, Factory], source: str) -> None:
     clashes = sorted(set(registry) & set(entries))
     if clashes:
@@ -109,14 +124,41 @@ def _registry() -> dict[str, Factory]:
         _add(registry, importlib.import_module(module_name).ENTRIES, module_name)
     gymnax_entries = {name: _gymnax_factory(name) for name in gymnax.registered_envs}
     _add(registry, gymnax_entries, "gymnax")
-    brax_entries = {f"brax/{name}": functools.partial(make_brax, name) for name in BRAX_TASKS}
-    _add(registry, brax_entries, "brax")
+    _add(registry, _brax_entries(), "brax")
     return registry
+
+
+@functools.cache
+def _heavy_names() -> frozenset[str]:
+    heavy = set(_brax_entries())
+    for module_name in TASK_MODULES:
+        module = importlib.import_module(module_name)
+        names = frozenset(getattr(module, "HEAVY", ()))
+        unknown = sorted(names - set(module.ENTRIES))
+        if unknown:
+            raise ValueError(f"{module_name}.HEAVY names entries it does not define: {unknown}")
+        heavy |= names
+    return frozenset(heavy)
 
 
 def registered() -> tuple[str, ...]:
     """Returns every registered environment name, our tasks first, then gymnax, then brax."""
     return tuple(_registry())
+
+
+def is_heavy(name: str) -> bool:
+    """Whether ``name`` runs brax physics (minutes of compilation on a CPU).
+
+    Args:
+        name: A registered name.
+
+    Raises:
+        ValueError: ``name`` is unknown (the message lists close matches).
+    """
+    registry = _registry()
+    if name not in registry:
+        raise _unknown_name_error(name, tuple(registry))
+    return name in _heavy_names()
 
 
 def _unknown_name_error(name: str, names: tuple[str, ...]) -> ValueError:
