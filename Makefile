@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-cores lock
+.PHONY: install demo core-demo test lint format bench bench-cores lock
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m experiments.ppo cpu-small
+
+core-demo: $(STAMP)
 	$(BIN)/python -m experiments.core_demo
 
 test: $(STAMP)

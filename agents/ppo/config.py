@@ -1,7 +1,8 @@
 """PPO configuration: frozen dataclasses with one docstring per field, validated on construction.
 
-Everything that changes the compiled program lives here; `PPOConfig.validate_env` checks what
-needs the environment (action type, observation rank) before anything compiles.
+Everything that changes the compiled program lives here. What needs the environment (its name,
+options and action space) is checked by `agents.ppo.environment.make_env`, also before anything
+compiles.
 """
 
 import dataclasses

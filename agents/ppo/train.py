@@ -55,15 +55,39 @@ def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
     )
 
 
+def make_init_params(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
+    """Returns `init_params(key) -> params`, which runs one seed at a time under `vmap`.
+
+    Batched over seeds, XLA's CPU runtime can deadlock in the batched QR of the orthogonal
+    initialisers (jax 0.10); a `custom_vmap` rule maps the seeds with `lax.map` instead.
+    """
+    carry = initialize_carry(config.network, config.core, 1)
+    obs = jnp.zeros((1, 1, spec.obs_size), jnp.float32)
+    start = jnp.ones((1, 1), bool)
+
+    @jax.custom_batching.custom_vmap
+    def init_params(key: jax.Array):
+        return network.init(key, carry, obs, start)
+
+    @init_params.def_vmap
+    def init_params_batched(axis_size, in_batched, key):
+        params = jax.lax.map(init_params, key)
+        return params, jax.tree.map(lambda _: True, params)
+
+    return init_params
+
+
 def make_init(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     """Returns `init(key) -> RunnerState`: params, optimiser, environments, zero carry."""
+
+    init_params = make_init_params(config, spec, network)
 
     def init(key: jax.Array) -> RunnerState:
         key, net_key, env_key = jax.random.split(key, 3)
         obs, env_state = environment.reset(spec, env_key, config.num_envs)
         carry = initialize_carry(config.network, config.core, config.num_envs)
         start = jnp.ones((config.num_envs,), bool)
-        params = network.init(net_key, carry, obs[None], start[None])
+        params = init_params(net_key)
         train_state = TrainState.create(
             apply_fn=network.apply, params=params, tx=make_optimizer(config)
         )

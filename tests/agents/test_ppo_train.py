@@ -140,3 +140,19 @@ def test_batch_targets_normalised_when_configured():
     assert float(state.obs_stats.count) > 60
     assert np.isfinite(metrics["loss"]).all()
     assert isinstance(Batch, type)
+
+
+def test_vmapped_init_equals_per_seed_init():
+    # Batched over seeds, the orthogonal initialisers' QR could deadlock XLA's CPU runtime; the
+    # params are made one seed at a time under vmap and must equal unbatched inits.
+    agent = make_agent(PPOConfig(total_timesteps=16 * 128))
+    keys = jax.random.split(jax.random.key(0), 2)
+    batched = jax.jit(jax.vmap(agent.init))(keys)
+    for i in range(2):
+        single = jax.jit(agent.init)(keys[i])
+        for a, b in zip(
+            jax.tree.leaves(batched.train_state.params),
+            jax.tree.leaves(single.train_state.params),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-7)

@@ -1,0 +1,198 @@
+"""Evaluate a trained PPO run: load a checkpoint, play episodes, print and save return statistics.
+
+    python -m experiments.evaluate RUN_DIR                         # training task, 100 episodes
+    python -m experiments.evaluate RUN_DIR --greedy --episodes 500
+    python -m experiments.evaluate RUN_DIR --env-name MetaControl-heldout   # another task
+
+Every seed of the run is evaluated with its own parameters (and observation statistics) on
+`--episodes` fresh environments; the first episode of each environment counts (counting every
+episode inside a fixed horizon would favour short ones). Results go to
+`RUN_DIR/eval/<task>-<greedy|sampled>-<update>.json` unless `--output` says otherwise.
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from agents.ppo import environment
+from agents.ppo.environment import EnvSpec
+from agents.ppo.evaluate import first_episodes, make_evaluate
+from experiments import checkpoint
+from experiments.checkpoint import CheckpointError
+from experiments.ppo import build, fingerprint, load_config, seed_keys
+from experiments.run_dir import RunDir, RunDirError, write_json
+from experiments.serialize import ConfigError
+
+DEFAULT_MAX_STEPS = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate the policy of a PPO run directory."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """Run directory written by `python -m experiments.ppo`."""
+    episodes: int = 100
+    """Episodes per seed (one fresh environment each)."""
+    max_steps: int = 0
+    """Steps to play; 0: the task's max_steps_in_episode, else 1000."""
+    env_name: str | None = None
+    """Evaluate on this registered task instead of the training task."""
+    env_options: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    """Options of `envs.make` for --env-name."""
+    greedy: bool = False
+    """Act with the most likely action instead of sampling."""
+    seed: int = 0
+    """Random seed of the evaluation episodes."""
+    checkpoint: Path | None = None
+    """Checkpoint folder to load (default: the newest in RUN_DIR/checkpoints)."""
+    output: Path | None = None
+    """Where to write the JSON results (default: RUN_DIR/eval/...)."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}.")
+        if self.env_options and self.env_name is None:
+            raise ValueError("env_options need --env-name (the training task has its own).")
+
+
+def check_compatible(trained: EnvSpec, other: EnvSpec, name: str) -> None:
+    """Refuses a task whose observation or action spaces differ from the training task's."""
+    pairs = {
+        "observation size": (trained.obs_size, other.obs_size),
+        "discrete actions": (trained.discrete, other.discrete),
+        "action size": (trained.action_dim, other.action_dim),
+    }
+    diffs = [f"{k} {a} vs {b}" for k, (a, b) in pairs.items() if a != b]
+    if diffs:
+        raise ConfigError(f"{name} does not fit the trained policy: {', '.join(diffs)}.")
+
+
+def horizon(args: EvalArgs, spec: EnvSpec) -> int:
+    """Steps to play: `--max-steps`, else the task's episode limit, else a default."""
+    if args.max_steps:
+        return args.max_steps
+    limit = getattr(spec.params, "max_steps_in_episode", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_STEPS
+
+
+def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> list[dict]:
+    """Return statistics per seed from `[N, B]` first-episode arrays."""
+    stats = []
+    for r, n, d in zip(returns, lengths, done, strict=True):
+        r, n = r[d], n[d]
+        finished = bool(r.size)
+        stats.append(
+            {
+                "episodes": int(r.size),
+                "unfinished": int((~d).sum()),
+                "return_mean": float(r.mean()) if finished else None,
+                "return_std": float(r.std()) if finished else None,
+                "return_min": float(r.min()) if finished else None,
+                "return_max": float(r.max()) if finished else None,
+                "length_mean": float(n.mean()) if finished else None,
+                "returns": r.tolist(),
+            }
+        )
+    return stats
+
+
+def evaluate_run(args: EvalArgs) -> dict:
+    """Runs the evaluation of `args`; returns (and writes) the results."""
+    run_dir = RunDir.open(args.run_dir)
+    ppo, run, _ = load_config(run_dir)
+    built = build(ppo)
+    path = args.checkpoint or checkpoint.latest(run_dir.checkpoints)
+    if path is None:
+        raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
+    template = jax.eval_shape(built.init, seed_keys(run))
+    state = checkpoint.restore(path, template, {"config_sha256": fingerprint(ppo, run)})
+    spec = built.agent.spec
+    task = ppo.env_name
+    if args.env_name is not None:
+        try:
+            spec = environment.make_env(ppo, args.env_name, **args.env_options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(str(err)) from None
+        check_compatible(built.agent.spec, spec, args.env_name)
+        task = args.env_name
+    steps = horizon(args, spec)
+    evaluate = make_evaluate(ppo, spec, built.agent.network, greedy=args.greedy)
+
+    def per_seed(params, obs_stats, key):
+        return first_episodes(evaluate(params, obs_stats, key, args.episodes, steps))
+
+    keys = jax.random.split(jax.random.key(args.seed), run.num_seeds)
+    out = jax.jit(jax.vmap(per_seed))(state.train_state.params, state.obs_stats, keys)
+    returns, lengths, done = (np.asarray(x) for x in jax.device_get(out))
+    stats = seed_stats(returns, lengths, done)
+    finished = returns[done]
+    results = {
+        "run_dir": str(run_dir.path),
+        "checkpoint": str(path),
+        "update": int(np.asarray(state.update)[0]),
+        "task": task,
+        "env_options": dict(args.env_options),
+        "policy": "greedy" if args.greedy else "sampled",
+        "max_steps": steps,
+        "seed": args.seed,
+        "episodes": int(done.sum()),
+        "return_mean": float(finished.mean()) if finished.size else None,
+        "return_std": float(finished.std()) if finished.size else None,
+        "per_seed": stats,
+    }
+    output = args.output or default_output(run_dir, results)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_json(output, results)
+    results["output"] = str(output)
+    return results
+
+
+def default_output(run_dir: RunDir, results: dict) -> Path:
+    """RUN_DIR/eval/<task>-<policy>-<update>.json."""
+    task = results["task"].replace("/", "-")
+    return run_dir.path / "eval" / f"{task}-{results['policy']}-{results['update']:09d}.json"
+
+
+def report(results: dict, console: Console) -> None:
+    """Prints one row per seed and the overall mean."""
+    table = Table("seed", "episodes", "return mean", "std", "min", "max", "length", "unfinished")
+    for seed, s in enumerate(results["per_seed"]):
+        cells = [s[k] for k in ("return_mean", "return_std", "return_min", "return_max")]
+        numbers = ["-" if v is None else f"{v:.3f}" for v in cells]
+        numbers.append("-" if s["length_mean"] is None else f"{s['length_mean']:.1f}")
+        table.add_row(str(seed), str(s["episodes"]), *numbers, str(s["unfinished"]))
+    console.print(
+        f"{results['task']} ({results['policy']} policy, update {results['update']}, "
+        f"{results['max_steps']} steps)"
+    )
+    console.print(table)
+    mean = results["return_mean"]
+    overall = "-" if mean is None else f"{mean:.3f} ± {results['return_std']:.3f}"
+    console.print(f"all seeds: return {overall} over {results['episodes']} episodes")
+    console.print(f"saved {results['output']}")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m experiments.evaluate` and `rlssm-evaluate`."""
+    args = tyro.cli(EvalArgs, args=argv, prog="python -m experiments.evaluate")
+    console = Console()
+    try:
+        results = evaluate_run(args)
+    except (RunDirError, CheckpointError, ConfigError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return 2
+    report(results, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,148 @@
+"""One run directory per training run: config, per-update metrics, summary, plots, checkpoints.
+
+    RUN_DIR/
+        config.json       everything needed to rebuild the run (see experiments.serialize)
+        metrics.jsonl     one JSON object per update and seed (non-finite numbers as null)
+        metrics.csv       the same rows as CSV (non-finite numbers as empty cells)
+        summary.json      final statistics, status and the last checkpoint
+        plots/*.png       learning curves
+        checkpoints/      experiments.checkpoint folders
+
+Rows are appended as training goes; after a kill, `truncate_metrics(update)` drops rows newer than
+the checkpoint a resumed run starts from, so the files end as those of an uninterrupted run.
+"""
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+CONFIG = "config.json"
+METRICS_JSONL = "metrics.jsonl"
+METRICS_CSV = "metrics.csv"
+SUMMARY = "summary.json"
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as asked (exists already, or is not a run)."""
+
+
+class RunDir:
+    """Files of one run; every write is flushed (config and summary atomically)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path, config: dict) -> "RunDir":
+        """Starts a new run in `path` (created; refused if it already holds a run)."""
+        path = Path(path)
+        if (path / CONFIG).exists():
+            raise RunDirError(
+                f"{path} already holds a run; continue it with --resume {path} "
+                "or choose another --run-dir."
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        write_json(run.config_path, config)
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> "RunDir":
+        """An existing run (refused unless `path/config.json` exists)."""
+        path = Path(path)
+        if not (path / CONFIG).is_file():
+            raise RunDirError(f"{path} is not a run directory (no {CONFIG}).")
+        return cls(path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    def read_config(self) -> dict:
+        """The stored config."""
+        return json.loads(self.config_path.read_text())
+
+    def append_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Appends rows (one per update and seed) to the JSONL and CSV files."""
+        if not rows:
+            return
+        jsonl = self.path / METRICS_JSONL
+        with open(jsonl, "a") as f:
+            f.writelines(json.dumps(json_safe(row)) + "\n" for row in rows)
+            f.flush()
+        csv_path = self.path / METRICS_CSV
+        new = not csv_path.exists() or csv_path.stat().st_size == 0
+        columns = list(rows[0]) if new else _csv_columns(csv_path)
+        with open(csv_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="raise")
+            if new:
+                writer.writeheader()
+            writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+            f.flush()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every metrics row so far (null for non-finite values)."""
+        path = self.path / METRICS_JSONL
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, last_update: int) -> None:
+        """Drops every row with `update > last_update` from both metrics files."""
+        rows = [r for r in self.read_metrics() if r["update"] <= last_update]
+        for name in (METRICS_JSONL, METRICS_CSV):
+            (self.path / name).unlink(missing_ok=True)
+        self.append_metrics(rows)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.path / SUMMARY, summary)
+
+    def read_summary(self) -> dict | None:
+        path = self.path / SUMMARY
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def json_safe(value: Any) -> Any:
+    """Replaces non-finite floats by None (JSON has no NaN or infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: empty for None and non-finite floats."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes `data` as JSON atomically (a temporary file renamed over `path`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(json_safe(data), f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _csv_columns(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        return next(csv.reader(f))

@@ -1,0 +1,275 @@
+"""Memory cores x POPGym tasks x seeds: train each cell with PPO, tabulate and plot MMER.
+
+    python -m experiments.suite cpu                 # reduced S5 vs GRU comparison on a CPU
+    python -m experiments.suite paper               # the S5 RL paper's comparison (GPU-sized)
+    python -m experiments.suite cpu --cores s5 gru lru --tasks RepeatFirstEasy --num-seeds 3
+
+Each (core, task) cell is an ordinary run directory (`OUT/runs/<core>/<task>/`) trained by
+experiments.ppo with all seeds at once, so a killed suite continues where it stopped when run
+again with the same `--out-dir` (finished cells are skipped, interrupted ones resumed). The score
+is POPGym's MMER (experiments.scores): `OUT/mmer.csv` (one row per cell), `OUT/mmer.md` (tasks x
+cores, mean ± std over seeds, and the mean over tasks) and `OUT/mmer.png`.
+"""
+
+import csv
+import dataclasses
+import sys
+from pathlib import Path
+
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+import rlssm.cores as cores
+from experiments import plots, scores
+from experiments.checkpoint import CheckpointError
+from experiments.loop import FINISHED
+from experiments.ppo import TrainArgs, main, presets
+from experiments.run_dir import RunDir, RunDirError, write_json
+from experiments.serialize import ConfigError, to_dict
+
+PAPER_FAMILIES = (
+    "RepeatFirst",
+    "RepeatPrevious",
+    "Autoencode",
+    "CountRecall",
+    "HigherLower",
+    "Concentration",
+    "Battleship",
+    "MineSweeper",
+    "MultiarmedBandit",
+    "StatelessCartPole",
+    "NoisyStatelessCartPole",
+    "StatelessPendulum",
+    "NoisyStatelessPendulum",
+)
+"""The POPGym families of Lu et al. (2023), each at Easy, Medium and Hard."""
+PAPER_TASKS = tuple(f"{f}{level}" for f in PAPER_FAMILIES for level in ("Easy", "Medium", "Hard"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteConfig:
+    """Which cores, tasks and seeds to train, and from which PPO preset."""
+
+    cores: tuple[str, ...] = ("s5", "gru")
+    """Registered core names (see rlssm.cores.registered())."""
+    tasks: tuple[str, ...] = ("RepeatFirstEasy", "RepeatPreviousEasy")
+    """Registered task names (POPGym tasks: returns in [-1, 1])."""
+    num_seeds: int = 2
+    """Seeds per cell (trained at once)."""
+    base_preset: str = "cpu-small"
+    """experiments.ppo preset giving every PPO hyperparameter not set here."""
+    hidden_size: int | None = None
+    """Width H of every core (S5/LRU state size too); default: the preset core's width."""
+    num_layers: int | None = None
+    """Layers of every core; default: the preset's for its own core type, else 1."""
+    total_timesteps: int | None = None
+    """Environment steps per seed and cell; default: the preset's."""
+    num_envs: int | None = None
+    """Parallel environments; default: the preset's."""
+    num_steps: int | None = None
+    """Rollout length; default: the preset's."""
+    update_epochs: int | None = None
+    """Epochs per update; default: the preset's."""
+    num_minibatches: int | None = None
+    """Minibatches per epoch; default: the preset's."""
+    previous_action_reward: bool | None = None
+    """Previous action, reward and start flag in the observation; default: the preset's."""
+    chunk_updates: int = 0
+    """Updates per jitted chunk; 0: automatic (see experiments.ppo)."""
+    out_dir: Path = Path("runs/suite")
+    """Suite directory (run again with the same directory to continue)."""
+    progress: bool = True
+    """Show a progress bar per cell."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.cores) - set(cores.registered()))
+        if unknown:
+            raise ValueError(f"cores: unknown {unknown}; registered: {cores.registered()}.")
+        if self.base_preset not in presets():
+            raise ValueError(f"base_preset={self.base_preset!r}; use one of {list(presets())}.")
+        if self.num_seeds < 1 or not self.cores or not self.tasks:
+            raise ValueError("num_seeds must be >= 1 and cores and tasks non-empty.")
+
+
+OVERRIDES = (
+    "total_timesteps",
+    "num_envs",
+    "num_steps",
+    "update_epochs",
+    "num_minibatches",
+    "previous_action_reward",
+)
+"""SuiteConfig fields that replace the preset's PPO values when set."""
+SUITES = {
+    "cpu": (
+        "Reduced S5 vs GRU comparison on two easy POPGym tasks, CPU-sized (about 6 minutes).",
+        SuiteConfig(previous_action_reward=True, out_dir=Path("runs/suite-cpu")),
+    ),
+    "paper": (
+        "S5 (4x256) vs GRU (256) on the POPGym tasks of Lu et al. (2023), popgym-paper PPO.",
+        SuiteConfig(
+            tasks=PAPER_TASKS,
+            num_seeds=3,
+            base_preset="popgym-paper",
+            out_dir=Path("runs/suite-paper"),
+        ),
+    ),
+}
+
+
+def core_config(cfg: SuiteConfig, name: str, base: cores.CoreConfig) -> cores.CoreConfig:
+    """The core of a cell: the preset's own core when the type matches, else a fresh one.
+
+    `--hidden-size` and `--num-layers` override both; S5/LRU state sizes follow the width.
+    """
+    has_state = "state_size" in {f.name for f in dataclasses.fields(cores.CONFIGS[name])}
+    options: dict = {}
+    if cfg.num_layers is not None:
+        options["num_layers"] = cfg.num_layers
+    if name == base.name:
+        if cfg.hidden_size is not None:
+            options["hidden_size"] = cfg.hidden_size
+            options.update({"state_size": cfg.hidden_size} if has_state else {})
+        return dataclasses.replace(base, **options)
+    width = cfg.hidden_size or base.hidden_size
+    options["hidden_size"] = width
+    options.update({"state_size": width} if has_state else {})
+    return cores.config_for(name, **options)
+
+
+def cell_args(cfg: SuiteConfig, core: str, task: str) -> TrainArgs:
+    """Training arguments of one (core, task) cell."""
+    base = presets()[cfg.base_preset][1]
+    overrides = {k: getattr(cfg, k) for k in OVERRIDES if getattr(cfg, k) is not None}
+    return dataclasses.replace(
+        base,
+        env_name=task,
+        core=core_config(cfg, core, base.core),
+        num_seeds=cfg.num_seeds,
+        chunk_updates=cfg.chunk_updates,
+        run_dir=cell_dir(cfg, core, task),
+        progress=cfg.progress,
+        **overrides,
+    )
+
+
+def cell_dir(cfg: SuiteConfig, core: str, task: str) -> Path:
+    return cfg.out_dir / "runs" / core / task.replace("/", "-")
+
+
+def train_cell(cfg: SuiteConfig, core: str, task: str, console: Console) -> list[dict]:
+    """Trains (or continues, or skips when finished) one cell; returns its metrics rows."""
+    args = cell_args(cfg, core, task)
+    path = cell_dir(cfg, core, task)
+    existing = RunDir(path)
+    if existing.config_path.exists():
+        summary = existing.read_summary()
+        if summary is None or summary["status"] != FINISHED:
+            default = presets()[cfg.base_preset][1]
+            main(dataclasses.replace(default, resume=path, progress=cfg.progress), console)
+    else:
+        main(args, console)
+    return RunDir.open(path).read_metrics()
+
+
+def run_suite(cfg: SuiteConfig, console: Console | None = None) -> list[dict]:
+    """Trains every cell, then writes the MMER table and chart; returns one record per cell."""
+    console = console or Console()
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.out_dir / "suite.json", to_dict(cfg))
+    records = []
+    for task in cfg.tasks:
+        for core in cfg.cores:
+            console.rule(f"{core} on {task}")
+            per_seed = scores.mmer(train_cell(cfg, core, task, console))
+            mean, std = scores.mean_std(per_seed)
+            records.append(
+                {"task": task, "core": core, "mmer_mean": mean, "mmer_std": std, "mmer": per_seed}
+            )
+    write_tables(cfg, records)
+    console.print(results_table(cfg, records))
+    console.print(f"wrote {cfg.out_dir / 'mmer.md'}, mmer.csv and mmer.png")
+    return records
+
+
+def score_table(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """`{task: {core: (mean, std)}}` of MMER."""
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in records:
+        table.setdefault(r["task"], {})[r["core"]] = (r["mmer_mean"], r["mmer_std"])
+    return table
+
+
+def task_means(cfg: SuiteConfig, records: list[dict]) -> dict[str, float]:
+    """Mean over tasks of each core's MMER (NaN if a task has none)."""
+    return {
+        core: sum(r["mmer_mean"] for r in records if r["core"] == core) / len(cfg.tasks)
+        for core in cfg.cores
+    }
+
+
+def cell_text(mean: float, std: float) -> str:
+    return "-" if mean != mean else f"{mean:.3f} ± {std:.3f}"
+
+
+def write_tables(cfg: SuiteConfig, records: list[dict]) -> None:
+    """mmer.csv, mmer.md and mmer.png in the suite directory."""
+    with open(cfg.out_dir / "mmer.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "core", "mmer_mean", "mmer_std", "mmer_per_seed"])
+        for r in records:
+            per_seed = " ".join(f"{v:.4f}" for v in r["mmer"])
+            writer.writerow([r["task"], r["core"], r["mmer_mean"], r["mmer_std"], per_seed])
+    table = score_table(records)
+    lines = [
+        f"MMER (max-mean episodic return, mean ± std over {cfg.num_seeds} seeds), "
+        f"PPO preset {cfg.base_preset}.",
+        "",
+        "| task | " + " | ".join(cfg.cores) + " |",
+        "|---|" + "---|" * len(cfg.cores),
+    ]
+    for task, row in table.items():
+        cells = [cell_text(*row[c]) for c in cfg.cores]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    means = task_means(cfg, records)
+    lines.append("| mean over tasks | " + " | ".join(f"{means[c]:.3f}" for c in cfg.cores) + " |")
+    (cfg.out_dir / "mmer.md").write_text("\n".join(lines) + "\n")
+    plots.score_chart(table, cfg.out_dir / "mmer.png", "MMER")
+
+
+def results_table(cfg: SuiteConfig, records: list[dict]) -> Table:
+    """The MMER table for the terminal."""
+    table = Table("task", *cfg.cores, title="MMER (mean ± std over seeds)")
+    for task, row in score_table(records).items():
+        table.add_row(task, *(cell_text(*row[c]) for c in cfg.cores))
+    means = task_means(cfg, records)
+    table.add_row("mean over tasks", *(f"{means[c]:.3f}" for c in cfg.cores))
+    return table
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m experiments.suite` and `rlssm-suite`."""
+    choice = tyro.extras.subcommand_type_from_defaults(
+        {name: cfg for name, (_, cfg) in SUITES.items()},
+        {name: text for name, (text, _) in SUITES.items()},
+        prefix_names=False,
+    )
+    cfg = tyro.cli(
+        choice,
+        default=SUITES["cpu"][1],
+        args=argv,
+        prog="python -m experiments.suite",
+        config=(tyro.conf.CascadeSubcommandArgs,),
+    )
+    console = Console()
+    try:
+        run_suite(cfg, console)
+    except (RunDirError, CheckpointError, ConfigError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

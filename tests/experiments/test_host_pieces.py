@@ -1,0 +1,166 @@
+"""Host-side pieces without an agent: config round trip, chunk plan, non-finite stop, scores."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+import rlssm.cores as cores
+from agents.ppo import NetworkConfig, PPOConfig
+from experiments import checkpoint, loop, scores
+from experiments.loop import LoopPlan, chunk_sizes, run_loop
+from experiments.progress import TrainingProgress
+from experiments.run_dir import RunDir
+from experiments.serialize import ConfigError, from_dict, to_dict
+
+
+@pytest.mark.parametrize("name", cores.registered())
+def test_config_json_round_trip_for_every_core(name):
+    core = cores.config_for(name, hidden_size=24, num_layers=2)
+    config = PPOConfig(
+        env_name="CartPole-v1",
+        env_options={"max_steps_in_episode": 100},
+        core=core,
+        network=NetworkConfig(encoder_sizes=(32, 16), head_sizes=(), activation="relu"),
+        num_envs=8,
+        num_minibatches=2,
+        lr=3e-4,
+        gae_lambda=1.0,
+    )
+    back = from_dict(PPOConfig, json.loads(json.dumps(to_dict(config))))
+    assert back == config and type(back.core) is type(core)
+    assert isinstance(back.network.encoder_sizes, tuple)
+
+
+def test_stored_config_with_unknown_field_or_core_is_refused():
+    data = to_dict(PPOConfig())
+    with pytest.raises(ConfigError, match="has no field"):
+        from_dict(PPOConfig, {**data, "learning_rate": 1.0})
+    with pytest.raises(ConfigError, match="unknown core 's7'"):
+        from_dict(PPOConfig, {**data, "core": {"name": "s7"}})
+    with pytest.raises(ConfigError, match="num_minibatches"):
+        from_dict(PPOConfig, {**data, "num_minibatches": 3})
+
+
+def test_chunks_always_break_at_the_same_updates():
+    assert chunk_sizes(0, 10, 4) == [4, 4, 2]
+    assert chunk_sizes(4, 10, 4) == [4, 2]
+    assert chunk_sizes(8, 10, 4) == [2]
+    assert chunk_sizes(10, 10, 4) == []
+
+
+def fake_chunk(streaks: list[int]):
+    """A `run_chunk` over a numpy state whose non-finite streak follows `streaks`."""
+
+    def run_chunk(state, size):
+        start = int(state["update"][0])
+        updates = np.arange(start + 1, start + size + 1)[None].repeat(2, axis=0)
+        metrics = {
+            "update": updates,
+            "env_steps": updates * 10,
+            "return_mean": np.full((2, size), 0.5),
+            "nonfinite_streak": np.array([[0] * size, streaks[start : start + size]]),
+        }
+        return {"update": updates[:, -1]}, metrics
+
+    return run_chunk
+
+
+def test_nonfinite_streak_stops_without_checkpointing_the_bad_state(tmp_path):
+    run_dir = RunDir.create(tmp_path / "run", {"agent": "test"})
+    plan = LoopPlan(
+        total_updates=8,
+        chunk_updates=2,
+        checkpoint_every=1,
+        keep_checkpoints=0,
+        max_nonfinite_streak=3,
+        steps_per_update=10,
+    )
+    state = {"update": np.zeros(2, np.int32)}
+    with TrainingProgress(80, enabled=False) as bar:
+        result = run_loop(state, 0, plan, fake_chunk([0, 0, 1, 2, 3, 4, 5, 6]), run_dir, {}, bar)
+    assert result.status == loop.NONFINITE and result.update == 6
+    assert [p.name for p in checkpoint.available(run_dir.checkpoints)] == [
+        "000000002",
+        "000000004",
+    ]
+    assert "seed 1" in result.message and "000000004" in result.message
+    assert [r["update"] for r in run_dir.read_metrics()][-1] == 6
+
+
+def test_stop_after_pauses_at_the_end_of_a_chunk(tmp_path):
+    run_dir = RunDir.create(tmp_path / "run", {"agent": "test"})
+    plan = LoopPlan(8, 2, 10, 0, 3, 10, stop_after=3)
+    with TrainingProgress(80, enabled=False) as bar:
+        state = {"update": np.zeros(2, np.int32)}
+        result = run_loop(state, 0, plan, fake_chunk([0] * 8), run_dir, {}, bar)
+    assert result.status == loop.PAUSED and result.update == 4
+    assert checkpoint.latest(run_dir.checkpoints).name == "000000004"
+
+
+def test_metrics_truncation_drops_rows_after_the_checkpoint(tmp_path):
+    run_dir = RunDir.create(tmp_path / "run", {"agent": "test"})
+    rows = [{"update": u, "seed": s, "x": float(u)} for u in (1, 2, 3) for s in (0, 1)]
+    run_dir.append_metrics(rows)
+    run_dir.truncate_metrics(2)
+    assert run_dir.read_metrics() == rows[:4]
+    csv_lines = (run_dir.path / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0] == "update,seed,x" and len(csv_lines) == 5
+
+
+def test_mmer_is_the_max_over_updates_of_the_batch_mean_return():
+    rows = [
+        {"update": u, "seed": s, "return_mean": r}
+        for s, returns in enumerate([[None, -0.5, 0.25, 0.1], [None, None, None, None]])
+        for u, r in enumerate(returns, start=1)
+    ]
+    per_seed = scores.mmer(rows)
+    assert per_seed[0] == 0.25 and math.isnan(per_seed[1])
+    assert scores.mean_std(per_seed) == (0.25, 0.0)
+    assert scores.final_return(rows, fraction=0.5)[0] == pytest.approx((0.25 + 0.1) / 2)
+
+
+def test_run_config_rejects_bad_values():
+    from experiments.ppo import RunConfig
+
+    with pytest.raises(ValueError, match="num_seeds must be >= 1"):
+        RunConfig(num_seeds=0)
+    with pytest.raises(ValueError, match="stop_after"):
+        dataclasses.replace(RunConfig(), stop_after=0)
+
+
+def test_wandb_logger_resumes_one_wandb_run_and_logs_seed_means(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from experiments.loggers import WandbLogger
+
+    calls = {"init": [], "log": [], "finish": 0}
+
+    class FakeRun:
+        def log(self, data, step):
+            calls["log"].append((step, data))
+
+        def finish(self):
+            calls["finish"] += 1
+
+    def init(**kwargs):
+        calls["init"].append(kwargs)
+        return FakeRun()
+
+    fake = types.SimpleNamespace(init=init, util=types.SimpleNamespace(generate_id=lambda: "abc"))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    rows = [
+        {"update": 1, "seed": 0, "env_steps": 16, "loss": 1.0, "return_mean": None},
+        {"update": 1, "seed": 1, "env_steps": 16, "loss": 3.0, "return_mean": 0.5},
+    ]
+    for _ in range(2):  # a resumed run continues the same wandb run
+        logger = WandbLogger(tmp_path, "project", None, {"lr": 1.0})
+        logger.log(rows)
+        logger.close()
+    assert [c["id"] for c in calls["init"]] == ["abc", "abc"]
+    assert calls["init"][0]["dir"] == str(tmp_path) and calls["init"][0]["resume"] == "allow"
+    assert calls["log"][0] == (16, {"train/loss": 2.0, "train/return_mean": 0.5})
+    assert calls["finish"] == 2

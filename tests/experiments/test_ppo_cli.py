@@ -1,0 +1,283 @@
+"""The PPO command line end to end on a tiny config (2 envs x 8 steps, GRU of width 8).
+
+One uninterrupted run is shared by the tests; every other run uses the same PPO config, so its
+compiled programs are reused within the process (see experiments.ppo.build).
+"""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rlssm.cores as cores
+from experiments import checkpoint, evaluate, ppo, scores, suite
+from experiments.checkpoint import CheckpointError
+from experiments.run_dir import RunDir, RunDirError
+from experiments.serialize import ConfigError
+
+UPDATES = 8
+TIMING = ("wall_time", "steps_per_second")
+
+
+def tiny(run_dir: Path, **changes) -> ppo.TrainArgs:
+    """cpu-small shrunk: 8 updates in chunks of 2, a checkpoint after every chunk."""
+    base = ppo.presets()["cpu-small"][1]
+    return dataclasses.replace(
+        base,
+        core=cores.GRUConfig(hidden_size=8),
+        num_envs=2,
+        num_steps=8,
+        total_timesteps=2 * 8 * UPDATES,
+        update_epochs=1,
+        num_minibatches=1,
+        chunk_updates=2,
+        checkpoint_every=1,
+        keep_checkpoints=0,
+        progress=False,
+        run_dir=run_dir,
+        **changes,
+    )
+
+
+def resume(run_dir: Path, **changes) -> ppo.TrainArgs:
+    return dataclasses.replace(
+        ppo.presets()["cpu-small"][1], resume=run_dir, progress=False, **changes
+    )
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> ppo.TrainResult:
+    return ppo.main(tiny(tmp_path_factory.mktemp("runs") / "straight"))
+
+
+def raw(leaf):
+    return jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+
+
+def assert_same_run(a: ppo.TrainResult, b: ppo.TrainResult) -> None:
+    """Every leaf of the final states and every metric (but timings) bitwise equal."""
+    leaves_a, leaves_b = jax.tree.leaves(a.state), jax.tree.leaves(b.state)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        assert x.dtype == y.dtype and np.array_equal(raw(x), raw(y))
+    rows_a, rows_b = untimed(a.run_dir), untimed(b.run_dir)
+    assert rows_a == rows_b and len(rows_a) == 2 * UPDATES
+
+
+def untimed(run_dir: Path) -> list[dict]:
+    """Metrics rows without the host timings (which differ between runs)."""
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in RunDir(run_dir).read_metrics()]
+
+
+def test_tiny_run_leaves_every_run_dir_file(straight):
+    path = straight.run_dir
+    assert straight.status == "finished"
+    rows = RunDir(path).read_metrics()
+    assert [(r["update"], r["seed"]) for r in rows] == [
+        (u, s) for u in range(1, UPDATES + 1) for s in (0, 1)
+    ]
+    expected = {"env_steps", "return_mean", "return_min", "return_max", "loss", "policy_loss"}
+    expected |= {"value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm", *TIMING}
+    assert expected <= set(rows[0])
+    csv_lines = (path / "metrics.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + len(rows) and csv_lines[0].startswith("update,seed,env_steps")
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["updates"] == UPDATES and summary["env_steps_per_seed"] == 16 * UPDATES
+    assert summary["last_checkpoint"] == "checkpoints/000000008"
+    # RepeatFirstEasy episodes last 51 steps: the first ones end in update 7.
+    assert all(-1.0 <= m <= 1.0 for m in summary["mmer_per_seed"])
+    for name in ("returns.png", "training.png"):
+        assert (path / "plots" / name).stat().st_size > 1000
+    assert [p.name for p in checkpoint.available(path / "checkpoints")] == [
+        f"{u:09d}" for u in (2, 4, 6, 8)
+    ]
+
+
+def test_config_json_round_trips_to_the_same_configs(straight):
+    stored_ppo, stored_run, preset = ppo.load_config(RunDir(straight.run_dir))
+    expected_ppo, expected_run = ppo.split(tiny(straight.run_dir))
+    assert stored_ppo == expected_ppo and preset == "cpu-small"
+    assert stored_run == expected_run
+
+
+def test_resume_equals_uninterrupted(straight, tmp_path):
+    paused = ppo.main(tiny(tmp_path / "split", stop_after=3))
+    assert paused.status == "paused" and int(paused.state.update[0]) == 4
+    resumed = ppo.main(resume(tmp_path / "split"))
+    assert resumed.status == "finished"
+    assert_same_run(straight, resumed)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(straight, tmp_path, monkeypatch):
+    save = checkpoint.save
+    calls = []
+
+    def save_then_die(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:  # killed after writing update 4's metrics, before its checkpoint
+            raise KeyboardInterrupt
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ppo.main(tiny(tmp_path / "killed"))
+    monkeypatch.setattr(checkpoint, "save", save)
+    run_dir = RunDir(tmp_path / "killed")
+    assert max(r["update"] for r in run_dir.read_metrics()) == 4
+    assert checkpoint.latest(run_dir.checkpoints).name == "000000002"
+    assert_same_run(straight, ppo.main(resume(tmp_path / "killed")))
+
+
+def copy_run(straight, tmp_path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(straight.run_dir, copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    (copy / "summary.json").write_text(json.dumps({**summary, "status": "paused"}))
+    return copy
+
+
+def test_corrupted_checkpoint_is_refused(straight, tmp_path):
+    copy = copy_run(straight, tmp_path)
+    latest = checkpoint.latest(copy / "checkpoints")
+    files = [p for p in (latest / "state").rglob("*") if p.is_file()]
+    victim = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0x01
+    victim.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        ppo.main(resume(copy))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        evaluate.evaluate_run(evaluate.EvalArgs(copy))
+
+
+def test_checkpoint_of_another_config_is_refused(straight, tmp_path):
+    copy = copy_run(straight, tmp_path)
+    record = json.loads((copy / "config.json").read_text())
+    record["ppo"]["lr"] = 0.5
+    (copy / "config.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=r"other metadata.*config_sha256"):
+        ppo.main(resume(copy))
+
+
+def test_resume_refuses_flags_it_would_ignore(straight):
+    args = dataclasses.replace(resume(straight.run_dir), lr=0.1, num_envs=4)
+    with pytest.raises(ConfigError, match="drop --num-envs, --lr"):
+        ppo.main(args)
+
+
+def test_existing_run_dir_and_unknown_env_are_refused_before_training(straight, tmp_path):
+    with pytest.raises(RunDirError, match="--resume"):
+        ppo.main(tiny(straight.run_dir))
+    with pytest.raises(ConfigError, match="Did you mean"):
+        ppo.main(tiny(tmp_path / "bad", env_name="RepeatFirstEasi"))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_evaluate_loads_the_run_and_saves_statistics(straight):
+    results = evaluate.evaluate_run(evaluate.EvalArgs(straight.run_dir, episodes=3, greedy=True))
+    assert results["update"] == UPDATES and results["max_steps"] == 52
+    assert [s["episodes"] for s in results["per_seed"]] == [3, 3]
+    returns = np.concatenate([s["returns"] for s in results["per_seed"]])
+    assert np.all(np.abs(returns) <= 1.0) and results["per_seed"][0]["length_mean"] == 51
+    saved = json.loads(Path(results["output"]).read_text())
+    assert saved["return_mean"] == pytest.approx(returns.mean())
+    other = evaluate.EvalArgs(straight.run_dir, env_name="CartPole-v1")
+    with pytest.raises(ConfigError, match="does not fit the trained policy"):
+        evaluate.evaluate_run(other)
+
+
+def test_suite_writes_the_mmer_table_and_plot(straight, tmp_path):
+    cfg = suite.SuiteConfig(
+        cores=("gru", "none"),
+        tasks=("RepeatFirstEasy",),
+        hidden_size=8,
+        num_seeds=2,
+        total_timesteps=2 * 8 * UPDATES,
+        num_envs=2,
+        num_steps=8,
+        update_epochs=1,
+        num_minibatches=1,
+        chunk_updates=2,
+        out_dir=tmp_path / "suite",
+        progress=False,
+    )
+    records = suite.run_suite(cfg)
+    assert [(r["task"], r["core"]) for r in records] == [
+        ("RepeatFirstEasy", "gru"),
+        ("RepeatFirstEasy", "none"),
+    ]
+    gru = cfg.out_dir / "runs" / "gru" / "RepeatFirstEasy"
+    assert untimed(gru) == untimed(straight.run_dir)  # the same config as the shared run
+    assert records[0]["mmer"] == scores.mmer(RunDir(gru).read_metrics())
+    table = (cfg.out_dir / "mmer.md").read_text()
+    assert "| RepeatFirstEasy |" in table and "mean over tasks" in table
+    assert (cfg.out_dir / "mmer.png").stat().st_size > 1000
+    assert len((cfg.out_dir / "mmer.csv").read_text().splitlines()) == 3
+    again = suite.run_suite(cfg)  # finished cells are read back, not trained again
+    np.testing.assert_array_equal([r["mmer"] for r in again], [r["mmer"] for r in records])
+
+
+def test_tensorboard_logging_when_switched_on(tmp_path):
+    result = ppo.main(tiny(tmp_path / "tb", tensorboard=True))
+    assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_help_lists_presets_cores_and_flags_without_optional_loggers():
+    done = run_module("-m", "experiments.ppo", "--help")
+    assert done.returncode == 0
+    for text in ("cpu-small", "cartpole", "popgym-paper", "brax", "core:s5", "--lr", "--resume"):
+        assert text in done.stdout
+    check = "import sys, experiments.ppo; print(*(m in sys.modules for m in {}))"
+    imported = run_module("-c", check.format(("tensorboardX", "wandb")))
+    assert imported.stdout.split() == ["False", "False"]
+
+
+def test_preset_help_lists_the_cores(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ppo.parse(["cartpole", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert all(f"core:{name}" in out for name in cores.registered())
+
+
+def test_bad_flags_exit_non_zero_with_a_readable_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ppo.parse(["--lrr", "3"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code != 0 and "--lrr" in captured.out + captured.err
+    with pytest.raises(SystemExit) as exit_info:
+        ppo.parse(["--num-envs", "10", "--num-minibatches", "3"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code != 0
+    assert "num_minibatches" in captured.out + captured.err
+
+
+def test_parse_builds_the_core_and_flags_of_the_issue():
+    args = ppo.parse(["core:s5", "--core.num-layers", "4", "--lr", "1e-3", "--num-seeds", "3"])
+    assert isinstance(args.core, cores.S5Config) and args.core.num_layers == 4
+    assert args.lr == 1e-3 and args.num_seeds == 3 and args.preset == "cpu-small"
+    assert not ppo.parse(["--no-progress", "--lr", "1e-3"]).progress
+    paper = ppo.parse(["popgym-paper"])
+    assert paper.core.num_layers == 4 and paper.core.hidden_size == 256
+    assert (paper.lr, paper.num_envs, paper.num_steps) == (5e-5, 64, 1024)
+    assert (paper.update_epochs, paper.num_minibatches, paper.gae_lambda) == (30, 8, 1.0)
+
+
+@pytest.mark.parametrize("name", list(ppo.presets()))
+def test_every_preset_builds_its_agent_without_compiling(name):
+    config, run = ppo.split(ppo.presets()[name][1])
+    spec = ppo.build(config).agent.spec
+    assert spec.discrete == (name != "brax") and run.num_seeds >= 1
