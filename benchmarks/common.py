@@ -78,3 +78,35 @@ def write_section(name: str, markdown: str) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text)
+
+
+def read_section(name: str) -> str | None:
+    """The text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md, or None."""
+    if not DOCS.exists():
+        return None
+    pattern = rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->"
+    match = re.search(pattern, DOCS.read_text(), re.S)
+    return None if match is None else match.group(1)
+
+
+def parse_table(markdown: str) -> list[dict[str, str]]:
+    """The rows of the first markdown table in `markdown`, as `{column: cell text}` dicts.
+
+    Cells are kept as the text written (numbers are not parsed), so that rows read back and
+    written again are unchanged; an empty cell gives an empty string.
+    """
+    lines = [line.strip() for line in markdown.splitlines()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        return []
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip("|").split("|")]
+
+    columns = cells(lines[start])
+    rows = []
+    for line in lines[start + 2 :]:  # skip the |---| line
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(columns, cells(line), strict=True)))
+    return rows

@@ -1,7 +1,8 @@
 """Environments with the gymnax >= 1.0 API, one registry, wrappers and a brax adapter.
 
 Public API:
-    make(name, **options) -> (env, params); registered() -> names; accepted_options(name).
+    make(name, **options) -> (env, params); registered() -> names; accepted_options(name);
+    is_heavy(name) (runs brax physics: minutes of compilation on a CPU).
     Wrappers (``envs.wrappers``): EpisodeStatistics, PreviousActionReward, FlattenObservation,
     MaskObservation, GaussianObservationNoise, AffineReward, ClipAction, RescaleAction,
     ConformToContract.
@@ -10,7 +11,7 @@ See docs/ARCHITECTURE.md for the environment contract.
 """
 
 from envs.brax_adapter import BraxEnv
-from envs.registry import accepted_options, make, registered
+from envs.registry import accepted_options, is_heavy, make, registered
 from envs.wrappers import (
     AffineReward,
     ClipAction,
@@ -35,6 +36,7 @@ __all__ = [
     "PreviousActionReward",
     "RescaleAction",
     "accepted_options",
+    "is_heavy",
     "make",
     "registered",
 ]

@@ -10,27 +10,31 @@ environment. brax's own ``EpisodeWrapper``/``AutoResetWrapper`` are not used: th
 every episode from the same initial state, whereas here each auto-reset draws a fresh one.
 
 The physics backend is a constructor option, ``DEFAULT_BACKEND`` when none is given: the fastest
-measured on a 2-core CPU (shared with other jobs, load 3 to 5, so only the ratios mean much):
-64 environments, random actions, auto-reset, ``jax.jit`` of a ``lax.scan`` of 50 vmapped steps,
-in env steps/s.
+measured on a 2-core CPU by ``python -m benchmarks.envs --write-docs --brax-backends`` (table in
+docs/BENCHMARKS.md): 64 environments, random actions, auto-reset, ``jax.jit`` of a ``lax.scan``
+of 32 vmapped steps, a task's four backends compiled first and then timed in turn (5 rounds,
+median), in env steps/s. The machine was shared (load 5 to 9), so only the ratios within a row
+mean much.
 
-========================  ===========  ======  ==========  ======
-task                      generalized  mjx     positional  spring
-========================  ===========  ======  ==========  ======
-ant                       5296         17821   4957        15792
-halfcheetah               3436         1443    3431        8768
-hopper                    10951        10711   22568       64162
-walker2d                  8847         2182    14470       34747
-humanoid                  2399         9243    3569        10771
-inverted_pendulum         76687        106604  57579       165794
-inverted_double_pendulum  48523        87444   41038       108033
-reacher                   19593        52543   40007       62807
-pusher                    1927         20      909         2368
-========================  ===========  ======  ==========  ======
+========================  ===========  ==========  ======  ======
+task                      generalized  positional  spring  mjx
+========================  ===========  ==========  ======  ======
+ant                       2524         1933        5611    5907
+halfcheetah               2366         1764        6006    425
+hopper                    6146         12194       25187   5795
+inverted_pendulum         71682        66228       150243  92893
+inverted_double_pendulum  44579        38972       83874   96956
+reacher                   10757        35219       76139   37390
+walker2d                  4182         3008        8268    611
+humanoid                  1080         1414        4698    4693
+pusher                    1456         618         1532    12
+========================  ===========  ==========  ======  ======
 
-``spring`` is fastest on every task but ant (where ``mjx``, whose solver brax tunes down for ant
-and humanoid only, is about 13% faster). It is also brax's simplest physics (spring joints and
-contacts); pass ``backend="generalized"`` or ``"mjx"`` where fidelity matters more than speed.
+``spring`` is the fastest on seven tasks (on humanoid level with ``mjx``); ``mjx`` (whose solver
+brax tunes down for ant and humanoid only) is 5% faster on ant and 16% on inverted_double_pendulum,
+and far slower on halfcheetah, walker2d and pusher. ``spring`` is also brax's simplest physics
+(spring joints and contacts); pass ``backend="generalized"`` or ``"mjx"`` where fidelity matters
+more than speed.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
-DEFAULT_BACKEND = "spring"  # the fastest measured (see the table above)
+DEFAULT_BACKEND = "spring"  # the fastest measured (see the module docstring)
 # Options every brax PipelineEnv accepts besides its class's own.
 PIPELINE_OPTIONS = ("n_frames", "debug")
 

@@ -23,13 +23,15 @@ construction, they are the law of the observation, not a task parameter to sampl
 
 Registered tasks (`ENTRIES`):
 - `MetaCartPole`: popjaxrl's `NoisyStatelessMetaCartPole` (Lu et al. 2023, "Structured State Space
-  Models for In-Context Reinforcement Learning"): CartPole-v1 physics observed through cart
-  position and pole angle only, 16 trials of at most 200 steps per outer episode (3200 steps), each
-  trial restarting from the same initial state (as popjaxrl does), reward `1/200` per step (a trial
-  returns at most 1), the 2-D observation projected to 4-D by an orthogonal matrix with scale
+  Models for In-Context Reinforcement Learning"): POPGym's stateless CartPole
+  (`envs.popgym.stateless.stateless_cartpole`: CartPole-v1 physics observed through cart position
+  and pole angle only, reward `1/200` per step, so a trial returns at most 1), 16 trials of at most
+  200 steps per outer episode (3200 steps), each trial restarting from the same initial state (as
+  popjaxrl does), the 2-D observation projected to 4-D by an orthogonal matrix with scale
   `sqrt(2)` drawn per episode. popjaxrl's noise level is 0 despite the name; `noise_sigma` adds
-  Gaussian noise to the stateless observation. Final observation `[9]`: projected obs `[4]`,
-  one-hot previous action `[2]`, previous reward, trial start, episode start.
+  Gaussian noise to the stateless observation (clipped to its bounds, as in POPGym). Final
+  observation `[9]`: projected obs `[4]`, one-hot previous action `[2]`, previous reward, trial
+  start, episode start.
 - `MetaControl-train` / `MetaControl-heldout`: the meta-RL task of Lu et al. 2023 (which its
   authors did not release; its exact sets and sizes are ours), on cheap gymnax control tasks.
   Each outer episode draws a task family uniformly, then one of its variants uniformly, and
@@ -76,7 +78,8 @@ from gymnax.environments.classic_control import (
 from gymnax.environments.misc import reacher, swimmer
 
 from envs.brax_adapter import BraxEnv
-from envs.wrappers import box_bounds
+from envs.popgym.stateless import stateless_cartpole
+from envs.wrappers import StepWrapper, box_bounds
 
 Environment = environment.Environment
 FLOAT_MAX = float(np.finfo(np.float32).max)
@@ -159,47 +162,6 @@ def draw_projection(key: jax.Array, shape: tuple[int, int], kind: str, scale: fl
     if kind == "gaussian":
         return jax.random.normal(key, shape, jnp.float32) * (scale / np.sqrt(shape[1]))
     raise ValueError(f"Unknown projection {kind!r}; known: {PROJECTIONS}.")
-
-
-class StepWrapper(Environment):
-    """A gymnax environment over another one, composed at the `reset_env`/`step_env` level.
-
-    Only the outermost env's base `step` auto-resets; inner envs are stepped without auto-reset,
-    which is what lets `Trials` decide when and how an inner episode restarts. (The wrappers of
-    `envs.wrappers` compose at the `reset`/`step` level instead, so they go outside these.)
-    Spaces, params and truncation are forwarded to the wrapped env.
-    """
-
-    def __init__(self, env: Environment):
-        """Wraps `env`."""
-        super().__init__()
-        self.env = env
-
-    @property
-    def default_params(self) -> Any:
-        return self.env.default_params
-
-    @property
-    def name(self) -> str:
-        return f"{type(self).__name__}({self.env.name})"
-
-    @property
-    def num_actions(self) -> int:
-        return self.env.num_actions
-
-    def observation_space(self, params: Any) -> Any:
-        return self.env.observation_space(params)
-
-    def action_space(self, params: Any) -> Any:
-        return self.env.action_space(params)
-
-    def inner_state(self, state: Any) -> Any:
-        """The wrapped env's state inside `state` (the same object for stateless wrappers)."""
-        return state
-
-    def is_truncated(self, state: Any, params: Any) -> jax.Array:
-        """Truncation is the wrapped env's."""
-        return self.env.is_truncated(self.inner_state(state), params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,55 +491,6 @@ class MetaObservation(StepWrapper):
 # ---------------------------------------------------------------------------------------------
 
 
-@struct.dataclass
-class StatelessCartPoleParams(cartpole.EnvParams):
-    """CartPole-v1 params plus the observation noise of the stateless view.
-
-    Attributes:
-        noise_sigma: standard deviation of Gaussian noise added to `[x, theta]`.
-    """
-
-    noise_sigma: float = 0.0
-
-
-class StatelessCartPole(StepWrapper):
-    """gymnax CartPole-v1 seen through `[x, theta]` (+ noise), reward `1/max_steps` per step."""
-
-    def __init__(self):
-        """Wraps gymnax's CartPole-v1."""
-        super().__init__(cartpole.CartPole())
-
-    @property
-    def default_params(self) -> StatelessCartPoleParams:
-        return StatelessCartPoleParams(max_steps_in_episode=200)
-
-    def observation_space(self, params: StatelessCartPoleParams) -> spaces.Box:
-        high = jnp.array([2 * params.x_threshold, 2 * params.theta_threshold_radians])
-        high = high + 10.0 * params.noise_sigma
-        return spaces.Box(-high, high, (2,), jnp.float32)
-
-    def _observe(
-        self, key: jax.Array, obs: jax.Array, params: StatelessCartPoleParams
-    ) -> jax.Array:
-        """Keeps `[x, theta]` of `obs[4]`, adds noise, clips to the observation space."""
-        noise = params.noise_sigma * jax.random.normal(key, (2,))
-        space = self.observation_space(params)
-        return jnp.clip(obs[jnp.array([0, 2])] + noise, space.low, space.high)
-
-    def reset_env(self, key: jax.Array, params: StatelessCartPoleParams) -> tuple[jax.Array, Any]:
-        key_reset, key_noise = jax.random.split(key)
-        obs, state = self.env.reset_env(key_reset, params)
-        return self._observe(key_noise, obs, params), state
-
-    def step_env(
-        self, key: jax.Array, state: Any, action: Any, params: StatelessCartPoleParams
-    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict]:
-        key_step, key_noise = jax.random.split(key)
-        obs, state, reward, terminated, info = self.env.step_env(key_step, state, action, params)
-        reward = reward.astype(jnp.float32) / params.max_steps_in_episode
-        return self._observe(key_noise, obs, params), state, reward, terminated, info
-
-
 def meta_cartpole(
     num_trials: int = 16,
     trial_length: int = 200,
@@ -592,18 +505,23 @@ def meta_cartpole(
         num_trials: trials per outer episode.
         trial_length: time limit of one trial (also sets the reward `1/trial_length` per step).
         obs_size: size of the random projection of `[x, theta]`.
-        noise_sigma: Gaussian observation noise on `[x, theta]` (0 in popjaxrl).
+        noise_sigma: standard deviation of Gaussian observation noise on `[x, theta]` (0 in
+            popjaxrl), fixed at construction.
         projection: "orthogonal" (popjaxrl, scale `sqrt(2)`) or "gaussian".
         repeat_start: every trial restarts from the episode's first state (popjaxrl).
 
     Returns:
         `(env, params)`; observation `[obs_size + 5]`, actions Discrete(2).
     """
-    trials = Trials(StatelessCartPole(), repeat_start=repeat_start)
+    inner, inner_params = stateless_cartpole(
+        max_steps_in_episode=trial_length, noise_std=noise_sigma
+    )
+    trials = Trials(inner, repeat_start=repeat_start)
     env = MetaObservation(ObservationProjection(trials, obs_size, projection, float(np.sqrt(2))))
-    inner = StatelessCartPoleParams(max_steps_in_episode=trial_length, noise_sigma=noise_sigma)
     params = TrialsParams(
-        env_params=inner, num_trials=num_trials, max_steps_in_episode=num_trials * trial_length
+        env_params=inner_params,
+        num_trials=num_trials,
+        max_steps_in_episode=num_trials * trial_length,
     )
     return env, params
 
@@ -1103,3 +1021,5 @@ ENTRIES: dict[str, Callable[..., tuple[Environment, Any]]] = {
     "MetaBrax-train": functools.partial(meta_brax, task_set="train"),
     "MetaBrax-heldout": functools.partial(meta_brax, task_set="heldout"),
 }
+# Entries that run brax physics (minutes of compilation on a CPU); see `envs.registry.is_heavy`.
+HEAVY: frozenset[str] = frozenset({"MetaBrax-train", "MetaBrax-heldout"})

@@ -1,15 +1,25 @@
 """Composable wrappers over gymnax-API environments.
 
-Every wrapper is itself a gymnax ``Environment`` that holds another one in ``env`` and works on
-its public ``reset``/``step``: the innermost environment auto-resets (gymnax's base ``step``), and
-each wrapper transforms what comes out, including ``info["final_observation"]`` (the last
-observation of an episode that just ended; equal to ``obs`` on every other step). Wrappers without
-state of their own also implement ``reset_env``/``step_env``/``is_truncated`` over the wrapped
-environment's, so that code driving those (e.g. a trials wrapper that restarts inner episodes
-itself) can wrap them too; ``EpisodeStatistics``, which must see auto-resets, cannot. Wrappers pass
-``params`` through unchanged, so ``envs.make(name)`` returns the innermost task's ``EnvParams``
-and meta-RL code can vmap or sample them. Numeric options of a wrapper (a noise level, a reward
-scale) are fixed at construction.
+Every wrapper is itself a gymnax ``Environment`` that holds another one in ``env`` and forwards
+what it does not change (params, spaces, truncation). ``Wrapper`` is the base of both kinds:
+
+- a ``Wrapper`` works on the wrapped environment's public ``reset``/``step``: the innermost
+  environment auto-resets (gymnax's base ``step``), and each wrapper transforms what comes out,
+  including ``info["final_observation"]`` (the last observation of an episode that just ended;
+  equal to ``obs`` on every other step). Wrappers without state of their own also implement
+  ``reset_env``/``step_env``/``is_truncated`` over the wrapped environment's, so that code driving
+  those (``envs.meta.Trials``) can wrap them too; ``EpisodeStatistics``, which must see
+  auto-resets, cannot.
+- a ``StepWrapper`` works on ``reset_env``/``step_env`` only, below auto-reset: its ``reset`` and
+  ``step`` are gymnax's own, so the auto-reset happens around it, never inside. This is what lets
+  ``envs.meta.Trials`` decide when and how an inner episode restarts. A ``Wrapper`` can go over a
+  ``StepWrapper``, and a ``StepWrapper`` over a ``Wrapper`` that implements ``reset_env``/
+  ``step_env``.
+
+Wrappers pass ``params`` through unchanged (unless they hold a task's params inside their own,
+as ``Trials`` does), so ``envs.make(name)`` returns the innermost task's ``EnvParams`` and meta-RL
+code can vmap or sample them. Numeric options of a wrapper (a noise level, a reward scale) are
+fixed at construction.
 
 Single-environment shapes are given here; under ``jax.vmap`` every array gains a leading ``B``.
 ``D`` is the observation size, ``A`` the number (or size) of actions.
@@ -97,11 +107,31 @@ class Wrapper(environment.Environment):
     def step_env(self, key: jax.Array, state: Any, action: Any, params: Any) -> Any:
         return self.env.step_env(key, state, action, params)
 
+    def inner_state(self, state: Any) -> Any:
+        """The wrapped environment's state inside ``state`` (itself for stateless wrappers)."""
+        return state
+
     def is_truncated(self, state: Any, params: Any) -> jax.Array:
-        return self.env.is_truncated(state, params)
+        return self.env.is_truncated(self.inner_state(state), params)
 
     def is_terminated(self, state: Any, params: Any) -> jax.Array:
-        return self.env.is_terminated(state, params)
+        return self.env.is_terminated(self.inner_state(state), params)
+
+
+class StepWrapper(Wrapper):
+    """Base class of wrappers composed at the ``reset_env``/``step_env`` level, below auto-reset.
+
+    ``reset`` and ``step`` are gymnax's own (``step`` auto-resets around this wrapper's
+    ``step_env``); subclasses define ``reset_env``/``step_env`` over the wrapped environment's,
+    which is stepped without auto-reset. The name shows the nesting, e.g. ``Trials(CartPole-v1)``.
+    """
+
+    reset = environment.Environment.reset
+    step = environment.Environment.step
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}({self.env.name})"
 
 
 class ObservationWrapper(Wrapper):
@@ -514,11 +544,8 @@ class EpisodeStatistics(Wrapper):
     def step_env(self, key: jax.Array, state: Any, action: Any, params: Any) -> Any:
         raise NotImplementedError("EpisodeStatistics must see auto-resets: use reset/step")
 
-    def is_truncated(self, state: EpisodeStatsState, params: Any) -> jax.Array:
-        return self.env.is_truncated(state.env_state, params)
-
-    def is_terminated(self, state: EpisodeStatsState, params: Any) -> jax.Array:
-        return self.env.is_terminated(state.env_state, params)
+    def inner_state(self, state: EpisodeStatsState) -> Any:
+        return state.env_state
 
     @partial(jax.jit, static_argnames=("self",))
     def reset(self, key: jax.Array, params: Any | None = None) -> tuple[Any, EpisodeStatsState]:

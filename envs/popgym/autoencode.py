@@ -41,19 +41,14 @@ class EnvState(environment.EnvState):
     counts: jax.Array
 
 
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """Autoencode parameters.
-
-    Attributes:
-        max_steps_in_episode: time limit (truncation); by default one step past the game's end.
-    """
-
-    max_steps_in_episode: int = 104
+EnvParams = cards.EnvParams
 
 
 class Autoencode(cards.CardGame):
-    """Autoencode over `num_decks` decks; see the module docstring for the rules."""
+    """Autoencode over `num_decks` decks; see the module docstring for the rules.
+
+    While playing, the skeleton's draw finds the deck empty (see `cards.draw`) and is not shown.
+    """
 
     def __init__(self, num_decks: int = 1):
         """Builds the game.
@@ -62,46 +57,37 @@ class Autoencode(cards.CardGame):
             num_decks: number of 52-card decks shuffled together (sets the episode length).
         """
         self.num_decks = num_decks
+        self.num_categories = cards.NUM_SUITS
         self.num_cards = cards.deck_size(num_decks)
         self.episode_length = 2 * self.num_cards - 1
         self.obs_size = 2 + cards.NUM_SUITS
         self._num_actions = cards.NUM_SUITS
 
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=cards.time_limit(self.episode_length, None))
-
-    def _obs(self, phase: jax.Array, suit: jax.Array) -> jax.Array:
-        """float32 `[6]`: one-hot phase (int `[]`), then one-hot suit (int `[]`)."""
+    def observe(self, card: jax.Array, state: EnvState) -> jax.Array:
+        """float32 `[6]`: one-hot phase, then the one-hot suit of `card` (suit 0 while playing)."""
+        phase = jnp.where(state.time < self.num_cards - 1, WATCH, PLAY)
+        suit = jnp.where(state.time < self.num_cards, card, 0)
         return jnp.concatenate([cards.one_hot(phase, 2), cards.one_hot(suit, cards.NUM_SUITS)])
 
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Deals `c_0` in the watch phase. Returns the observation, float32 `[6]`, and the state."""
-        suit, counts = cards.draw(key, cards.full_counts(cards.NUM_SUITS, self.num_decks))
-        suits = cards.write_suit(cards.empty_suit_memory(self.num_cards), 0, suit)
-        state = EnvState(time=0, suits=suits, counts=counts)
-        return self._obs(jnp.int32(WATCH), suit), state
+    def start(self, card: jax.Array, counts: jax.Array) -> EnvState:
+        """Remembers `c_0` in slot 0, in the watch phase."""
+        suits = cards.write_suit(cards.empty_suit_memory(self.num_cards), 0, card)
+        return EnvState(time=0, suits=suits, counts=counts)
 
-    def step_env(
-        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict]:
-        """Watching: deals the next card. Playing: scores the named suit (int `[]`)."""
-        time = state.time + 1
-        watching = time < self.num_cards
+    def play(
+        self, state: EnvState, action: jax.Array, card: jax.Array
+    ) -> tuple[jax.Array, EnvState]:
+        """Watching: remembers the card dealt. Playing: scores the named suit (int `[]`)."""
+        watching = state.time < self.num_cards
         # While watching, `time` indexes the card dealt now; while playing, the card to name.
         recalled = cards.read_suit(
-            state.suits, jnp.clip(2 * self.num_cards - 1 - time, 0, self.num_cards - 1)
+            state.suits, jnp.clip(2 * self.num_cards - 1 - state.time, 0, self.num_cards - 1)
         )
         reward = jnp.where(
             watching, 0.0, cards.signed_reward(action == recalled, 1.0 / self.num_cards)
         )
-        suit, counts = cards.draw(key, state.counts)
-        suits = jnp.where(watching, cards.write_suit(state.suits, time, suit), state.suits)
-        phase = jnp.where(time < self.num_cards - 1, WATCH, PLAY)
-        obs = self._obs(phase, jnp.where(watching, suit, 0))
-        state = state.replace(time=time, suits=suits, counts=counts)
-        terminated = time >= self.episode_length
-        return obs, state, reward, terminated, {}
+        suits = jnp.where(watching, cards.write_suit(state.suits, state.time, card), state.suits)
+        return reward, state.replace(suits=suits)
 
 
 def autoencode(
@@ -118,8 +104,7 @@ def autoencode(
         `(env, params)`.
     """
     env = Autoencode(num_decks=num_decks)
-    limit = cards.time_limit(env.episode_length, max_steps_in_episode)
-    return env, EnvParams(max_steps_in_episode=limit)
+    return env, env.make_params(max_steps_in_episode)
 
 
 ENTRIES: dict[str, Callable[..., tuple[Autoencode, EnvParams]]] = {

@@ -1,4 +1,4 @@
-"""Decks of playing cards for the POPGym card games, held as counts of the cards left.
+"""Decks of playing cards and the skeleton of the POPGym card games (`CardGame`).
 
 POPGym's card games (RepeatFirst, RepeatPrevious, Autoencode, CountRecall, HigherLower) shuffle a
 deck of `52 * num_decks` cards and deal it one card at a time, and each game only ever looks at one
@@ -10,10 +10,16 @@ because a vectorised auto-reset computes a reset at every step.
 
 Category order follows popgym: suits spades, diamonds, clubs, hearts; ranks ace (lowest), 2, ...,
 10, jack, queen, king; colours black, red.
+
+Every game deals one card at reset and one after each step and ends after a fixed number of steps:
+`CardGame` holds that loop, the spaces and the time limit, and a game module keeps only its rule.
 """
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 from gymnax.environments import environment, spaces
 
 DECK_SIZE = 52
@@ -115,13 +121,40 @@ def write_suit(memory: jax.Array, slot: jax.Array, suit: jax.Array) -> jax.Array
     return jnp.where(jnp.arange(memory.shape[0]) == word, updated, memory)
 
 
-class CardGame(environment.Environment):
-    """Shared spaces of the card games: a float32 `[D]` observation in [0, 1], `A` actions.
+@struct.dataclass
+class EnvParams(environment.EnvParams):
+    """Parameters of a card game.
 
-    Subclasses set `obs_size` (`D`), `num_actions` (`A`) and `episode_length` (the number of
-    steps until the game terminates by its rules) in their constructor.
+    Attributes:
+        max_steps_in_episode: time limit (truncation); a game's `default_params` put it one step
+            past the game's end, so that only the rules end an episode (as in popgym).
     """
 
+    max_steps_in_episode: int = DECK_SIZE
+
+
+class CardGame(environment.Environment):
+    """The skeleton every card game shares: deal at reset and after each step, score by a rule.
+
+    At reset a card is dealt from `full_deck()` and shown; at every step the next card is dealt
+    from the cards left, the game's rule scores the action, and the new card is shown. The game
+    terminates after `episode_length` steps. Observations are float32 `[D]` in [0, 1] (one-hot
+    cards and flags), actions Discrete(`A`).
+
+    A game sets `num_decks`, `num_categories` (`C`, categories of the attribute it deals: see
+    `NUM_CATEGORIES`), `obs_size` (`D`), `_num_actions` (`A`) and `episode_length` in its
+    constructor, and defines its rule with
+    - `start(card, counts) -> state`: the state after the first deal (time 0);
+    - `play(state, action, card) -> (reward, state)`: scores `action` in `state`, whose `time`
+      and `counts` already include the card just dealt (int32 `[]`, or `[R]` from an `[R, C]`
+      deck) while every other field is still the previous step's; returns the reward (float32
+      `[]`) and the state with those fields updated.
+    It may override `full_deck()` (one deck of `num_decks` decks, by default) and `observe(card,
+    state)` (the one-hot card, by default).
+    """
+
+    num_decks: int
+    num_categories: int
     obs_size: int
     episode_length: int
     _num_actions: int
@@ -131,13 +164,52 @@ class CardGame(environment.Environment):
         """Number of discrete actions `A`."""
         return self._num_actions
 
-    def observation_space(self, params: environment.EnvParams) -> spaces.Box:
+    @property
+    def default_params(self) -> EnvParams:
+        return self.make_params()
+
+    def make_params(self, max_steps_in_episode: int | None = None) -> EnvParams:
+        """The game's parameters with a time limit (see `time_limit`; None: popgym's rules)."""
+        return EnvParams(max_steps_in_episode=time_limit(self.episode_length, max_steps_in_episode))
+
+    def observation_space(self, params: EnvParams) -> spaces.Box:
         """Box of float32 `[D]` in [0, 1] (one-hot encoded cards and flags)."""
         return spaces.Box(0.0, 1.0, (self.obs_size,), jnp.float32)
 
-    def action_space(self, params: environment.EnvParams) -> spaces.Discrete:
+    def action_space(self, params: EnvParams) -> spaces.Discrete:
         """Discrete(`A`)."""
         return spaces.Discrete(self._num_actions)
+
+    def full_deck(self) -> jax.Array:
+        """The counts before the first deal: int32 `[C]` (or `[R, C]` for `R` decks)."""
+        return full_counts(self.num_categories, self.num_decks)
+
+    def observe(self, card: jax.Array, state: Any) -> jax.Array:
+        """float32 `[D]`: the one-hot card(s) just dealt, given the state after the deal."""
+        return one_hot(card, self.num_categories).reshape(-1)
+
+    def start(self, card: jax.Array, counts: jax.Array) -> Any:
+        """The state after the first deal of `card`, with `counts` left."""
+        raise NotImplementedError
+
+    def play(self, state: Any, action: jax.Array, card: jax.Array) -> tuple[jax.Array, Any]:
+        """Scores `action` and updates the game's own fields (see the class docstring)."""
+        raise NotImplementedError
+
+    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, Any]:
+        """Deals the first card. Returns the observation, float32 `[D]`, and the state."""
+        card, counts = draw(key, self.full_deck())
+        state = self.start(card, counts)
+        return self.observe(card, state), state
+
+    def step_env(
+        self, key: jax.Array, state: Any, action: jax.Array, params: EnvParams
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict]:
+        """Deals the next card and scores `action` (int `[]`) by the game's rule."""
+        card, counts = draw(key, state.counts)
+        reward, state = self.play(state.replace(time=state.time + 1, counts=counts), action, card)
+        terminated = state.time >= self.episode_length
+        return self.observe(card, state), state, reward, terminated, {}
 
 
 def time_limit(episode_length: int, max_steps_in_episode: int | None) -> int:

@@ -41,19 +41,15 @@ class EnvState(environment.EnvState):
     counts: jax.Array
 
 
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """CountRecall parameters.
-
-    Attributes:
-        max_steps_in_episode: time limit (truncation); by default one step past the game's end.
-    """
-
-    max_steps_in_episode: int = 52
+EnvParams = cards.EnvParams
 
 
 class CountRecall(cards.CardGame):
-    """CountRecall over `num_decks` decks of `deck_type` cards; see the module docstring."""
+    """CountRecall over `num_decks` decks of `deck_type` cards; see the module docstring.
+
+    Each deal is two cards, int32 `[2]` (value, query), one from each row of the `[2, C]` decks;
+    the observation is their one-hot encodings, concatenated.
+    """
 
     def __init__(self, num_decks: int = 1, deck_type: str = "colors"):
         """Builds the game.
@@ -72,46 +68,27 @@ class CountRecall(cards.CardGame):
         self.obs_size = 2 * self.num_categories
         self._num_actions = num_cards // self.num_categories + 1
 
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=cards.time_limit(self.episode_length, None))
+    def full_deck(self) -> jax.Array:
+        """int32 `[2, C]`: the full value deck and the full query deck."""
+        full = cards.full_counts(self.num_categories, self.num_decks)
+        return jnp.stack([full, full])
 
     def _count(self, value: jax.Array) -> jax.Array:
         """int32 `[C]` one-hot of a value card's category (int `[]`), to add to the counts."""
         return jax.nn.one_hot(value, self.num_categories, dtype=jnp.int32)
 
-    def _deal(self, key: jax.Array, counts: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """Deals a value card and a query card from the decks left, int32 `[2, C]`.
+    def start(self, card: jax.Array, counts: jax.Array) -> EnvState:
+        """Counts `v_0` and keeps the query `q_0`."""
+        return EnvState(time=0, query=card[1], value_seen=self._count(card[0]), counts=counts)
 
-        Returns:
-            `(obs, cards, counts)`: obs float32 `[2C]`, the cards' categories int32 `[2]`
-            (value, query), and the decks left.
-        """
-        dealt, counts = cards.draw(key, counts)
-        return cards.one_hot(dealt, self.num_categories).reshape(-1), dealt, counts
-
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Deals `v_0` and `q_0`. Returns the observation, float32 `[2C]`, and the state."""
-        full = cards.full_counts(self.num_categories, self.num_decks)
-        obs, dealt, counts = self._deal(key, jnp.stack([full, full]))
-        state = EnvState(time=0, query=dealt[1], value_seen=self._count(dealt[0]), counts=counts)
-        return obs, state
-
-    def step_env(
-        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict]:
-        """Scores the count (int `[]`) of the last query's category, then deals the next cards."""
+    def play(
+        self, state: EnvState, action: jax.Array, card: jax.Array
+    ) -> tuple[jax.Array, EnvState]:
+        """Scores the count (int `[]`) of the last query's category, then counts the new cards."""
         answer = jnp.sum(state.value_seen * self._count(state.query))
         reward = cards.signed_reward(action == answer, 1.0 / self.episode_length)
-        obs, dealt, counts = self._deal(key, state.counts)
-        state = state.replace(
-            time=state.time + 1,
-            query=dealt[1],
-            value_seen=state.value_seen + self._count(dealt[0]),
-            counts=counts,
-        )
-        terminated = state.time >= self.episode_length
-        return obs, state, reward, terminated, {}
+        state = state.replace(query=card[1], value_seen=state.value_seen + self._count(card[0]))
+        return reward, state
 
 
 def count_recall(
@@ -129,8 +106,7 @@ def count_recall(
         `(env, params)`.
     """
     env = CountRecall(num_decks=num_decks, deck_type=deck_type)
-    limit = cards.time_limit(env.episode_length, max_steps_in_episode)
-    return env, EnvParams(max_steps_in_episode=limit)
+    return env, env.make_params(max_steps_in_episode)
 
 
 ENTRIES: dict[str, Callable[..., tuple[CountRecall, EnvParams]]] = {

@@ -38,15 +38,7 @@ class EnvState(environment.EnvState):
     counts: jax.Array
 
 
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """HigherLower parameters.
-
-    Attributes:
-        max_steps_in_episode: time limit (truncation); by default one step past the game's end.
-    """
-
-    max_steps_in_episode: int = 52
+EnvParams = cards.EnvParams
 
 
 class HigherLower(cards.CardGame):
@@ -59,33 +51,25 @@ class HigherLower(cards.CardGame):
             num_decks: number of 52-card decks shuffled together (sets the episode length).
         """
         self.num_decks = num_decks
+        self.num_categories = cards.NUM_RANKS
         self.num_cards = cards.deck_size(num_decks)
         self.episode_length = self.num_cards - 1
         self.obs_size = cards.NUM_RANKS
         self._num_actions = 2
 
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=cards.time_limit(self.episode_length, None))
+    def start(self, card: jax.Array, counts: jax.Array) -> EnvState:
+        """Shows the first card's rank."""
+        return EnvState(time=0, rank=card, counts=counts)
 
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Deals the first card. Returns its one-hot rank, float32 `[13]`, and the state."""
-        rank, counts = cards.draw(key, cards.full_counts(cards.NUM_RANKS, self.num_decks))
-        state = EnvState(time=0, rank=rank, counts=counts)
-        return cards.one_hot(rank, cards.NUM_RANKS), state
-
-    def step_env(
-        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict]:
-        """Deals the next card and scores the guess (int `[]`, 0 higher, 1 lower)."""
-        rank, counts = cards.draw(key, state.counts)
-        correct = (rank > state.rank) == (action == HIGHER)
+    def play(
+        self, state: EnvState, action: jax.Array, card: jax.Array
+    ) -> tuple[jax.Array, EnvState]:
+        """Scores the guess (int `[]`, 0 higher, 1 lower) on the rank just dealt (`card`)."""
+        correct = (card > state.rank) == (action == HIGHER)
         reward = jnp.where(
-            rank == state.rank, 0.0, cards.signed_reward(correct, 1.0 / self.num_cards)
+            card == state.rank, 0.0, cards.signed_reward(correct, 1.0 / self.num_cards)
         )
-        state = state.replace(time=state.time + 1, rank=rank, counts=counts)
-        terminated = state.time >= self.episode_length
-        return cards.one_hot(rank, cards.NUM_RANKS), state, reward, terminated, {}
+        return reward, state.replace(rank=card)
 
 
 def higher_lower(
@@ -102,8 +86,7 @@ def higher_lower(
         `(env, params)`.
     """
     env = HigherLower(num_decks=num_decks)
-    limit = cards.time_limit(env.episode_length, max_steps_in_episode)
-    return env, EnvParams(max_steps_in_episode=limit)
+    return env, env.make_params(max_steps_in_episode)
 
 
 ENTRIES: dict[str, Callable[..., tuple[HigherLower, EnvParams]]] = {

@@ -32,15 +32,7 @@ class EnvState(environment.EnvState):
     counts: jax.Array
 
 
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """RepeatFirst parameters.
-
-    Attributes:
-        max_steps_in_episode: time limit (truncation); by default one step past the game's end.
-    """
-
-    max_steps_in_episode: int = 52
+EnvParams = cards.EnvParams
 
 
 class RepeatFirst(cards.CardGame):
@@ -53,29 +45,20 @@ class RepeatFirst(cards.CardGame):
             num_decks: number of 52-card decks shuffled together (sets the episode length).
         """
         self.num_decks = num_decks
+        self.num_categories = cards.NUM_SUITS
         self.episode_length = cards.deck_size(num_decks) - 1
         self.obs_size = cards.NUM_SUITS
         self._num_actions = cards.NUM_SUITS
 
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=cards.time_limit(self.episode_length, None))
+    def start(self, card: jax.Array, counts: jax.Array) -> EnvState:
+        """The first card's suit is the answer of the whole episode."""
+        return EnvState(time=0, first_suit=card, counts=counts)
 
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Deals the first card. Returns its one-hot suit, float32 `[4]`, and the state."""
-        first_suit, counts = cards.draw(key, cards.full_counts(cards.NUM_SUITS, self.num_decks))
-        state = EnvState(time=0, first_suit=first_suit, counts=counts)
-        return cards.one_hot(first_suit, cards.NUM_SUITS), state
-
-    def step_env(
-        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict]:
-        """Scores the named suit (int `[]`) against the first card, then deals the next card."""
-        reward = cards.signed_reward(action == state.first_suit, 1.0 / self.episode_length)
-        suit, counts = cards.draw(key, state.counts)
-        state = state.replace(time=state.time + 1, counts=counts)
-        terminated = state.time >= self.episode_length
-        return cards.one_hot(suit, cards.NUM_SUITS), state, reward, terminated, {}
+    def play(
+        self, state: EnvState, action: jax.Array, card: jax.Array
+    ) -> tuple[jax.Array, EnvState]:
+        """Scores the named suit (int `[]`) against the first card."""
+        return cards.signed_reward(action == state.first_suit, 1.0 / self.episode_length), state
 
 
 def repeat_first(
@@ -92,8 +75,7 @@ def repeat_first(
         `(env, params)`.
     """
     env = RepeatFirst(num_decks=num_decks)
-    limit = cards.time_limit(env.episode_length, max_steps_in_episode)
-    return env, EnvParams(max_steps_in_episode=limit)
+    return env, env.make_params(max_steps_in_episode)
 
 
 ENTRIES: dict[str, Callable[..., tuple[RepeatFirst, EnvParams]]] = {

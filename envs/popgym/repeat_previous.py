@@ -35,15 +35,7 @@ class EnvState(environment.EnvState):
     counts: jax.Array
 
 
-@struct.dataclass
-class EnvParams(environment.EnvParams):
-    """RepeatPrevious parameters.
-
-    Attributes:
-        max_steps_in_episode: time limit (truncation); by default one step past the game's end.
-    """
-
-    max_steps_in_episode: int = 52
+EnvParams = cards.EnvParams
 
 
 class RepeatPrevious(cards.CardGame):
@@ -61,37 +53,28 @@ class RepeatPrevious(cards.CardGame):
             raise ValueError(f"k must be in [1, {num_cards}) for {num_decks} deck(s), got {k}")
         self.num_decks = num_decks
         self.k = k
+        self.num_categories = cards.NUM_SUITS
         self.episode_length = num_cards - 1
         self.reward_scale = 1.0 / (num_cards - k)
         self.obs_size = cards.NUM_SUITS
         self._num_actions = cards.NUM_SUITS
 
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=cards.time_limit(self.episode_length, None))
+    def start(self, card: jax.Array, counts: jax.Array) -> EnvState:
+        """Remembers `c_0` in slot 0."""
+        recent_suits = cards.write_suit(cards.empty_suit_memory(self.k), 0, card)
+        return EnvState(time=0, recent_suits=recent_suits, counts=counts)
 
-    def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
-        """Deals `c_0`. Returns its one-hot suit, float32 `[4]`, and the state."""
-        suit, counts = cards.draw(key, cards.full_counts(cards.NUM_SUITS, self.num_decks))
-        recent_suits = cards.write_suit(cards.empty_suit_memory(self.k), 0, suit)
-        state = EnvState(time=0, recent_suits=recent_suits, counts=counts)
-        return cards.one_hot(suit, cards.NUM_SUITS), state
-
-    def step_env(
-        self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams
-    ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict]:
-        """Scores the named suit (int `[]`) against `c_{i-k}`, then deals `c_i`."""
-        time = state.time + 1
-        # `c_{time-k}` sits in the slot that `c_time` is about to overwrite.
-        slot = time % self.k
+    def play(
+        self, state: EnvState, action: jax.Array, card: jax.Array
+    ) -> tuple[jax.Array, EnvState]:
+        """Scores the named suit (int `[]`) against `c_{i-k}`, then remembers `c_i` (`card`)."""
+        # `c_{i-k}` sits in the slot that `c_i` is about to overwrite.
+        slot = state.time % self.k
         correct = action == cards.read_suit(state.recent_suits, slot)
-        reward = jnp.where(time >= self.k, cards.signed_reward(correct, self.reward_scale), 0.0)
-        suit, counts = cards.draw(key, state.counts)
-        state = state.replace(
-            time=time, recent_suits=cards.write_suit(state.recent_suits, slot, suit), counts=counts
+        reward = jnp.where(
+            state.time >= self.k, cards.signed_reward(correct, self.reward_scale), 0.0
         )
-        terminated = time >= self.episode_length
-        return cards.one_hot(suit, cards.NUM_SUITS), state, reward, terminated, {}
+        return reward, state.replace(recent_suits=cards.write_suit(state.recent_suits, slot, card))
 
 
 def repeat_previous(
@@ -109,8 +92,7 @@ def repeat_previous(
         `(env, params)`.
     """
     env = RepeatPrevious(num_decks=num_decks, k=k)
-    limit = cards.time_limit(env.episode_length, max_steps_in_episode)
-    return env, EnvParams(max_steps_in_episode=limit)
+    return env, env.make_params(max_steps_in_episode)
 
 
 ENTRIES: dict[str, Callable[..., tuple[RepeatPrevious, EnvParams]]] = {

@@ -1,4 +1,4 @@
-"""Helpers of the POPGym card-game tests: rollouts, jit/vmap checks, popgym reference runs.
+"""Helpers of the POPGym tests: rollouts, jit/vmap checks, statistics, popgym reference runs.
 
 The reference helpers run the original popgym package in a subprocess with the interpreter named
 by `POPGYM_PYTHON` (or this one, when it has popgym: the `dev` extra installs it) and skip the test
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# ------------------------------------------------------------------ helpers for the card games
+# ------------------------------------------------------------------ the original popgym package
 
 
 @functools.cache
@@ -36,6 +36,9 @@ def popgym_python() -> str:
     if python is None:
         pytest.skip("popgym is not installed; set POPGYM_PYTHON to an interpreter that has it")
     return python
+
+
+# ------------------------------------------------------------------ rollouts and contract checks
 
 
 class Steps(NamedTuple):
@@ -80,22 +83,123 @@ def rollout(env, params, init, act, key, num_episodes, num_steps):
     return jax.vmap(episode)(jax.random.split(key, num_episodes))
 
 
-def assert_jit_vmap_step(env, params, batch_size=8):
-    """Reset and step `batch_size` envs under jit and vmap; checks shapes, dtypes and spaces."""
+def assert_jit_vmap_step(env, params, batch_size=8, action=None, num_steps=2):
+    """Reset and step `batch_size` envs under jit and vmap; checks shapes, dtypes and spaces.
+
+    Args:
+        env, params: the task (Discrete actions).
+        batch_size: B.
+        action: int `[B]`, the action of every step (default: sampled from the action space).
+        num_steps: steps taken, each with new keys.
+
+    Returns:
+        `(obs0, steps)`: the reset observations `[B, D]` and, per step, `env.step`'s outputs.
+    """
     keys = jax.random.split(jax.random.key(0), batch_size)
-    obs, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
-    action = jax.vmap(env.action_space(params).sample)(keys)
+    obs0, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
+    if action is None:
+        action = jax.vmap(env.action_space(params).sample)(keys)
     step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
     space = env.observation_space(params)
-    for _ in range(2):
-        obs, state, reward, terminated, truncated, info = step(keys, state, action, params)
+    assert env.action_space(params).n == env.num_actions
+    assert all(env.action_space(params).contains(a) for a in action)
+    assert obs0.shape == (batch_size, *space.shape) and obs0.dtype == jnp.float32
+    assert all(space.contains(o) for o in obs0)
+    steps = []
+    for _ in range(num_steps):
+        outputs = step(keys, state, action, params)
+        obs, state, reward, terminated, truncated, info = outputs
         assert obs.shape == (batch_size, *space.shape) and obs.dtype == jnp.float32
         assert all(space.contains(o) for o in obs)
         assert reward.shape == (batch_size,) and reward.dtype == jnp.float32
         assert terminated.dtype == jnp.bool_ and truncated.dtype == jnp.bool_
         assert info["final_observation"].shape == obs.shape
-        assert all(env.action_space(params).contains(a) for a in action)
+        steps.append(outputs)
         keys = jax.vmap(jax.random.fold_in, (0, None))(keys, 1)
+    return obs0, steps
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+def policy_rollout(env, params, key, num_envs, num_steps, policies, index=0):
+    """Plays `num_envs` envs from reset for `num_steps` steps (auto-reset), one policy acting.
+
+    Args:
+        env, params: the task.
+        key: PRNG key.
+        num_envs: B.
+        num_steps: T.
+        policies: `(env, state, key) -> [P] actions` of `P` policies for one env; they may read
+            the state (privileged oracles).
+        index: which policy acts (traced, so that all policies share one compilation).
+
+    Returns:
+        `((reward, terminated, truncated), reset_state)`: each `[T, B]`, and the reset states.
+    """
+    reset_key, key = jax.random.split(key)
+    _, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
+
+    def step(state, key):
+        act_key, step_key = jax.random.split(key)
+        actions = jax.vmap(policies, (None, 0, 0))(env, state, jax.random.split(act_key, num_envs))
+        _, state, reward, terminated, truncated, _ = jax.vmap(env.step, (0, 0, 0, None))(
+            jax.random.split(step_key, num_envs), state, actions[:, index], params
+        )
+        return state, (reward, terminated, truncated)
+
+    reset_state = state
+    _, out = jax.lax.scan(step, state, jax.random.split(key, num_steps))
+    return out, reset_state
+
+
+# ------------------------------------------------------------------------------- statistics
+
+
+def first_episode(values, done):
+    """Sum over each env's first episode of `[T, B]` values -> `[B]` (numpy)."""
+    values, done = np.asarray(values), np.asarray(done)
+    before_end = np.cumsum(done, axis=0) - done == 0
+    return np.sum(values * before_end, axis=0)
+
+
+def assert_same_mean(ours, theirs, num_stderr=4.0, what=""):
+    """Two samples have the same mean, within `num_stderr` standard errors of the difference."""
+    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+    stderr = np.sqrt(ours.var() / ours.size + theirs.var() / theirs.size)
+    assert abs(ours.mean() - theirs.mean()) < num_stderr * stderr, what
+
+
+def assert_same_statistics(ours, theirs):
+    """Two samples of episode returns have the same mean (5 standard errors) and similar std."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    tolerance = 5 * np.sqrt(ours.var() / ours.size + theirs.var() / theirs.size) + 1e-6
+    assert abs(ours.mean() - theirs.mean()) < tolerance
+    assert abs(ours.std() - theirs.std()) <= 0.3 * theirs.std() + 1e-6
+
+
+# ----------------------------------------------------------------- runs of the popgym reference
+
+
+def run_script(script, *args, stdin=None, timeout=300):
+    """Runs `script` with popgym's interpreter (or skips the calling test); returns its output.
+
+    Args:
+        script: Python source; it prints one JSON value on its last line of output.
+        *args: command-line arguments (`sys.argv[1:]`), converted with `str`.
+        stdin: text for the script's standard input.
+        timeout: seconds before the run fails.
+
+    Returns:
+        The decoded JSON value.
+    """
+    result = subprocess.run(
+        [popgym_python(), "-c", script, *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 RUNNER_SOURCE = """
@@ -152,24 +256,8 @@ def run_reference(module, names, oracle_source, replays=3, episodes=100):
         `{name: {"replays": [{"obs", "action", "reward", "terminated", "truncated"}],
         "random_returns": [...], "oracle_returns": [...]}}`.
     """
-    python = popgym_python()
     config = {"module": module, "names": names, "replays": replays, "episodes": episodes}
-    result = subprocess.run(
-        [python, "-c", oracle_source + RUNNER_SOURCE, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(result.stdout.splitlines()[-1])
-
-
-def assert_same_statistics(ours, theirs):
-    """Two samples of episode returns have the same mean (5 standard errors) and similar std."""
-    ours, theirs = np.asarray(ours), np.asarray(theirs)
-    tolerance = 5 * np.sqrt(ours.var() / ours.size + theirs.var() / theirs.size) + 1e-6
-    assert abs(ours.mean() - theirs.mean()) < tolerance
-    assert abs(ours.std() - theirs.std()) <= 0.3 * theirs.std() + 1e-6
+    return run_script(oracle_source + RUNNER_SOURCE, json.dumps(config))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -229,6 +317,3 @@ def assert_replay_matches(env, params, first_obs, counts, episode, expected_obs)
     np.testing.assert_allclose(reward, episode["reward"], rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(terminated, episode["terminated"])
     assert not any(episode["truncated"])
-
-
-# ------------------------------------------------------------------------- tests of cards.py

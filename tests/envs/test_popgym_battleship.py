@@ -5,8 +5,6 @@ The reference comparison runs the original `popgym` package with the interpreter
 """
 
 import collections
-import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +13,13 @@ import pytest
 from scipy import stats
 
 from envs.popgym.battleship import ENTRIES, battleship, place_ships, unpack_board
-from tests.envs.popgym_helpers import popgym_python
+from tests.envs.popgym_helpers import (
+    assert_jit_vmap_step,
+    assert_same_mean,
+    first_episode,
+    policy_rollout,
+    run_script,
+)
 
 NUM_EPISODES = 512
 POLICIES = ("random", "sweep", "oracle", "same_cell")
@@ -24,12 +28,6 @@ POLICIES = ("random", "sweep", "oracle", "same_cell")
 @pytest.fixture(scope="module")
 def easy():
     return ENTRIES["BattleshipEasy"]()
-
-
-def first_episode(values: np.ndarray, done: np.ndarray) -> np.ndarray:
-    """Sum over each env's first episode of `[T, B]` values -> `[B]`."""
-    before_end = np.cumsum(done, axis=0) - done == 0
-    return np.sum(values * before_end, axis=0)
 
 
 def policy_actions(env, state, key):
@@ -42,32 +40,15 @@ def policy_actions(env, state, key):
 
 def rollouts(env, params, key, num_envs):
     """`{policy: (rewards[T,B], terminated[T,B], truncated[T,B])}` and the first boards `[B,S]`."""
-
-    def rollout(key, policy):
-        reset_key, key = jax.random.split(key)
-        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
-
-        def step(state, key):
-            act_key, step_key = jax.random.split(key)
-            actions = jax.vmap(policy_actions, (None, 0, 0))(
-                env, state, jax.random.split(act_key, num_envs)
-            )
-            _, state, reward, terminated, truncated, _ = jax.vmap(env.step, (0, 0, 0, None))(
-                jax.random.split(step_key, num_envs), state, actions[:, policy], params
-            )
-            return state, (reward, terminated, truncated)
-
-        first_ship = state.ship
-        _, out = jax.lax.scan(step, state, jax.random.split(key, params.max_steps_in_episode))
-        return out, first_ship
-
-    rollout = jax.jit(rollout)
     out = {}
     for index, name in enumerate(POLICIES):
         # The same key for every policy: the same first boards.
-        result, first_ship = rollout(key, index)
+        result, reset_state = policy_rollout(
+            env, params, key, num_envs, params.max_steps_in_episode, policy_actions, index
+        )
         out[name] = tuple(np.asarray(x) for x in result)
-    return out, np.asarray(unpack_board(first_ship, env.board_size)).reshape(num_envs, -1)
+    first_ship = np.asarray(unpack_board(reset_state.ship, env.board_size))
+    return out, first_ship.reshape(num_envs, -1)
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +75,8 @@ def test_factory_rejects_bad_options():
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_jit_vmap_shapes_and_spaces(name):
-    env, params = ENTRIES[name]()
-    keys = jax.random.split(jax.random.key(0), 4)
-    obs, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
-    space = env.observation_space(params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
-    obs, state, reward, terminated, truncated, info = step(keys, state, jnp.arange(4), params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    assert bool(jnp.all(jax.vmap(space.contains)(obs))) and np.allclose(obs.sum(-1), 1.0)
-    assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
-    assert truncated.dtype == jnp.bool_ and "final_observation" in info
-    assert env.action_space(params).n == env.num_actions
+    _, steps = assert_jit_vmap_step(*ENTRIES[name](), batch_size=4, action=jnp.arange(4))
+    assert np.allclose(steps[0][0].sum(-1), 1.0)
 
 
 def exact_board_law(board_size, ship_sizes):
@@ -233,18 +204,9 @@ print(json.dumps({"occupancy": (occupancy / int(sys.argv[1])).tolist(), "random"
 """
 
 
-def run_reference(script, *args):
-    python = popgym_python()
-    result = subprocess.run(
-        [python, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_matches_reference_statistics(easy, easy_rollouts):
     num_boards = 2000
-    reference = run_reference(REFERENCE_SCRIPT, num_boards)
+    reference = run_script(REFERENCE_SCRIPT, num_boards)
     env, _ = easy
     keys = jax.random.split(jax.random.key(5), num_boards)
     rows = jax.jit(jax.vmap(lambda key: place_ships(key, env.board_size, env.ship_sizes)))(keys)
@@ -254,7 +216,4 @@ def test_matches_reference_statistics(easy, easy_rollouts):
     assert np.all(np.abs(ours - theirs) < 4.5 * stderr)
 
     rewards, terminated, truncated = easy_rollouts[0]["random"]
-    mine = first_episode(rewards, terminated | truncated)
-    theirs = np.asarray(reference["random"])
-    stderr = np.sqrt(mine.var() / mine.size + theirs.var() / theirs.size)
-    assert abs(mine.mean() - theirs.mean()) < 4 * stderr
+    assert_same_mean(first_episode(rewards, terminated | truncated), reference["random"])

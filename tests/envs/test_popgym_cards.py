@@ -1,11 +1,17 @@
-"""Decks stored as counts per category (envs/popgym/cards.py): draws, full deals, suit memory."""
+"""Decks stored as counts per category (envs/popgym/cards.py): draws, full deals, suit memory,
+and the card-game skeleton every game shares."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import envs
 from envs.popgym import cards
+
+CARD_GAMES = ("RepeatFirst", "RepeatPrevious", "Autoencode", "CountRecall", "HigherLower")
 
 
 def test_full_counts_and_deck_size():
@@ -72,3 +78,40 @@ def test_time_limit():
     assert cards.time_limit(51, 10) == 10
     with pytest.raises(ValueError, match="max_steps_in_episode"):
         cards.time_limit(51, 0)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def play_without_reset(env, params, num_steps, key):
+    """Resets, then `num_steps` random `step_env` calls (no auto-reset): obs, counts, flags."""
+    obs, state = env.reset_env(key, params)
+
+    def body(state, key):
+        action = env.action_space(params).sample(key)
+        obs, state, reward, terminated, _ = env.step_env(key, state, action, params)
+        return state, (obs, state.time, state.counts, reward, terminated)
+
+    return obs, state.counts, jax.lax.scan(body, state, jax.random.split(key, num_steps))[1]
+
+
+@pytest.mark.parametrize("game", CARD_GAMES)
+def test_skeleton_deals_one_card_per_step_and_terminates_on_time(game):
+    env, params = envs.make(f"{game}Medium")
+    assert isinstance(env, cards.CardGame)
+    assert params == env.default_params == env.make_params(None)
+    assert params.max_steps_in_episode == env.episode_length + 1
+    length = env.episode_length
+    obs0, counts0, (obs, time, counts, reward, terminated) = play_without_reset(
+        env, params, length + 2, jax.random.key(0)
+    )
+    deck = cards.deck_size(env.num_decks)
+    # One card dealt at reset and one per step from every deck, until the deck is empty.
+    np.testing.assert_array_equal(counts0.sum(-1), np.full(counts0.shape[:-1], deck - 1))
+    left = np.maximum(deck - 2 - np.arange(length + 2), 0)
+    per_deck = np.asarray(counts.sum(-1)).reshape(length + 2, -1)  # [T, decks]
+    np.testing.assert_array_equal(per_deck, np.repeat(left[:, None], per_deck.shape[1], axis=1))
+    np.testing.assert_array_equal(time, np.arange(1, length + 3))
+    np.testing.assert_array_equal(terminated, np.arange(1, length + 3) >= length)
+    space = env.observation_space(params)
+    assert space.shape == (env.obs_size,) and env.action_space(params).n == env.num_actions
+    assert all(bool(space.contains(o)) for o in [obs0, *obs[:length]])
+    assert reward.dtype == jnp.float32 and np.all(np.abs(reward) <= 1.0)

@@ -6,8 +6,6 @@ same memory-based oracle (plain numpy, below) plays both implementations.
 """
 
 import inspect
-import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +14,13 @@ import pytest
 from scipy import stats
 
 from envs.popgym.concentration import ENTRIES, EnvState, concentration, deal
-from tests.envs.popgym_helpers import popgym_python
+from tests.envs.popgym_helpers import (
+    assert_jit_vmap_step,
+    assert_same_mean,
+    first_episode,
+    policy_rollout,
+    run_script,
+)
 
 NUM_EPISODES = 512
 NUM_ORACLE_EPISODES = 128
@@ -67,12 +71,6 @@ def easy():
     return ENTRIES["ConcentrationEasy"]()
 
 
-def first_episode(values: np.ndarray, done: np.ndarray) -> np.ndarray:
-    """Sum over each env's first episode of `[T, B]` values -> `[B]`."""
-    before_end = np.cumsum(done, axis=0) - done == 0
-    return np.sum(values * before_end, axis=0)
-
-
 def decode(env, obs):
     """`[..., (V + 1) * N]` value-major one-hot observations -> `[..., N]` values (V: face down)."""
     obs = np.asarray(obs)
@@ -109,25 +107,16 @@ def play_oracle(env, params, key, num_envs):
     return returns, ended, mismatches
 
 
+def uniform_action(env, state, key):
+    """`[1]`: a uniformly random card."""
+    return jax.random.randint(key, (1,), 0, env.num_actions)
+
+
 def random_rollout(env, params, key, num_envs):
     """`(rewards, terminated, truncated)`, `[T, B]` numpy, of a uniform policy."""
-
-    def rollout(key):
-        reset_key, key = jax.random.split(key)
-        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
-
-        def step(state, key):
-            act_key, step_key = jax.random.split(key)
-            action = jax.random.randint(act_key, (num_envs,), 0, env.num_actions)
-            _, state, reward, terminated, truncated, _ = jax.vmap(env.step, (0, 0, 0, None))(
-                jax.random.split(step_key, num_envs), state, action, params
-            )
-            return state, (reward, terminated, truncated)
-
-        _, out = jax.lax.scan(step, state, jax.random.split(key, params.max_steps_in_episode))
-        return out
-
-    return tuple(np.asarray(x) for x in jax.jit(rollout)(key))
+    num_steps = params.max_steps_in_episode
+    result, _ = policy_rollout(env, params, key, num_envs, num_steps, uniform_action)
+    return tuple(np.asarray(x) for x in result)
 
 
 @pytest.fixture(scope="module")
@@ -166,22 +155,13 @@ def test_factory_rejects_bad_options():
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_jit_vmap_shapes_and_spaces(name):
     env, params = ENTRIES[name]()
-    keys = jax.random.split(jax.random.key(0), 4)
-    obs, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
-    space = env.observation_space(params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    assert np.all(decode(env, obs) == env.num_values)
-    step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
-    obs, state, reward, terminated, truncated, info = step(keys, state, jnp.arange(4), params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    assert bool(jnp.all(jax.vmap(space.contains)(obs)))
+    obs0, steps = assert_jit_vmap_step(env, params, batch_size=4, action=jnp.arange(4))
+    assert np.all(decode(env, obs0) == env.num_values)  # every card face down
+    obs, state = steps[0][:2]
     assert np.allclose(obs.reshape(4, -1, env.num_cards).sum(1), 1.0)
     assert np.array_equal(
         decode(env, obs)[np.arange(4), np.arange(4)], state.value[:, :4].diagonal()
     )
-    assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
-    assert truncated.dtype == jnp.bool_ and "final_observation" in info
-    assert env.action_space(params).n == env.num_actions
 
 
 @pytest.mark.parametrize("name", ["ConcentrationEasy", "ConcentrationHard"])
@@ -320,22 +300,11 @@ print(json.dumps(out))
 """
 
 
-def run_reference(script, *args):
-    python = popgym_python()
-    result = subprocess.run(
-        [python, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_return_statistics_match_reference(easy_oracle, easy_random):
     oracle_source = inspect.getsource(oracle_action) + inspect.getsource(oracle_update)
     script = REFERENCE_SCRIPT.replace("ORACLE", oracle_source)
-    reference = run_reference(script, 1000, 500)
+    reference = run_script(script, 1000, 500)
     rewards, terminated, truncated = easy_random
     ours = {"random": first_episode(rewards, terminated | truncated), "oracle": easy_oracle[0]}
     for name, mine in ours.items():
-        theirs = np.asarray(reference[name])
-        stderr = np.sqrt(mine.var() / mine.size + theirs.var() / theirs.size)
-        assert abs(mine.mean() - theirs.mean()) < 4 * stderr, name
+        assert_same_mean(mine, reference[name], what=name)

@@ -2,17 +2,13 @@
 
 The rules are checked against hand-made mazes with hand-computed rewards and views, against a plain
 numpy reading of popgym's rules (`Reference` below) on generated mazes, and, where an interpreter
-with the original popgym package is named by `POPGYM_PYTHON` (or this one has it), against popgym
-itself in a subprocess: popgym draws its mazes with mazelib, which the subprocess replaces by a stub
-that hands popgym our mazes, so both implementations play the same mazes step by step.
+with the original popgym package is found (`tests.envs.popgym_helpers.popgym_python`), against
+popgym itself in a subprocess: popgym draws its mazes with mazelib, which the subprocess replaces
+by a stub that hands popgym our mazes, so both implementations play the same mazes step by step.
 """
 
 import functools
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections import deque
 
 import jax
@@ -22,6 +18,7 @@ import pytest
 from gymnax.environments import environment
 
 from envs.popgym import labyrinth, labyrinth_escape, labyrinth_explore
+from tests.envs.popgym_helpers import run_script
 
 FREE, OBSTACLE, START, GOAL = labyrinth.FREE, labyrinth.OBSTACLE, labyrinth.START, labyrinth.GOAL
 LEFT, RIGHT, UP, DOWN, NONE = (
@@ -564,20 +561,7 @@ print(json.dumps(records))
 
 def run_popgym(episodes):
     """Plays `episodes` (dicts of kind, maze_dims, grid, start, goal, actions) in popgym."""
-    python = os.environ.get("POPGYM_PYTHON", sys.executable)
-    if shutil.which(python) is None:
-        pytest.skip(f"no interpreter {python!r} for the popgym reference")
-    if subprocess.run([python, "-c", "import popgym"], capture_output=True).returncode:
-        pytest.skip("popgym is not installed; set POPGYM_PYTHON to an interpreter that has it")
-    result = subprocess.run(
-        [python, "-c", REFERENCE_SOURCE],
-        input=json.dumps(episodes),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(result.stdout.splitlines()[-1])
+    return run_script(REFERENCE_SOURCE, stdin=json.dumps(episodes))
 
 
 @pytest.mark.parametrize("kind", list(TASKS))

@@ -6,8 +6,6 @@ The reference comparison runs the original `popgym` package with the interpreter
 
 import collections
 import itertools
-import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +15,13 @@ from scipy import stats
 
 from envs.popgym.battleship import unpack_board
 from envs.popgym.minesweeper import ENTRIES, EnvState, lay_mines, minesweeper
-from tests.envs.popgym_helpers import popgym_python
+from tests.envs.popgym_helpers import (
+    assert_jit_vmap_step,
+    assert_same_mean,
+    first_episode,
+    policy_rollout,
+    run_script,
+)
 
 NUM_EPISODES = 512
 POLICIES = ("random", "oracle", "same_free_cell", "mine_first")
@@ -26,12 +30,6 @@ POLICIES = ("random", "oracle", "same_free_cell", "mine_first")
 @pytest.fixture(scope="module")
 def easy():
     return ENTRIES["MineSweeperEasy"]()
-
-
-def first_episode(values: np.ndarray, done: np.ndarray) -> np.ndarray:
-    """Sum over each env's first episode of `[T, B]` values -> `[B]`."""
-    before_end = np.cumsum(done, axis=0) - done == 0
-    return np.sum(values * before_end, axis=0)
 
 
 def neighbour_counts(mines: np.ndarray) -> np.ndarray:
@@ -55,29 +53,15 @@ def policy_actions(env, state, key):
 
 def rollouts(env, params, key, num_envs):
     """`{policy: (rewards, terminated, truncated)}`, each `[T, B]` numpy."""
-
-    def rollout(key, policy):
-        reset_key, key = jax.random.split(key)
-        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
-
-        def step(state, key):
-            act_key, step_key = jax.random.split(key)
-            actions = jax.vmap(policy_actions, (None, 0, 0))(
-                env, state, jax.random.split(act_key, num_envs)
-            )
-            _, state, reward, terminated, truncated, _ = jax.vmap(env.step, (0, 0, 0, None))(
-                jax.random.split(step_key, num_envs), state, actions[:, policy], params
-            )
-            return state, (reward, terminated, truncated)
-
-        _, out = jax.lax.scan(step, state, jax.random.split(key, params.max_steps_in_episode))
-        return out
-
-    rollout = jax.jit(rollout)
-    return {
-        name: tuple(np.asarray(x) for x in rollout(jax.random.fold_in(key, i), i))
-        for i, name in enumerate(POLICIES)
-    }
+    num_steps = params.max_steps_in_episode
+    out = {}
+    for index, name in enumerate(POLICIES):
+        key_policy = jax.random.fold_in(key, index)
+        result, _ = policy_rollout(
+            env, params, key_policy, num_envs, num_steps, policy_actions, index
+        )
+        out[name] = tuple(np.asarray(x) for x in result)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -109,18 +93,8 @@ def test_factory_rejects_bad_options():
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_jit_vmap_shapes_and_spaces(name):
-    env, params = ENTRIES[name]()
-    keys = jax.random.split(jax.random.key(0), 4)
-    obs, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
-    space = env.observation_space(params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
-    obs, state, reward, terminated, truncated, info = step(keys, state, jnp.arange(4), params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    assert bool(jnp.all(jax.vmap(space.contains)(obs))) and np.allclose(obs.sum(-1), 1.0)
-    assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
-    assert truncated.dtype == jnp.bool_ and "final_observation" in info
-    assert env.action_space(params).n == env.num_actions
+    _, steps = assert_jit_vmap_step(*ENTRIES[name](), batch_size=4, action=jnp.arange(4))
+    assert np.allclose(steps[0][0].sum(-1), 1.0)
 
 
 def test_mines_are_uniform_distinct_cells():
@@ -236,21 +210,10 @@ print(json.dumps({"random": returns, "lengths": lengths}))
 """
 
 
-def run_reference(script, *args):
-    python = popgym_python()
-    result = subprocess.run(
-        [python, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_random_statistics_match_reference(easy_rollouts):
-    reference = run_reference(REFERENCE_SCRIPT, 2000)
+    reference = run_script(REFERENCE_SCRIPT, 2000)
     rewards, terminated, truncated = easy_rollouts["random"]
     done = terminated | truncated
     ours = {"random": first_episode(rewards, done), "lengths": np.argmax(done, axis=0) + 1}
     for name, mine in ours.items():
-        theirs = np.asarray(reference[name], float)
-        stderr = np.sqrt(mine.var() / mine.size + theirs.var() / theirs.size)
-        assert abs(mine.mean() - theirs.mean()) < 4 * stderr, name
+        assert_same_mean(mine, reference[name], what=name)

@@ -4,24 +4,20 @@ The reference comparison runs the original `popgym` package with the interpreter
 `tests.envs.popgym_helpers.popgym_python` and is skipped when popgym is not installed.
 """
 
-import json
-import subprocess
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from envs.popgym.multiarmed_bandit import ENTRIES, EnvState, multiarmed_bandit
-from tests.envs.popgym_helpers import popgym_python
+from tests.envs.popgym_helpers import (
+    assert_jit_vmap_step,
+    assert_same_mean,
+    first_episode,
+    run_script,
+)
 
 NUM_EPISODES = 512
-
-
-def first_episode_returns(rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
-    """Return of each env's first episode, `[T, B]` rewards and done flags -> `[B]`."""
-    before_end = np.cumsum(done, axis=0) - done == 0
-    return np.sum(rewards * before_end, axis=0)
 
 
 def remember(memory, action, obs):
@@ -75,7 +71,7 @@ def first_episode_return_of_policies(env, params, key, num_envs):
     out = {}
     for index, name in enumerate(POLICIES):
         rewards, done = rollout(jax.random.fold_in(key, index), index)
-        out[name] = first_episode_returns(np.asarray(rewards), np.asarray(done))
+        out[name] = first_episode(rewards, done)
     return out
 
 
@@ -111,18 +107,9 @@ def test_factory_rejects_bad_options():
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_jit_vmap_shapes_and_spaces(name):
     env, params = ENTRIES[name]()
-    keys = jax.random.split(jax.random.key(0), 4)
-    obs, state = jax.jit(jax.vmap(env.reset, (0, None)))(keys, params)
     action = jnp.arange(4) % env.num_actions
-    step = jax.jit(jax.vmap(env.step, (0, 0, 0, None)))
-    obs, state, reward, terminated, truncated, info = step(keys, state, action, params)
-    space = env.observation_space(params)
-    assert obs.shape == (4, *space.shape) and obs.dtype == jnp.float32
-    assert bool(jnp.all(jax.vmap(space.contains)(obs)))
-    assert np.allclose(obs.sum(-1), 1.0)
-    assert reward.dtype == jnp.float32 and terminated.dtype == jnp.bool_
-    assert truncated.dtype == jnp.bool_ and "final_observation" in info
-    assert env.action_space(params).n == env.num_actions
+    _, steps = assert_jit_vmap_step(env, params, batch_size=4, action=action)
+    assert np.allclose(steps[0][0].sum(-1), 1.0)
 
 
 def test_payout_rewards_by_hand(easy):
@@ -204,19 +191,9 @@ print(json.dumps(out))
 """
 
 
-def run_reference(script, *args):
-    python = popgym_python()
-    result = subprocess.run(
-        [python, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_return_statistics_match_reference(easy_returns):
-    reference = run_reference(REFERENCE_SCRIPT, NUM_EPISODES)
+    reference = run_script(REFERENCE_SCRIPT, NUM_EPISODES)
     for name in ("random", "best_arm"):
         ours, theirs = easy_returns[name], np.asarray(reference[name])
-        stderr = np.sqrt(ours.var() / ours.size + theirs.var() / theirs.size)
-        assert abs(ours.mean() - theirs.mean()) < 4 * stderr, name
+        assert_same_mean(ours, theirs, what=name)
         assert abs(ours.std() - theirs.std()) < 0.2 * theirs.std(), name

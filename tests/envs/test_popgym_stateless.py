@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +18,7 @@ from gymnax.environments.classic_control import pendulum
 import envs
 from envs.popgym import stateless
 from envs.wrappers import GaussianObservationNoise
-from tests.envs.popgym_helpers import popgym_python
+from tests.envs.popgym_helpers import run_script
 
 TAU = 0.02  # CartPole's Euler time step
 LEVELS = ("Easy", "Medium", "Hard")
@@ -222,7 +221,6 @@ def _random_torque(state, key):
 
 
 def test_matches_original_popgym() -> None:
-    python = popgym_python()
     runs = [
         _our_episode("PositionOnlyCartPoleEasy", jax.random.key(0), _balance),
         _our_episode("PositionOnlyCartPoleMedium", jax.random.key(1), _random_push),
@@ -231,15 +229,7 @@ def test_matches_original_popgym() -> None:
     ]
     levels = [EXPECTED[family][0] + level for family in EXPECTED for level in LEVELS]
     request = {"levels": levels, "runs": [dict(run, ours=None) for run in runs]}
-    completed = subprocess.run(
-        [python, "-c", REFERENCE_SCRIPT],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    answer = run_script(REFERENCE_SCRIPT, stdin=json.dumps(request), timeout=120)
 
     for family, (popgym_name, lengths, noises) in EXPECTED.items():
         for level, length, noise in zip(LEVELS, lengths, noises, strict=True):

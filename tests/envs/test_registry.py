@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs import registry
 from envs.registry import _registry
 
 NUM_ENVS = 2
@@ -23,13 +24,9 @@ NUM_STEPS = 3 * TIME_LIMIT
 SKIPPED = {"MNISTBandit-bsuite": "downloads MNIST on construction (no network in tests)"}
 # Unoptimised machine code compiles in about half the time; the checks do not need speed.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
-# brax tasks (and tasks built on them) compile for minutes on a CPU: the default sweep takes one,
-# the slow sweep the rest.
-BRAX_IN_DEFAULT_SWEEP = ("brax/reacher",)
-
-
-def _uses_brax(name: str) -> bool:
-    return name.startswith("brax/") or "Brax" in name
+# Heavy tasks (brax physics, `envs.is_heavy`) compile for minutes on a CPU: the default sweep
+# takes one, the slow sweep the rest.
+HEAVY_IN_DEFAULT_SWEEP = ("brax/reacher",)
 
 
 def _factory_key(factory) -> tuple:
@@ -66,9 +63,9 @@ def _param(name: str):
     return name
 
 
-DEFAULT_SWEEP = [_param(name) for name in SWEPT if not _uses_brax(name)]
-DEFAULT_SWEEP += list(BRAX_IN_DEFAULT_SWEEP)
-SLOW_SWEEP = [name for name in SWEPT if _uses_brax(name) and name not in BRAX_IN_DEFAULT_SWEEP]
+DEFAULT_SWEEP = [_param(name) for name in SWEPT if not envs.is_heavy(name)]
+DEFAULT_SWEEP += list(HEAVY_IN_DEFAULT_SWEEP)
+SLOW_SWEEP = [name for name in SWEPT if envs.is_heavy(name) and name not in HEAVY_IN_DEFAULT_SWEEP]
 
 
 def rollout(env, params, key: jax.Array):
@@ -185,6 +182,15 @@ def test_registry_holds_every_required_task() -> None:
         for level in ("Easy", "Medium", "Hard"):
             assert f"{family}{level}" in names
     assert len(names) == len(envs.registered()), "duplicate names"
+
+
+def test_heavy_entries_are_the_brax_ones() -> None:
+    heavy = {name for name in envs.registered() if envs.is_heavy(name)}
+    brax = {f"brax/{task}" for task in registry.BRAX_TASKS}
+    assert heavy == brax | {"MetaBrax-train", "MetaBrax-heldout"}
+    assert not envs.is_heavy("MetaControl-train") and not envs.is_heavy("CartPole-v1")
+    with pytest.raises(ValueError, match="Did you mean: CartPole-v1"):
+        envs.is_heavy("cartpole-v1")
 
 
 def test_unknown_name_suggests_close_matches() -> None:

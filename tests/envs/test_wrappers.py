@@ -284,3 +284,47 @@ def test_step_env_path_matches_public_step() -> None:
         )
     with pytest.raises(NotImplementedError):
         wrappers.EpisodeStatistics(Counter()).step_env(jax.random.key(0), state, 0, params)
+
+
+@struct.dataclass
+class TallyState:
+    env_state: Any
+    total: jax.Array
+
+
+class Tally(wrappers.StepWrapper):
+    """Appends the sum of the rewards since its own reset to the observation."""
+
+    def inner_state(self, state: TallyState) -> Any:
+        return state.env_state
+
+    def reset_env(self, key, params):
+        obs, env_state = self.env.reset_env(key, params)
+        return jnp.append(obs, 0.0), TallyState(env_state, jnp.float32(0.0))
+
+    def step_env(self, key, state, action, params):
+        obs, env_state, reward, terminated, info = self.env.step_env(
+            key, state.env_state, action, params
+        )
+        total = state.total + reward
+        return jnp.append(obs, total), TallyState(env_state, total), reward, terminated, info
+
+
+def test_step_wrapper_auto_resets_around_its_own_step_env() -> None:
+    """A StepWrapper's state restarts with every auto-reset; truncation comes from the task."""
+    tally = Tally(wrappers.AffineReward(Counter(), scale=2.0))
+    env = wrappers.EpisodeStatistics(tally)
+    assert tally.name == "Tally(Counter)" and env.num_actions == 3
+    _, steps = play(env, [1, 1, 0, 2, 1])
+    # Rewards 2 (a + 0.5): 3, 3, 1 (truncated by Counter's limit of 3), 5 (terminated), 3.
+    np.testing.assert_allclose([step[0][-1] for step in steps], [3, 6, 0, 0, 3])
+    assert [bool(step[4]) for step in steps] == [False, False, True, False, False]
+    assert [bool(step[3]) for step in steps] == [False, False, False, True, False]
+    np.testing.assert_allclose(steps[2][5]["final_observation"][-1], 7)
+    np.testing.assert_allclose(steps[3][5]["final_observation"][-1], 5)
+    np.testing.assert_allclose(steps[3][5]["returned_episode_return"], 5)
+    # Truncation is read through both wrappers' inner states, down to Counter's clock.
+    params, state = env.default_params, steps[1][1]
+    assert steps[1][1].env_state.env_state.time == 2 and not env.is_truncated(state, params)
+    at_limit = TallyState(CounterState(time=jnp.int32(3)), jnp.float32(0.0))
+    assert env.is_truncated(state.replace(env_state=at_limit), params)
