@@ -2,6 +2,8 @@
 
     python -m benchmarks.cores                 # full grid, JSON lines on stdout
     python -m benchmarks.cores --write-docs    # and the table in docs/BENCHMARKS.md
+    python -m benchmarks.cores --cores s5 gru --lengths 1024 8192 --batches 16 64 \
+        --scan-modes sequential --no-stack     # a part of the grid
 
 Each measurement is one jitted `grad` of `sum(y**2)` over `x[T, B, H]` (all steps of a sequence,
 with resets where `start` is set), as in training. Linear cores run in both scan modes.
@@ -29,6 +31,10 @@ class Args:
     """Sequence lengths T."""
     batches: tuple[int, ...] = (16, 64)
     """Batch sizes B."""
+    scan_modes: tuple[str, ...] = ("sequential", "parallel")
+    """Scan modes the linear cores run in."""
+    stack: bool = True
+    """Also measure a 4-layer S5 stack (T = 1024, B = 16)."""
     hidden_size: int = 128
     """Width H of every core (and state size P of S5 and LRU)."""
     max_state_elements: int = 2**27
@@ -95,7 +101,7 @@ def main(args: Args) -> None:
     for batch in args.batches:
         for length in args.lengths:
             for name in args.cores:
-                modes = ("sequential", "parallel") if name in LINEAR else (None,)
+                modes = args.scan_modes if name in LINEAR else (None,)
                 size = length * batch * state_numbers(name, args.hidden_size)
                 for mode in modes:
                     if size > args.max_state_elements:
@@ -110,9 +116,10 @@ def main(args: Args) -> None:
                         record = measure(name, mode, length, batch, args.hidden_size)
                     emit(record)
                     records.append(record)
-    stack = measure("s5", None, 1024, 16, args.hidden_size, layers=4)
-    emit(stack)
-    records.append(stack)
+    if args.stack:
+        stack = measure("s5", None, 1024, 16, args.hidden_size, layers=4)
+        emit(stack)
+        records.append(stack)
     if args.write_docs:
         header = (
             f"Machine: {machine()}. Command: `python -m benchmarks.cores --write-docs`. "

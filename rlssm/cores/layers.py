@@ -9,6 +9,8 @@ is the core made of an input projection `D -> H` and `L` such blocks.
 Axis names: `T` time, `B` batch, `D` input features, `H` width, `P` state size.
 """
 
+import functools
+import math
 from typing import Any, ClassVar
 
 import flax.linen as nn
@@ -16,8 +18,124 @@ import jax
 import jax.numpy as jnp
 
 from rlssm.cores.base import GLU_VARIANTS, BlockConfig, Carry, LinearConfig, MemoryCore
-from rlssm.cores.scan import linear_scan, linear_step
+from rlssm.cores.scan import complex_to_pairs, linear_scan, linear_step, pairs_to_complex
 from rlssm.nn import activation
+
+
+def _row_statistics(x: jax.Array, epsilon: float) -> tuple[jax.Array, jax.Array]:
+    """`(mean[..., 1], 1 / std[..., 1])` of `x[..., H]` over `H` (variance as `E[x^2] - E[x]^2`).
+
+    The barrier keeps XLA's CPU reduction fusions from absorbing the broadcasts that consume the
+    statistics (which made them write `[..., H]` copies of the broadcasts).
+    """
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    mean_sq = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
+    inv_std = jax.lax.rsqrt(jnp.maximum(mean_sq - jnp.square(mean), 0.0) + epsilon)
+    return jax.lax.optimization_barrier((mean, inv_std))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float) -> jax.Array:
+    """`(x - mean) / std * scale + bias` over the last axis `H` of `x[..., H]`.
+
+    The VJP keeps `x` and two numbers per row (not the normalised `[..., H]` copies and
+    broadcasts that autodiff of the same expression stores) and recomputes the rest.
+    """
+    return _layer_norm_forward(x, scale, bias, epsilon)[0]
+
+
+def _layer_norm_forward(x, scale, bias, epsilon):
+    mean, inv_std = _row_statistics(x, epsilon)
+    return (x - mean) * inv_std * scale + bias, (x, mean, inv_std, scale)
+
+
+def _layer_norm_backward(epsilon, residuals, g_y):
+    x, mean, inv_std, scale = residuals
+    width = x.shape[-1]
+    x_hat = (x - mean) * inv_std
+    g_y_x_hat = g_y * x_hat
+    # Row sums as matrix-vector products: XLA's CPU reduction fusions would instead take
+    # `[..., H]` broadcasts of `scale` and `inv_std` as inputs and keep them alive.
+    mean_g_hat = (g_y @ scale)[..., None] / width
+    mean_g_hat_x_hat = (g_y_x_hat @ scale)[..., None] / width
+    g_x = inv_std * (g_y * scale - mean_g_hat - x_hat * mean_g_hat_x_hat)
+    rows = tuple(range(x.ndim - 1))
+    return g_x, jnp.sum(g_y_x_hat, axis=rows), jnp.sum(g_y, axis=rows)
+
+
+layer_norm.defvjp(_layer_norm_forward, _layer_norm_backward)
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation of `x[..., H]` over `H`, with the parameters of `flax.linen.LayerNorm`
+    (`scale` ones, `bias` zeros) and a VJP that stores less (`layer_norm`)."""
+
+    epsilon: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        width = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (width,))
+        bias = self.param("bias", nn.initializers.zeros, (width,))
+        return layer_norm(x, scale, bias, self.epsilon)
+
+
+def _gelu_and_slope(y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`nn.gelu(y)` (tanh approximation) and its derivative, via `(1 + tanh(u)) / 2 = sigmoid(2u)`.
+
+    The backward pass of `gelu_gate` recomputes `gelu(y)` in this form: XLA then does not merge
+    it with the forward pass's `nn.gelu(y)` and keep that `[..., H]` array alive in between.
+    """
+    k = math.sqrt(2.0 / math.pi)
+    cdf = jax.nn.sigmoid(2.0 * k * (y + 0.044715 * y**3))
+    slope = cdf + y * 2.0 * cdf * (1.0 - cdf) * k * (1.0 + 3.0 * 0.044715 * y**2)
+    return y * cdf, slope
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def gelu_gate(y: jax.Array, kernel: jax.Array, bias: jax.Array, value_is_gelu: bool) -> jax.Array:
+    """`v * sigmoid(gelu(y) @ kernel + bias)` over `y[..., H]`, `v = gelu(y)` or `v = y`.
+
+    The half-GLU activations (`half_glu1`: `v = gelu(y)`, `half_glu2`: `v = y`). The VJP keeps
+    `y` and the gate's pre-activation and recomputes the rest, where autodiff keeps four
+    `[..., H]` arrays (`y`, `tanh`, `gelu(y)`, `sigmoid`).
+    """
+    return _gelu_gate_forward(y, kernel, bias, value_is_gelu)[0]
+
+
+def _gelu_gate_forward(y, kernel, bias, value_is_gelu):
+    q = nn.gelu(y)
+    z = q @ kernel + bias
+    return (q if value_is_gelu else y) * nn.sigmoid(z), (y, z, kernel)
+
+
+def _gelu_gate_backward(value_is_gelu, residuals, g_out):
+    y, z, kernel = residuals
+    q, slope = _gelu_and_slope(y)
+    gate = nn.sigmoid(z)
+    g_z = g_out * (q if value_is_gelu else y) * gate * (1.0 - gate)
+    g_q = g_z @ kernel.T
+    g_value = g_out * gate
+    g_y = (g_q + g_value) * slope if value_is_gelu else g_q * slope + g_value
+    width = y.shape[-1]
+    g_kernel = q.reshape(-1, width).T @ g_z.reshape(-1, width)
+    return g_y, g_kernel, jnp.sum(g_z, axis=tuple(range(y.ndim - 1)))
+
+
+gelu_gate.defvjp(_gelu_gate_forward, _gelu_gate_backward)
+
+
+class GeluGate(nn.Module):
+    """A half GLU, `gelu_gate`, with the parameters of `nn.Dense(features)` (`kernel`, `bias`)."""
+
+    features: int
+    value_is_gelu: bool = True
+
+    @nn.compact
+    def __call__(self, y: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (y.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        return gelu_gate(y, kernel, bias, self.value_is_gelu)
 
 
 class LinearMixer(nn.Module):
@@ -25,11 +143,14 @@ class LinearMixer(nn.Module):
 
     Subclasses implement `state_shape()`, `state_dtype`, `coefficients(x[..., H]) -> (a, b)` and
     `readout(h, x) -> y[..., H]`; both take any leading axes, so `__call__` (`[T, B]`) and `step`
-    (`[B]`) share them.
+    (`[B]`) share them. With `complex_pairs`, the state is complex but `b` and the `h` that
+    `readout` sees hold it as real (real, imaginary) pairs `[..., 2, P]`, so that one real
+    matmul writes `b` and one reads `h` (the carry stays complex).
     """
 
     config: LinearConfig
     state_dtype: ClassVar[Any] = jnp.float32
+    complex_pairs: ClassVar[bool] = False
 
     def state_shape(self) -> tuple[int, ...]:
         raise NotImplementedError
@@ -46,14 +167,23 @@ class LinearMixer(nn.Module):
     def __call__(self, carry, x, start):
         a, b = self.coefficients(x)
         carry, h = linear_scan(
-            a, b, start, carry, self.config.scan_mode, chunk_size=self.config.chunk_size
+            a,
+            b,
+            start,
+            carry,
+            self.config.scan_mode,
+            chunk_size=self.config.chunk_size,
+            complex_pairs=self.complex_pairs,
         )
         return carry, self.readout(h, x)
 
     def step(self, carry, x, start):
         a, b = self.coefficients(x)
+        if self.complex_pairs:
+            b = pairs_to_complex(b)
         carry = linear_step(a, b, start, carry.astype(jnp.result_type(a, b)))
-        return carry, self.readout(carry, x)
+        h = complex_to_pairs(carry) if self.complex_pairs else carry
+        return carry, self.readout(h, x)
 
 
 class ResidualBlock(nn.Module):
@@ -65,11 +195,12 @@ class ResidualBlock(nn.Module):
     def setup(self):
         cfg = self.config
         self.mixer = self.mixer_cls(config=cfg)
-        self.norm = nn.LayerNorm() if cfg.norm == "layer" else (lambda x: x)
-        if cfg.activation in GLU_VARIANTS:
-            self.gate = nn.Dense(cfg.hidden_size)
+        self.norm = LayerNorm() if cfg.norm == "layer" else (lambda x: x)
         if cfg.activation == "full_glu":
+            self.gate = nn.Dense(cfg.hidden_size)
             self.value = nn.Dense(cfg.hidden_size)
+        elif cfg.activation in GLU_VARIANTS:
+            self.gate = GeluGate(cfg.hidden_size, value_is_gelu=cfg.activation == "half_glu1")
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return self.mixer_cls(config=self.config, parent=None).initialize_carry(batch_size)
@@ -79,11 +210,8 @@ class ResidualBlock(nn.Module):
         if kind == "full_glu":
             y = nn.gelu(y)
             return self.value(y) * nn.sigmoid(self.gate(y))
-        if kind == "half_glu1":
-            y = nn.gelu(y)
-            return y * nn.sigmoid(self.gate(y))
-        if kind == "half_glu2":
-            return y * nn.sigmoid(self.gate(nn.gelu(y)))
+        if kind in GLU_VARIANTS:
+            return self.gate(y)
         return activation(kind)(y)
 
     def _run(self, carry, x, start, method: str):

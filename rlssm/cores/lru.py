@@ -64,10 +64,11 @@ def ring_init(r_min: float, r_max: float, max_phase: float):
 
 
 class LRULayer(LinearMixer):
-    """One LRU, `x[..., H] -> y[..., H]`, state `h[B, P]` complex64."""
+    """One LRU, `x[..., H] -> y[..., H]`, state `h[B, P]` complex64 (pairs in sequences)."""
 
     config: LRUConfig
     state_dtype: ClassVar = jnp.complex64
+    complex_pairs: ClassVar = True
 
     def state_shape(self) -> tuple[int, ...]:
         return (self.config.state_size,)
@@ -90,12 +91,17 @@ class LRULayer(LinearMixer):
         return jnp.exp(-jnp.exp(self.nu_log) + 1j * jnp.exp(self.theta_log))
 
     def coefficients(self, x):
-        gamma = jnp.exp(self.gamma_log)
-        bx = jax.lax.complex(x @ self.b[..., 0].T, x @ self.b[..., 1].T) * gamma
+        """`(lambda[P], gamma * B x[..., 2, P])`, the latter as (real, imaginary) pairs."""
+        gamma = jnp.exp(self.gamma_log)[:, None]
+        # x is real: one real matmul [H, 2P] writes the pairs the scan reads.
+        kernel = jnp.concatenate([self.b[..., 0] * gamma, self.b[..., 1] * gamma]).T
+        bx = (x @ kernel).reshape(*x.shape[:-1], 2, self.config.state_size)
         return self.eigenvalues().astype(jnp.complex64), bx
 
     def readout(self, h, x):
-        return h.real @ self.c[..., 0].T - h.imag @ self.c[..., 1].T + self.d * x
+        """`y = Re(C h) + D x` from the pairs `h[..., 2, P]`: one matmul [2P, H]."""
+        kernel = jnp.concatenate([self.c[..., 0], -self.c[..., 1]], axis=1).T
+        return h.reshape(*h.shape[:-2], -1) @ kernel + self.d * x
 
 
 class LRUCore(BlockStack):
