@@ -28,6 +28,13 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {device}"
 
 
+def section(name: str) -> str:
+    """The BENCHMARKS.md section of `name` for this backend: `name` on the CPU (the reference
+    machine), `name-gpu` (or `-tpu`) elsewhere, so an accelerator run never overwrites CPU rows."""
+    backend = jax.default_backend()
+    return name if backend == "cpu" else f"{name}-{backend}"
+
+
 def time_compiled(compiled: Callable, *args, repeats: int = 5, min_seconds: float = 1.0) -> float:
     """Median seconds per call of an already compiled function (after one warm-up call)."""
     jax.block_until_ready(compiled(*args))
@@ -71,7 +78,9 @@ def emit(record: dict) -> None:
 
 
 def write_section(name: str, markdown: str) -> None:
-    """Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md."""
+    """Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md
+    (`name` as made per backend by `section`)."""
+    name = section(name)
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     block = f"<!-- {name}:start -->\n{markdown.rstrip()}\n<!-- {name}:end -->"
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
@@ -81,7 +90,9 @@ def write_section(name: str, markdown: str) -> None:
 
 
 def read_section(name: str) -> str | None:
-    """The text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md, or None."""
+    """The text between `<!-- name:start -->` and `<!-- name:end -->` in BENCHMARKS.md, or None
+    (`name` as made per backend by `section`)."""
+    name = section(name)
     if not DOCS.exists():
         return None
     pattern = rf"<!-- {name}:start -->\n(.*?)\n?<!-- {name}:end -->"

@@ -1,8 +1,8 @@
 """The host side of a chunked training run: jitted chunks, then log, checkpoint, show progress.
 
 Any agent fits that has `run_chunk(state, num_updates) -> (state, metrics)` with metrics a dict
-of `[N, num_updates]` arrays (`N` seeds) holding at least `update`, `env_steps`, `return_mean`
-and `nonfinite_streak`.
+of `[N, num_updates]` arrays (`N` seeds) holding at least `update` and `nonfinite_streak`
+(PPO also `env_steps` and `return_mean`, shown by the progress bar; a world model has no return).
 
 Chunk boundaries sit at multiples of `chunk_updates` counted from update 0 (the last chunk may be
 shorter), and checkpoints are only written at chunk ends, so a resumed run replays exactly the
@@ -45,6 +45,9 @@ class LoopPlan:
     """Environment steps per update and seed."""
     stop_after: int | None = None
     """Pause (checkpointed) after this many updates of this invocation."""
+    speed_column: str = "steps_per_second"
+    """Metrics column of the speed: `steps_per_update` x updates per second, all seeds
+    together (a world model: `updates_per_second` with `steps_per_update=1`)."""
 
 
 @dataclasses.dataclass
@@ -76,7 +79,8 @@ def metric_rows(metrics: dict[str, np.ndarray], extra: dict[str, Any]) -> list[d
     for t in range(num_updates):
         for seed in range(num_seeds):
             row = {"update": int(metrics["update"][seed, t]), "seed": seed}
-            row["env_steps"] = int(metrics["env_steps"][seed, t])
+            if "env_steps" in metrics:
+                row["env_steps"] = int(metrics["env_steps"][seed, t])
             for key, value in metrics.items():
                 row.setdefault(key, value[seed, t].item())
             rows.append({**row, **extra})
@@ -120,7 +124,7 @@ def run_loop(
         update, done_here = update + size, done_here + size
         num_seeds = metrics["update"].shape[0]
         speed = num_seeds * size * plan.steps_per_update / seconds
-        rows = metric_rows(metrics, {"steps_per_second": speed, "wall_time": elapsed})
+        rows = metric_rows(metrics, {plan.speed_column: speed, "wall_time": elapsed})
         run_dir.append_metrics(rows)
         for logger in loggers:
             logger.log(rows)
@@ -147,6 +151,8 @@ def run_loop(
 
 
 def _mean_return(metrics: dict[str, np.ndarray]) -> float:
+    if "return_mean" not in metrics:
+        return float("nan")
     last = metrics["return_mean"][:, -1]
     finite = last[np.isfinite(last)]
     return float(finite.mean()) if finite.size else float("nan")

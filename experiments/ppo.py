@@ -35,7 +35,7 @@ from experiments.loggers import Logger, TensorBoardLogger, WandbLogger
 from experiments.loop import FINISHED, PAUSED, LoopPlan, LoopResult, chunk_sizes, run_loop
 from experiments.progress import TrainingProgress
 from experiments.run_dir import RunDir, RunDirError
-from experiments.serialize import ConfigError, from_dict, to_dict
+from experiments.serialize import ConfigError, check_resume_flags, from_dict, to_dict
 
 CoreChoice = Union[  # noqa: UP007 (tyro needs a runtime Union of annotated subcommands)
     tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in cores.CONFIGS.items())
@@ -427,27 +427,11 @@ def summarize(
     return summary
 
 
-def check_resume_flags(args: TrainArgs) -> None:
-    """Refuses flags that --resume would ignore (the stored config wins)."""
-    default = presets()[args.preset][1]
-    differs = [
-        f.name
-        for f in dataclasses.fields(TrainArgs)
-        if f.name not in RESUME_FIELDS and getattr(args, f.name) != getattr(default, f.name)
-    ]
-    if differs:
-        flags = ", ".join("--" + name.replace("_", "-") for name in differs)
-        raise ConfigError(
-            f"--resume uses the run's stored config.json; drop {flags} "
-            "(only --stop-after and --progress/--no-progress may change)."
-        )
-
-
 def main(args: TrainArgs, console: Console | None = None) -> TrainResult:
     """Starts a new run, or continues `args.resume`; returns the outcome."""
     console = console or Console()
     if args.resume is not None:
-        check_resume_flags(args)
+        check_resume_flags(args, presets()[args.preset][1], RESUME_FIELDS)
         run_dir = RunDir.open(args.resume)
         ppo, stored, _ = load_config(run_dir)
         run = dataclasses.replace(stored, **{name: getattr(args, name) for name in RESUME_FIELDS})

@@ -79,8 +79,8 @@ def check_inputs(config: WorldModelConfig, obs, action, start, lead: str) -> Non
 
 
 def _observe_scan_body(net: "WorldModelNet", carry, inputs):
-    obs, action, start, key = inputs
-    carry, state, outputs = net.observe_step(carry, obs, action, start, key)
+    embed, action, start, key = inputs
+    carry, state, outputs = net.observe_embedded(carry, embed, action, start, key)
     return carry, (state, outputs)
 
 
@@ -118,11 +118,15 @@ class WorldModelNet(nn.Module):
         keep = jnp.logical_not(start)[..., None]
         return self.backbone_input(jnp.concatenate([stoch_prev * keep, action * keep], -1))
 
-    def _posterior(self, obs, deter):
+    def embed(self, obs) -> jax.Array:
+        """The encoder's features of `obs[..., *obs_shape]` (any leading axes; no state)."""
         obs = jnp.asarray(obs, jnp.float32)
         if not self.config.is_image and self.config.symlog_obs:
             obs = symlog(obs)
-        embed = self.encoder(obs)
+        return self.encoder(obs)
+
+    def _posterior(self, embed, deter):
+        """Posterior stats from the encoder features (and `h` where the posterior reads it)."""
         if self.posterior_sees_backbone:
             embed = jnp.concatenate([embed, deter], -1)
         return self.latent.stats(self.posterior_head(embed))
@@ -133,25 +137,34 @@ class WorldModelNet(nn.Module):
 
     def observe_step(self, carry: WorldModelCarry, obs, action, start, key):
         """One filtering step: `obs[B, ...]`, `action[B(, A)]`, `start[B]` -> next carry."""
+        return self.observe_embedded(carry, self.embed(obs), action, start, key)
+
+    def observe_embedded(self, carry: WorldModelCarry, embed, action, start, key):
+        """`observe_step` from the encoder features `embed[B, E]` of the observation."""
         u = self._backbone_input(carry.state.stoch, action, start)
         core_carry, deter = self.core.step(carry.core, u, start)
         prior = self.prior(deter)
-        posterior = self._posterior(obs, deter)
+        posterior = self._posterior(embed, deter)
         state = LatentState(self._draw(posterior, key), deter)
         return WorldModelCarry(core_carry, state), state, ObserveOutputs(prior, posterior)
 
     def observe(self, carry: WorldModelCarry, obs, action, start, keys):
-        """A whole sequence: `obs[T, B, ...]`, `start[T, B]`, `keys[T]` -> carry, states, stats."""
+        """A whole sequence: `obs[T, B, ...]`, `start[T, B]`, `keys[T]` -> carry, states, stats.
+
+        The encoder runs on all `T x B` frames at once in both cases (it reads no state, as in
+        DreamerV3); only the recurrence is a scan when the posterior reads the backbone.
+        """
+        embed = self.embed(obs)
         if self.posterior_sees_backbone:
             scan = nn.scan(
                 _observe_scan_body, variable_broadcast="params", split_rngs={"params": False}
             )
-            carry, (states, outputs) = scan(self, carry, (obs, action, start, keys))
+            carry, (states, outputs) = scan(self, carry, (embed, action, start, keys))
             return carry, states, outputs
-        return self._observe_parallel(carry, obs, action, start, keys)
+        return self._observe_parallel(carry, embed, action, start, keys)
 
-    def _observe_parallel(self, carry: WorldModelCarry, obs, action, start, keys):
-        posterior = self._posterior(obs, None)
+    def _observe_parallel(self, carry: WorldModelCarry, embed, action, start, keys):
+        posterior = self._posterior(embed, None)
         stoch = jax.vmap(self._draw)(posterior, keys)
         stoch_prev = jnp.concatenate([carry.state.stoch[None], stoch[:-1]])
         u = self._backbone_input(stoch_prev, action, start)
