@@ -242,8 +242,9 @@ def main(args: Args) -> list[dict]:
         rows.append(row)
     if args.write_docs:
         header = (
-            f"Command: `python -m benchmarks.ppo --write-docs`"
-            f"{' --cases ' + ' '.join(args.cases) if args.cases else ''}; machine: {machine()}.\n\n"
+            "Command: `python -m benchmarks.ppo --write-docs"
+            f"{' --cases ' + ' '.join(args.cases) if args.cases else ''}`; machine: {machine()}."
+            "\n\n"
         )
         write_section("ppo", header + table(rows, all_cases))
     return rows
