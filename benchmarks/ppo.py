@@ -216,7 +216,7 @@ def table(rows: list[dict], all_cases: dict[str, Case]) -> str:
         case = all_cases[row["case"]]
         if case.kind == "speed":
             measured = (
-                f"{row['steps_per_s']:,} steps/s ({row['fraction_of_env']:.1%} of the env's "
+                f"{row['steps_per_s']:,} steps/s ({row['fraction_of_env']:.2%} of the env's "
                 f"{row['env_steps_per_s']:,}), compile {row['compile_s']} s"
             )
         else:
