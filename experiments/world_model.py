@@ -40,7 +40,7 @@ import rlssm.world_models as wm
 from experiments import checkpoint, world_model_plots
 from experiments.checkpoint import CheckpointError
 from experiments.loop import FINISHED, PAUSED, LoopPlan, LoopResult, run_loop
-from experiments.ppo import RunConfig, make_loggers
+from experiments.ppo import RunConfig, make_loggers, parse_presets
 from experiments.progress import TrainingProgress
 from experiments.run_dir import RunDir, RunDirError
 from experiments.serialize import ConfigError, check_resume_flags, from_dict, to_dict
@@ -306,20 +306,8 @@ def presets() -> dict[str, tuple[str, TrainArgs]]:
 
 def parse(argv: list[str] | None = None) -> TrainArgs:
     """Parses a command line (default: sys.argv) into `TrainArgs`; exits on bad flags."""
-    table = presets()
-    choice = tyro.extras.subcommand_type_from_defaults(
-        {name: args for name, (_, args) in table.items()},
-        {name: text for name, (text, _) in table.items()},
-        prefix_names=False,
-    )
-    return tyro.cli(
-        choice,
-        default=table["cpu-small"][1],
-        args=argv,
-        prog="python -m experiments.world_model",
-        description=__doc__.split("\n\n")[0],
-        config=(tyro.conf.CascadeSubcommandArgs,),
-    )
+    description = __doc__.split("\n\n")[0]
+    return parse_presets(presets(), argv, "python -m experiments.world_model", description)
 
 
 def split(args: TrainArgs) -> tuple[Experiment, WorldModelRunConfig]:
@@ -549,28 +537,24 @@ def evaluate_and_plot(built: Built, state: LoopState, run, run_dir: RunDir, spli
 def evaluation_record(evaluation, reward_values: np.ndarray, experiment: Experiment) -> dict:
     """The `eval` entry of summary.json (means over seeds, then per seed)."""
     m = evaluation.metrics
-    record = {
+    per_seed = {
+        "mse_mean": m.mse_mean,
+        "mse_buckets": m.mse_buckets,
+        "reward_accuracy": m.reward_accuracy,
+        "reward_event_accuracy": m.reward_event_accuracy,
+        "mse_per_frame": m.mse,
+    }
+    return {
         "episodes": experiment.eval_episodes,
         "context_length": experiment.context_length,
         "horizon": experiment.horizon,
         "sample": experiment.eval_sample,
         "reward_values": reward_values.tolist(),
-        "mse_mean": float(np.mean(m.mse_mean)),
-        "mse_buckets": np.mean(m.mse_buckets, axis=0).tolist(),
-        "reward_accuracy": float(np.mean(m.reward_accuracy)),
-        "reward_event_accuracy": float(np.mean(m.reward_event_accuracy)),
+        **{name: np.mean(value, axis=0).tolist() for name, value in per_seed.items()},
         "reward_mae": float(np.mean(m.reward_mae)),
         "loss_terms": {k: float(np.mean(v)) for k, v in evaluation.loss_terms.items()},
-        "mse_per_frame": np.mean(m.mse, axis=0).tolist(),
+        "per_seed": {name: np.asarray(value).tolist() for name, value in per_seed.items()},
     }
-    record["per_seed"] = {
-        "mse_mean": np.asarray(m.mse_mean).tolist(),
-        "mse_buckets": np.asarray(m.mse_buckets).tolist(),
-        "reward_accuracy": np.asarray(m.reward_accuracy).tolist(),
-        "reward_event_accuracy": np.asarray(m.reward_event_accuracy).tolist(),
-        "mse_per_frame": np.asarray(m.mse).tolist(),
-    }
-    return record
 
 
 def final_training(rows: list[dict], keys=("loss", "recon", "reward", "kl")) -> dict:

@@ -10,8 +10,8 @@ with the three input projections fused into one `[D, 3H]` kernel and the three r
 into one `[H, 3H]` kernel (each `H x H` block orthogonal, as flax initialises them). A whole
 sequence runs layer by layer: the input projection of all `T` steps is one matmul outside the
 scan, and the scan only does `h @ W_h` and the gates (what cuDNN does). On the 2-core CPU this
-halves the forward+backward time of a B=1, T=128, H=128 sequence against a scan of
-`flax.linen.GRUCell` (1.5 vs 3.3 ms), which is what recurrent PPO's minibatches look like.
+took GRU PPO at purejaxrl's setting (one-env minibatches of 128 steps) from 6.8k to 13.4k env
+steps/s (`python -m benchmarks.ppo --cases gru-cartpole-speed`, before and after).
 """
 
 import dataclasses
