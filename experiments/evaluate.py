@@ -6,7 +6,10 @@
 
 Every seed of the run is evaluated with its own parameters (and observation statistics) on
 `--episodes` fresh environments; the first episode of each environment counts (counting every
-episode inside a fixed horizon would favour short ones). Results go to
+episode inside a fixed horizon would favour short ones). On meta-RL tasks (`MetaCartPole`,
+`MetaControl-*`, `MetaBrax-*`) the return of each trial of those episodes is reported too
+(`trial_return_mean`, and `last_minus_first`: positive when the policy improves within an
+episode, i.e. learns in context). Results go to
 `RUN_DIR/eval/<task>-<greedy|sampled>-<update>.json` unless `--output` says otherwise.
 """
 
@@ -22,7 +25,7 @@ from rich.table import Table
 
 from agents.ppo import environment
 from agents.ppo.environment import EnvSpec
-from agents.ppo.evaluate import first_episodes, make_evaluate
+from agents.ppo.evaluate import first_episode_trials, first_episodes, make_evaluate
 from experiments import checkpoint
 from experiments.checkpoint import CheckpointError
 from experiments.ppo import build, fingerprint, load_config, seed_keys
@@ -84,6 +87,28 @@ def horizon(args: EvalArgs, spec: EnvSpec) -> int:
     return int(limit) if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_STEPS
 
 
+def num_trials(spec: EnvSpec) -> int:
+    """Trials per episode of a meta-RL task (`envs.meta.Trials`), else 0."""
+    count = getattr(spec.params, "num_trials", None)
+    return count if isinstance(count, int) and count > 0 else 0
+
+
+def trial_stats(trial_returns: np.ndarray, done: np.ndarray) -> dict:
+    """Mean return of each trial over the finished first episodes, from `[N, B, K]` arrays."""
+    per_seed = [
+        r[d].mean(axis=0).tolist() if d.any() else None
+        for r, d in zip(trial_returns, done, strict=True)
+    ]
+    finished = trial_returns[done]
+    mean = finished.mean(axis=0) if finished.size else None
+    return {
+        "trial_return_mean": None if mean is None else mean.tolist(),
+        "trial_return_std": None if mean is None else finished.std(axis=0).tolist(),
+        "trial_return_per_seed": per_seed,
+        "last_minus_first": None if mean is None else float(mean[-1] - mean[0]),
+    }
+
+
 def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> list[dict]:
     """Return statistics per seed from `[N, B]` first-episode arrays."""
     stats = []
@@ -127,11 +152,15 @@ def evaluate_run(args: EvalArgs) -> dict:
     steps = horizon(args, spec)
     evaluate = make_evaluate(ppo, spec, built.agent.network, greedy=args.greedy)
 
+    trials = num_trials(spec)
+
     def per_seed(params, obs_stats, key):
-        return first_episodes(evaluate(params, obs_stats, key, args.episodes, steps))
+        result = evaluate(params, obs_stats, key, args.episodes, steps)
+        by_trial = first_episode_trials(result, trials)[0] if trials else None
+        return first_episodes(result), by_trial
 
     keys = jax.random.split(jax.random.key(args.seed), run.num_seeds)
-    out = jax.jit(jax.vmap(per_seed))(state.train_state.params, state.obs_stats, keys)
+    out, by_trial = jax.jit(jax.vmap(per_seed))(state.train_state.params, state.obs_stats, keys)
     returns, lengths, done = (np.asarray(x) for x in jax.device_get(out))
     stats = seed_stats(returns, lengths, done)
     finished = returns[done]
@@ -149,6 +178,9 @@ def evaluate_run(args: EvalArgs) -> dict:
         "return_std": float(finished.std()) if finished.size else None,
         "per_seed": stats,
     }
+    if trials:
+        results["num_trials"] = trials
+        results.update(trial_stats(np.asarray(jax.device_get(by_trial)), done))
     output = args.output or default_output(run_dir, results)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_json(output, results)
@@ -178,6 +210,13 @@ def report(results: dict, console: Console) -> None:
     mean = results["return_mean"]
     overall = "-" if mean is None else f"{mean:.3f} ± {results['return_std']:.3f}"
     console.print(f"all seeds: return {overall} over {results['episodes']} episodes")
+    by_trial = results.get("trial_return_mean")
+    if by_trial is not None:
+        cells = " ".join(f"{v:.3f}" for v in by_trial)
+        console.print(
+            f"return per trial (1..{len(by_trial)}): {cells}; "
+            f"last - first = {results['last_minus_first']:+.3f}"
+        )
     console.print(f"saved {results['output']}")
 
 

@@ -10,7 +10,9 @@ that end within `T` steps come back with a mask:
     returns, lengths, done = first_episodes(result)       # one unbiased episode per environment
 
 Counting every completed episode inside a fixed horizon favours short episodes; the first
-episode of each environment does not.
+episode of each environment does not. On meta-RL tasks (several trials per episode, `K` of them)
+`first_episode_trials(result, K)` splits that episode's return by trial, `[B, K]`: in-context
+learning shows as returns that rise from the first trial to the last.
 """
 
 from collections.abc import Callable
@@ -36,6 +38,10 @@ class EvalResult(NamedTuple):
     """Undiscounted return of the episode that ended here (valid where `completed`)."""
     lengths: jax.Array
     """Length of the episode that ended here (valid where `completed`)."""
+    rewards: jax.Array
+    """Reward of this step."""
+    trial: jax.Array
+    """int32: trial of its episode this step belongs to (0 for tasks without trials)."""
 
 
 class EvalCarry(NamedTuple):
@@ -46,6 +52,8 @@ class EvalCarry(NamedTuple):
     start: jax.Array
     carry: Any
     key: jax.Array
+    trial: jax.Array
+    """int32 `[B]`: trials completed so far in each environment's current episode."""
 
 
 def greedy_action(out: PolicyOutput, discrete: bool) -> jax.Array:
@@ -87,16 +95,23 @@ def make_evaluate(
             key, act_key, step_key = jax.random.split(state.key, 3)
             carry, action = act(params, obs_stats, state, act_key)
             env_act = environment.env_action(action, spec, config.network.squash)
-            obs, env_state, _, terminated, truncated, info = environment.step(
+            obs, env_state, reward, terminated, truncated, info = environment.step(
                 spec, step_key, state.env_state, env_act
             )
             done = jnp.logical_or(terminated, truncated)
             result = EvalResult(
-                done, info["returned_episode_return"], info["returned_episode_length"]
+                done,
+                info["returned_episode_return"],
+                info["returned_episode_length"],
+                reward,
+                state.trial,
             )
-            return EvalCarry(env_state, obs, done, carry, key), result
+            completed_trials = info.get("trial", jnp.zeros_like(state.trial))
+            trial = jnp.where(done, 0, completed_trials).astype(jnp.int32)
+            return EvalCarry(env_state, obs, done, carry, key, trial), result
 
-        initial = EvalCarry(env_state, obs, start, carry, key)
+        trial = jnp.zeros((num_envs,), jnp.int32)
+        initial = EvalCarry(env_state, obs, start, carry, key, trial)
         _, result = jax.lax.scan(step, initial, None, num_steps)
         return result
 
@@ -114,3 +129,20 @@ def first_episodes(result: EvalResult) -> tuple[jax.Array, jax.Array, jax.Array]
     returns = jnp.where(done, result.returns[first, columns], 0.0)
     lengths = jnp.where(done, result.lengths[first, columns], 0)
     return returns, lengths, done
+
+
+def first_episode_trials(result: EvalResult, num_trials: int) -> tuple[jax.Array, jax.Array]:
+    """Per-trial returns of the first episode of each environment: `(returns[B, K], done[B])`.
+
+    `returns[b, k]` sums the rewards of trial `k` (`K = num_trials`) of environment `b`'s first
+    episode (the one `first_episodes` returns; its row sums to that episode's return). Trials
+    that did not happen within the horizon count 0; `done[b]` is False where the first episode
+    did not finish.
+    """
+    num_steps = result.completed.shape[0]
+    done = result.completed.any(axis=0)
+    first = jnp.where(done, jnp.argmax(result.completed, axis=0), num_steps - 1)
+    in_first = jnp.arange(num_steps)[:, None] <= first[None, :]
+    weights = jnp.where(in_first, result.rewards, 0.0)
+    onehot = jax.nn.one_hot(result.trial, num_trials, dtype=weights.dtype)
+    return jnp.einsum("tb,tbk->bk", weights, onehot), done
