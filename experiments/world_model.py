@@ -224,7 +224,7 @@ class Experiment:
                 self.model,
                 core=self.core_config(),
                 obs_shape=env.image_shape,
-                action_dim=env.num_actions,
+                action_dim=env.model_action_dim,
                 hidden_size=self.hidden_size,
                 latent_groups=self.latent_groups,
                 latent_classes=self.latent_classes,

@@ -6,6 +6,8 @@ key)`: rows `[0, train)` train the model, rows `[train, train + eval)` evaluate 
 `<folder>/<task>-c<context>-q<query>-t<tile>-n<rows>-seed<seed>.npz` is written by
 `envs.memory.dataset.save` (SHA-256 of every array, JSON metadata) and read back by `load`, which
 checks the checksum; the metadata must also match the settings, else the file is refused.
+The file keeps the agent's actions; the splits hold what a world model reads
+(`MemoryEnv.model_actions`: on teleport tasks the teleport is an action id of its own).
 """
 
 import dataclasses
@@ -16,6 +18,7 @@ import jax
 import numpy as np
 
 from envs.memory import dataset
+from envs.registry import make
 
 
 class DatasetError(RuntimeError):
@@ -96,7 +99,8 @@ def generate(spec: DataSpec) -> dict[str, np.ndarray]:
 
 
 def load_or_generate(spec: DataSpec, folder: Path) -> Splits:
-    """The dataset of `spec`, read from `folder` if cached there, else generated and saved.
+    """The dataset of `spec`, read from `folder` if cached there, else generated and saved;
+    its actions are the ones a world model reads (`MemoryEnv.model_actions`).
 
     Raises:
         DatasetError: the cached file was made with other settings.
@@ -117,6 +121,8 @@ def load_or_generate(spec: DataSpec, folder: Path) -> Splits:
         dataset.save(tmp, data, spec.metadata)
         tmp.replace(path)
         generated = True
+    env, _ = make(spec.task, **spec.env_options)
+    data = {**data, "action": env.model_actions(data["action"], data["phase"])}
     train = {name: array[: spec.train_episodes] for name, array in data.items()}
     held_out = {name: array[spec.train_episodes :] for name, array in data.items()}
     return Splits(train, held_out, path, generated)

@@ -99,6 +99,19 @@ class MemoryEnv(environment.Environment):
         """Discrete(num_actions): LEFT, RIGHT, UP, DOWN (and a task's own actions)."""
         return spaces.Discrete(self.num_actions)
 
+    @property
+    def model_action_dim(self) -> int:
+        """Action ids a world model of the task reads (see `model_actions`): `num_actions`."""
+        return self.num_actions
+
+    def model_actions(self, action: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        """The actions a world model reads, from a dataset's int `action` and `phase` `[..., T]`.
+
+        The agent's own actions here; a task whose phase change moves the agent by itself
+        (`Rooms` with a teleport) marks that record with an action id of its own.
+        """
+        return action
+
     def observation_space(self, params: Any | None = None) -> spaces.Box:
         """Box of float32 in [0, 1]: `[h * w * 3]`, or `[h, w, 3]` with `flat_obs=False`."""
         shape = (int(np.prod(self.image_shape)),) if self.flat_obs else self.image_shape

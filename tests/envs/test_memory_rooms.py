@@ -182,3 +182,35 @@ def test_registered_variants_and_options():
     assert env.observation_space(params).shape == (16 * 16 * 3,)
     with pytest.raises(ValueError, match="context_length"):
         envs.make("Memory/TwoRooms", context_length=0)
+
+
+@pytest.mark.parametrize("teleport", [True, False])
+def test_world_model_actions_mark_the_teleport(teleport):
+    """A dataset's record that opens the query phase reads as the teleport's own action id."""
+    from envs.memory import dataset
+
+    name = "Memory/Teleport-TwoRooms" if teleport else "Memory/TwoRooms"
+    context, query = 4, 3
+    env, _ = envs.make(name, context_length=context, query_length=query)
+    data = dataset.generate(
+        name,
+        2,
+        2 * (context + query + 1),
+        jax.random.key(0),
+        context_length=context,
+        query_length=query,
+    )
+    action, phase = np.asarray(data["action"]), np.asarray(data["phase"])
+    model_action = env.model_actions(action, phase)
+    assert env.model_action_dim == env.num_actions + teleport
+    # Records 0..8 are the first episode (first observation at 0, the query from record 4),
+    # records 8..15 the second one: the query opens at records 4 and 12.
+    opens = np.zeros(action.shape, bool)
+    opens[:, [context, (context + query + 1) + context]] = True
+    np.testing.assert_array_equal(phase[opens], base.QUERY)
+    if teleport:
+        assert np.all(model_action[opens] == env.num_actions)
+        np.testing.assert_array_equal(model_action[~opens], action[~opens])
+    else:
+        np.testing.assert_array_equal(model_action, action)
+    assert model_action.dtype == action.dtype
