@@ -9,6 +9,9 @@ plus epochs), next to the raw environment throughput at the same batch size (ran
 auto-reset, measured in the same run), so each agent figure is also a fraction of its ceiling.
 Learning: full runs over several seeds (vmapped), the final return (mean of the last 10 updates)
 per seed and the env steps at which a seed's 10-update mean first reached the threshold.
+In-context learning (meta-RL tasks, section `ppo-meta`): a full run, then `eval_episodes` fresh
+episodes per seed with the sampled policy, their return split by trial: the first trial's mean,
+the last trial's, and their paired difference with its standard error.
 """
 
 import dataclasses
@@ -21,8 +24,10 @@ import tyro
 
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig, make_agent, make_train
+from agents.ppo.evaluate import first_episode_trials, make_evaluate
 from benchmarks.common import compile_and_time, emit, machine, write_section
 from benchmarks.envs import make_rollout
+from experiments.ppo import presets, split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Case:
     """One benchmark row."""
 
     config: PPOConfig
-    kind: Literal["speed", "learning"]
+    kind: Literal["speed", "learning", "in-context"]
     reference: str
     """What the reference implementation measured on the 2-core CPU (from the issue)."""
     target: str
@@ -40,6 +45,8 @@ class Case:
     """Seeds trained at once (learning cases)."""
     threshold: float = 0.0
     """Return a seed must reach (learning cases)."""
+    eval_episodes: int = 256
+    """Evaluation episodes per seed (in-context cases)."""
 
 
 def purejaxrl_setting(core: cores.CoreConfig, network: NetworkConfig, **overrides) -> PPOConfig:
@@ -76,6 +83,11 @@ def popjaxrl_setting(core: cores.CoreConfig, **overrides) -> PPOConfig:
 FF_CARTPOLE = NetworkConfig(encoder_sizes=(), head_sizes=(64,), shared_trunk=False)
 RNN_NET = NetworkConfig(encoder_sizes=(128,), head_sizes=(128,))
 S5_256x4 = cores.S5Config(hidden_size=256, state_size=256, num_layers=4)
+
+
+def meta_cartpole_config() -> PPOConfig:
+    """The `meta-cartpole` preset of `python -m experiments.ppo`."""
+    return split(presets()["meta-cartpole"][1])[0]
 
 
 def cases() -> dict[str, Case]:
@@ -133,6 +145,13 @@ def cases() -> dict[str, Case]:
             "popjaxrl S5 paper setting: compile 179 s, 170 steps/s",
             "compile < 30 s, >= 340 steps/s (2x)",
             speed_updates=1,
+        ),
+        "meta-cartpole-in-context": Case(
+            meta_cartpole_config(),
+            "in-context",
+            "popjaxrl/S5 paper: return rises over the trials",
+            "last trial's return above the first's (by > 2 s.e.)",
+            seeds=1,
         ),
     }
 
@@ -196,6 +215,49 @@ def measure_learning(name: str, case: Case) -> dict:
     }
 
 
+def trial_returns(case: Case, agent, state, num_trials: int) -> tuple[np.ndarray, np.ndarray]:
+    """`[N, E, K]` per-trial returns of `E` fresh first episodes per seed, and `[N, E]` done."""
+    evaluate = make_evaluate(case.config, agent.spec, agent.network)
+    steps = int(agent.spec.params.max_steps_in_episode)
+
+    def per_seed(params, obs_stats, key):
+        result = evaluate(params, obs_stats, key, case.eval_episodes, steps)
+        return first_episode_trials(result, num_trials)
+
+    keys = jax.random.split(jax.random.key(1), case.seeds)
+    out = jax.jit(jax.vmap(per_seed))(state.train_state.params, state.obs_stats, keys)
+    return tuple(np.asarray(x) for x in jax.device_get(out))
+
+
+def measure_in_context(name: str, case: Case) -> dict:
+    """Trains like `measure_learning`, then splits fresh episodes' returns by trial."""
+    agent = make_agent(case.config)
+    num_trials = int(agent.spec.params.num_trials)
+    train = jax.jit(jax.vmap(make_train(case.config)))
+    keys = jax.random.split(jax.random.key(0), case.seeds)
+    t0 = time.perf_counter()
+    state, metrics = jax.block_until_ready(train(keys))
+    run_s = time.perf_counter() - t0
+    by_trial, done = trial_returns(case, agent, state, num_trials)
+    finished = by_trial[done]  # [episodes, K]
+    rise = finished[:, -1] - finished[:, 0]
+    returns = np.asarray(metrics["return_mean"])
+    return {
+        "case": name,
+        "run_s": round(run_s, 1),
+        "final_return": [round(float(np.nanmean(r[-10:])), 3) for r in returns],
+        "episodes": int(done.sum()),
+        "trial_return_mean": [round(float(v), 4) for v in finished.mean(axis=0)],
+        "first_trial": round(float(finished[:, 0].mean()), 4),
+        "last_trial": round(float(finished[:, -1].mean()), 4),
+        "rise": round(float(rise.mean()), 4),
+        "rise_se": round(float(rise.std(ddof=1) / np.sqrt(rise.size)), 4),
+    }
+
+
+MEASURE = {"speed": measure_speed, "learning": measure_learning, "in-context": measure_in_context}
+
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Which cases to run."""
@@ -219,6 +281,13 @@ def table(rows: list[dict], all_cases: dict[str, Case]) -> str:
                 f"{row['steps_per_s']:,} steps/s ({row['fraction_of_env']:.2%} of the env's "
                 f"{row['env_steps_per_s']:,}), compile {row['compile_s']} s"
             )
+        elif case.kind == "in-context":
+            measured = (
+                f"trial 1: {row['first_trial']}, trial {len(row['trial_return_mean'])}: "
+                f"{row['last_trial']}, last - first {row['rise']:+} (s.e. {row['rise_se']}, "
+                f"{row['episodes']} episodes); training return {row['final_return']}, "
+                f"{row['run_s']} s"
+            )
         else:
             measured = (
                 f"final return {row['final_return']}, {row['seeds_reaching']}/{case.seeds} "
@@ -237,7 +306,7 @@ def main(args: Args) -> list[dict]:
     rows = []
     for name in args.cases or tuple(all_cases):
         case = all_cases[name]
-        row = (measure_speed if case.kind == "speed" else measure_learning)(name, case)
+        row = MEASURE[case.kind](name, case)
         emit(row)
         rows.append(row)
     if args.write_docs:
@@ -246,7 +315,11 @@ def main(args: Args) -> list[dict]:
             f"{' --cases ' + ' '.join(args.cases) if args.cases else ''}`; machine: {machine()}."
             "\n\n"
         )
-        write_section("ppo", header + table(rows, all_cases))
+        # Meta-RL rows have a section of their own: they take minutes, the others do not.
+        for section, meta in (("ppo", False), ("ppo-meta", True)):
+            chosen = [r for r in rows if (all_cases[r["case"]].kind == "in-context") == meta]
+            if chosen:
+                write_section(section, header + table(chosen, all_cases))
     return rows
 
 

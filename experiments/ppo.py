@@ -200,6 +200,25 @@ def _preset_popgym_paper() -> tuple[str, TrainArgs]:
     )
 
 
+def _preset_meta_cartpole() -> tuple[str, TrainArgs]:
+    return (
+        "MetaCartPole (16 trials of stateless CartPole under a random projection drawn per "
+        "episode) with a GRU of width 128, 20M steps; about 12 minutes on 2 CPU cores. "
+        "Evaluate with `python -m experiments.evaluate RUN_DIR` for the return of each trial.",
+        TrainArgs(
+            env_name="MetaCartPole",
+            core=cores.GRUConfig(hidden_size=128),
+            num_envs=64,
+            num_steps=128,
+            total_timesteps=20_000_000,
+            lr=5e-4,
+            gamma=0.999,
+            normalize_obs=True,
+            preset="meta-cartpole",
+        ),
+    )
+
+
 def _preset_brax() -> tuple[str, TrainArgs]:
     return (
         "Continuous control on brax/halfcheetah (purejaxrl's brax PPO setting). GPU-sized.",
@@ -229,6 +248,7 @@ def presets() -> dict[str, tuple[str, TrainArgs]]:
         "cpu-small": _preset_cpu_small(),
         "cartpole": _preset_cartpole(),
         "popgym-paper": _preset_popgym_paper(),
+        "meta-cartpole": _preset_meta_cartpole(),
         "brax": _preset_brax(),
     }
 
