@@ -100,17 +100,29 @@ class MemoryEnv(environment.Environment):
         return spaces.Discrete(self.num_actions)
 
     @property
+    def moves_at_query(self) -> bool:
+        """Whether entering the query phase moves the agent whatever it does (a teleport)."""
+        return False
+
+    @property
     def model_action_dim(self) -> int:
-        """Action ids a world model of the task reads (see `model_actions`): `num_actions`."""
-        return self.num_actions
+        """Action ids a world model of the task reads (see `model_actions`): `num_actions`, plus
+        one for the move into the query phase where the task makes one."""
+        return self.num_actions + int(self.moves_at_query)
 
     def model_actions(self, action: np.ndarray, phase: np.ndarray) -> np.ndarray:
         """The actions a world model reads, from a dataset's int `action` and `phase` `[..., T]`.
 
-        The agent's own actions here; a task whose phase change moves the agent by itself
-        (`Rooms` with a teleport) marks that record with an action id of its own.
+        The agent's own actions, except where entering the query phase moves the agent by itself
+        (`moves_at_query`): that record, whatever the agent chose, gets the id `num_actions`,
+        so a model fed only the query's actions knows when the jump happens.
         """
-        return action
+        if not self.moves_at_query:
+            return action
+        action, phase = np.asarray(action), np.asarray(phase)
+        opens = np.zeros(action.shape, bool)
+        opens[..., 1:] = (phase[..., 1:] == QUERY) & (phase[..., :-1] == CONTEXT)
+        return np.where(opens, self.num_actions, action).astype(action.dtype)
 
     def observation_space(self, params: Any | None = None) -> spaces.Box:
         """Box of float32 in [0, 1]: `[h * w * 3]`, or `[h, w, 3]` with `flat_obs=False`."""

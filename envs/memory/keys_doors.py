@@ -7,7 +7,8 @@ the agent's start on another of them, one door per key colour on distinct cells 
 outer walls (top, right and bottom), and the cell where the query phase starts in the door room.
 During the context phase the agent walks the key room; the PICKUP action on a key's cell collects
 it (the key disappears; nothing shows which keys are held; walking over a key leaves it). On the
-transition into the query phase the agent is moved to the door room's start cell. A door is a
+transition into the query phase the agent is moved to the door room's start cell (a world model
+reads that step as an action of its own, `MemoryEnv.model_actions`). A door is a
 wall unless the agent holds the key of its colour: stepping into a door with its key opens it for
 good (the agent enters the doorway) and pays +1; without it the agent stays put. No other reward,
 no termination: episodes are truncated after `context_length + query_length` steps. What the
@@ -100,6 +101,11 @@ class KeysDoors(base.MemoryEnv):
     @property
     def num_actions(self) -> int:
         return NUM_ACTIONS
+
+    @property
+    def moves_at_query(self) -> bool:
+        """Entering the query phase puts the agent in the door room whatever it does."""
+        return True
 
     @property
     def key_colours(self) -> np.ndarray:

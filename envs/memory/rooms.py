@@ -19,7 +19,7 @@ after `context_length + query_length` steps.
   room), so the first query frame already shows the start room, seen only at the context's
   beginning; the world being new in each episode, only the context can tell what to generate.
   The teleport happens whatever the agent does, so the datasets a world model trains on mark
-  it as an action of its own (`model_actions`: id `num_actions`, `model_action_dim` ids in all):
+  it as an action of its own (`MemoryEnv.model_actions`: id `num_actions`, one more in all):
   a model fed the query's actions is told when the jump happens, and must recall from the
   context only what the start room looks like.
 
@@ -34,7 +34,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 from gymnax.environments import environment
 
@@ -161,20 +160,9 @@ class Rooms(base.MemoryEnv):
         return self.get_obs(state, params), state
 
     @property
-    def model_action_dim(self) -> int:
-        """`num_actions`, plus the teleport's own id (`num_actions`) when the task teleports."""
-        return self.num_actions + int(self.teleport)
-
-    def model_actions(self, action: np.ndarray, phase: np.ndarray) -> np.ndarray:
-        """With a teleport, the record that opens the query phase (the teleport, whatever the
-        agent chose) gets the action id `num_actions`: a world model told only the actions
-        then knows when the agent jumps back to its start (see the module docstring)."""
-        if not self.teleport:
-            return action
-        action, phase = np.asarray(action), np.asarray(phase)
-        opens = np.zeros(action.shape, bool)
-        opens[..., 1:] = (phase[..., 1:] == base.QUERY) & (phase[..., :-1] == base.CONTEXT)
-        return np.where(opens, self.num_actions, action).astype(action.dtype)
+    def moves_at_query(self) -> bool:
+        """The teleport variants move the agent to its start on entering the query phase."""
+        return self.teleport
 
     def step_env(
         self, key: jax.Array, state: EnvState, action: jax.Array, params: EnvParams

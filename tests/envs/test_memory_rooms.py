@@ -184,12 +184,14 @@ def test_registered_variants_and_options():
         envs.make("Memory/TwoRooms", context_length=0)
 
 
-@pytest.mark.parametrize("teleport", [True, False])
-def test_world_model_actions_mark_the_teleport(teleport):
-    """A dataset's record that opens the query phase reads as the teleport's own action id."""
+@pytest.mark.parametrize(
+    "name, teleport",
+    [("Memory/Teleport-TwoRooms", True), ("Memory/TwoRooms", False), ("Memory/KeysDoors", True)],
+)
+def test_world_model_actions_mark_the_teleport(name, teleport):
+    """A dataset's record that opens the query phase reads as the jump's own action id."""
     from envs.memory import dataset
 
-    name = "Memory/Teleport-TwoRooms" if teleport else "Memory/TwoRooms"
     context, query = 4, 3
     env, _ = envs.make(name, context_length=context, query_length=query)
     data = dataset.generate(
