@@ -106,7 +106,13 @@ def trial_stats(trial_returns: np.ndarray, done: np.ndarray) -> dict:
         "trial_return_std": None if mean is None else finished.std(axis=0).tolist(),
         "trial_return_per_seed": per_seed,
         "last_minus_first": None if mean is None else float(mean[-1] - mean[0]),
+        "last_minus_first_se": standard_error(finished[:, -1] - finished[:, 0]),
     }
+
+
+def standard_error(values: np.ndarray) -> float | None:
+    """Standard error of the mean of `values` (None for fewer than two)."""
+    return float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
 
 
 def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> list[dict]:
@@ -216,6 +222,7 @@ def report(results: dict, console: Console) -> None:
         console.print(
             f"return per trial (1..{len(by_trial)}): {cells}; "
             f"last - first = {results['last_minus_first']:+.3f}"
+            f" (s.e. {results['last_minus_first_se'] or 0:.3f})"
         )
     console.print(f"saved {results['output']}")
 

@@ -164,3 +164,17 @@ def test_wandb_logger_resumes_one_wandb_run_and_logs_seed_means(tmp_path, monkey
     assert calls["init"][0]["dir"] == str(tmp_path) and calls["init"][0]["resume"] == "allow"
     assert calls["log"][0] == (16, {"train/loss": 2.0, "train/return_mean": 0.5})
     assert calls["finish"] == 2
+
+
+def test_trial_stats_hand_computed():
+    from experiments.evaluate import trial_stats
+
+    # 2 seeds x 3 episodes x 2 trials; seed 1's last episode did not finish.
+    returns = np.array([[[0.1, 0.3], [0.2, 0.2], [0.3, 0.7]], [[0.5, 0.5], [0.1, 0.5], [9, 9]]])
+    done = np.array([[True, True, True], [True, True, False]])
+    stats = trial_stats(returns, done)
+    np.testing.assert_allclose(stats["trial_return_mean"], [0.24, 0.44])
+    np.testing.assert_allclose(stats["trial_return_per_seed"], [[0.2, 0.4], [0.3, 0.5]])
+    assert stats["last_minus_first"] == pytest.approx(0.2)
+    rises = np.array([0.2, 0.0, 0.4, 0.0, 0.4])
+    assert stats["last_minus_first_se"] == pytest.approx(rises.std(ddof=1) / np.sqrt(5))
