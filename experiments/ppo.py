@@ -499,7 +499,8 @@ def report(result: TrainResult, console: Console) -> None:
     console.print(f"[{color}]{result.status}[/{color}]: {s['message']}")
     console.print(
         f"final return {s['final_return_mean']:.3f} (mean of the last 10% of updates over "
-        f"{s['num_seeds']} seed(s)), MMER {s['mmer_mean']:.3f}; files in {result.run_dir}"
+        f"{s['num_seeds']} seed(s)), best update mean {s['mmer_mean']:.3f} (POPGym's MMER on "
+        f"POPGym tasks); files in {result.run_dir}"
     )
     if result.status != FINISHED:
         console.print(f"continue: python -m experiments.ppo --resume {result.run_dir}")
