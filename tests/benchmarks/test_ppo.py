@@ -3,12 +3,14 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 import benchmarks.ppo as bench
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig
 
 
+@pytest.mark.slow  # trains and evaluates (about 15 s); the trial split is tested in tests/agents
 def test_in_context_case_splits_fresh_episodes_by_trial():
     config = dataclasses.replace(
         bench.meta_cartpole_config(),
