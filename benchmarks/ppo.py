@@ -27,6 +27,7 @@ from agents.ppo import NetworkConfig, PPOConfig, make_agent, make_train
 from agents.ppo.evaluate import first_episode_trials, make_evaluate
 from benchmarks.common import compile_and_time, emit, machine, write_section
 from benchmarks.envs import make_rollout
+from experiments.evaluate import num_trials, trial_stats
 from experiments.ppo import presets, split
 
 
@@ -232,26 +233,25 @@ def trial_returns(case: Case, agent, state, num_trials: int) -> tuple[np.ndarray
 def measure_in_context(name: str, case: Case) -> dict:
     """Trains like `measure_learning`, then splits fresh episodes' returns by trial."""
     agent = make_agent(case.config)
-    num_trials = int(agent.spec.params.num_trials)
     train = jax.jit(jax.vmap(make_train(case.config)))
     keys = jax.random.split(jax.random.key(0), case.seeds)
     t0 = time.perf_counter()
     state, metrics = jax.block_until_ready(train(keys))
     run_s = time.perf_counter() - t0
-    by_trial, done = trial_returns(case, agent, state, num_trials)
-    finished = by_trial[done]  # [episodes, K]
-    rise = finished[:, -1] - finished[:, 0]
+    by_trial, done = trial_returns(case, agent, state, num_trials(agent.spec))
+    stats = trial_stats(by_trial, done)
+    means = stats["trial_return_mean"]
     returns = np.asarray(metrics["return_mean"])
     return {
         "case": name,
         "run_s": round(run_s, 1),
         "final_return": [round(float(np.nanmean(r[-10:])), 3) for r in returns],
         "episodes": int(done.sum()),
-        "trial_return_mean": [round(float(v), 4) for v in finished.mean(axis=0)],
-        "first_trial": round(float(finished[:, 0].mean()), 4),
-        "last_trial": round(float(finished[:, -1].mean()), 4),
-        "rise": round(float(rise.mean()), 4),
-        "rise_se": round(float(rise.std(ddof=1) / np.sqrt(rise.size)), 4),
+        "trial_return_mean": [round(v, 4) for v in means],
+        "first_trial": round(means[0], 4),
+        "last_trial": round(means[-1], 4),
+        "rise": round(stats["last_minus_first"], 4),
+        "rise_se": round(stats["last_minus_first_se"], 4),
     }
 
 
