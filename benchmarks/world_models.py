@@ -11,15 +11,17 @@ programs of a length are compiled first and then timed in alternating rounds (me
 so the models of a row saw the same machine load; ratios to S4WM are given too.
 
 Quality: trains each model of `--models` on each task of `--tasks` with the world-model command
-line (`experiments.world_model`, cpu-small preset; `--steps` overrides its updates) and reports
+line (`experiments.world_model`, cpu-small preset; `--steps` overrides its updates and
+`--train-episodes` the size of its training set) and reports
 the evaluation of its summary: imagination MSE over the query (mean and per quarter of the
 horizon) and reward accuracy. Runs are kept in `--runs-dir` (one folder per task, model and
-steps): an unfinished run is resumed and a finished one is read again, so a long grid can be
+budget): an unfinished run is resumed and a finished one is read again, so a long grid can be
 built over several sessions. The Ten-room tasks use a longer context (200 + 100 steps) so that
 the scripted explorer visits the rooms (about 5 of 10 in 100 steps, measured).
 
 `--write-docs` merges into the `world_models` section of docs/BENCHMARKS.md: rows measured now
-replace those with the same key (speed: model and T; quality: task and model), others are kept.
+replace those with the same key (speed: model and T; quality: task, model, updates and training
+episodes), others are kept.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ QUALITY_COLUMNS = (
     "model",
     "core",
     "steps",
+    "episodes",
     "mse",
     "mse_q1",
     "mse_q2",
@@ -91,7 +94,7 @@ QUALITY_COLUMNS = (
     "reward_event_acc",
     "train_s",
 )
-QUALITY_KEY = ("task", "model", "steps")
+QUALITY_KEY = ("task", "model", "steps", "episodes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,8 @@ class Args:
     """Quality: tasks."""
     steps: int = 0
     """Quality: updates per run (0: the cpu-small preset's)."""
+    train_episodes: int = 0
+    """Quality: episodes of each task's training set (0: the cpu-small preset's)."""
     runs_dir: Path = Path("runs/bench-world-models")
     """Quality: where the runs (and their shared dataset cache) are kept."""
     finished_only: bool = False
@@ -250,9 +255,14 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
         changes["context_length"], changes["query_length"] = LONG_CONTEXT[task]
     if args.steps:
         changes["steps"] = args.steps
+    if args.train_episodes:
+        changes["train_episodes"] = args.train_episodes
     wanted = experiment(label, **changes)
-    run_dir = args.runs_dir / f"{task.replace('/', '-')}-{label}-{wanted.steps}"
     base = world_model.presets()["cpu-small"][1]
+    name = f"{task.replace('/', '-')}-{label}-{wanted.steps}"
+    if wanted.train_episodes != base.train_episodes:
+        name += f"-e{wanted.train_episodes}"
+    run_dir = args.runs_dir / name
     if (run_dir / "config.json").exists():
         stored, _, _ = world_model.load_config(RunDir(run_dir))
         if stored != wanted:
@@ -273,6 +283,14 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
     return world_model.main(session).summary
 
 
+def train_episodes(summary: dict) -> int:
+    """Training episodes of a run (summaries written before they recorded it: the dataset's rows
+    less the held-out episodes)."""
+    if "train_episodes" in summary:
+        return summary["train_episodes"]
+    return summary["dataset"]["rows"] - summary["eval"]["episodes"]
+
+
 def quality_row(summary: dict, label: str) -> dict:
     e = summary["eval"]
     buckets = [f"{v:.4f}" for v in e["mse_buckets"]]
@@ -282,6 +300,7 @@ def quality_row(summary: dict, label: str) -> dict:
         "model": label,
         "core": summary["core"],
         "steps": summary["updates"],
+        "episodes": train_episodes(summary),
         "mse": f"{e['mse_mean']:.4f}",
         **{f"mse_q{i + 1}": value for i, value in enumerate(buckets)},
         "reward_acc": f"{e['reward_accuracy']:.3f}",
@@ -304,13 +323,22 @@ def measure_quality(args: Args) -> list[dict]:
     return rows
 
 
+def budget(row: dict) -> tuple[str, str]:
+    """`(updates, training episodes)` of a quality row: the runs that compare."""
+    return str(row["steps"]), str(row["episodes"])
+
+
+def budget_text(steps: str, episodes: str) -> str:
+    return f"{steps} updates on {episodes} episodes"
+
+
 def add_memoryless_ratio(rows: list[dict]) -> None:
-    """Each row's MSE over the memoryless baseline's (same task and steps; below 1: better)."""
+    """Each row's MSE over the memoryless baseline's (same task and budget; below 1: better)."""
     baseline = {
-        (r["task"], str(r["steps"])): float(r["mse"]) for r in rows if r["model"] == "memoryless"
+        (r["task"], *budget(r)): float(r["mse"]) for r in rows if r["model"] == "memoryless"
     }
     for row in rows:
-        base = baseline.get((row["task"], str(row["steps"])))
+        base = baseline.get((row["task"], *budget(row)))
         row["vs_memoryless"] = f"{float(row['mse']) / base:.2f}" if base else ""
 
 
@@ -331,7 +359,11 @@ def stored_tables() -> tuple[list[dict], list[dict], str]:
     """Speed rows, quality rows and the targets paragraph already in the docs section."""
     text = read_section(SECTION) or ""
     speed_text, _, quality_text = text.partition("### Quality")
-    return parse_table(speed_text), parse_table(quality_text), text
+    quality = parse_table(quality_text)
+    default = str(world_model.presets()["cpu-small"][1].train_episodes)
+    for row in quality:  # rows measured before the column existed used the preset's episodes
+        row["episodes"] = row.get("episodes") or default
+    return parse_table(speed_text), quality, text
 
 
 def number(row: dict, column: str) -> float | None:
@@ -345,14 +377,14 @@ def imagination_targets(mse: dict, budgets: list[str]) -> list[str]:
     """S4WM's imagination MSE below RSSM's on the four- and ten-room tasks, per training budget."""
     lines = []
     for task in ("Memory/FourRooms", "Memory/TenRooms"):
-        pairs = [(n, mse.get((task, "s4wm", n)), mse.get((task, "rssm", n))) for n in budgets]
+        pairs = [(b, mse.get((task, "s4wm", b)), mse.get((task, "rssm", b))) for b in budgets]
         pairs = [(n, a, b) for n, a, b in pairs if a is not None and b is not None]
         target = f"S4WM's imagination MSE below RSSM's on {task}"
         if not pairs:
             lines.append(f"- {target}: not measured.")
-        for steps, s4, rs in pairs:
+        for spent, s4, rs in pairs:
             verdict = "met" if s4 < rs else "not met"
-            lines.append(f"- {target}, {steps} updates: {verdict} ({s4:.4f} vs {rs:.4f}).")
+            lines.append(f"- {target}, {budget_text(*spent)}: {verdict} ({s4:.4f} vs {rs:.4f}).")
     return lines
 
 
@@ -373,22 +405,22 @@ def speed_target(speed: list[dict]) -> str:
 def recall_targets(mse: dict, budgets: list[str]) -> list[str]:
     """S4WM and RSSM at least 10% below the memoryless baseline's MSE on the recall tasks."""
     lines = []
-    tasks = sorted({task for task, _, _ in mse if "Teleport" in task})
+    tasks = sorted({key[0] for key in mse if "Teleport" in key[0]})
     for task in tasks:
-        for steps in budgets:
-            base = mse.get((task, "memoryless", steps))
-            models = [m for m in ("s4wm", "rssm") if mse.get((task, m, steps)) is not None]
+        for spent in budgets:
+            base = mse.get((task, "memoryless", spent))
+            models = [m for m in ("s4wm", "rssm") if mse.get((task, m, spent)) is not None]
             if base is None or not models:
                 continue
-            better = [m for m in models if mse[(task, m, steps)] < 0.9 * base]
+            better = [m for m in models if mse[(task, m, spent)] < 0.9 * base]
             if len(better) < len(models):
                 verdict = "not met"
             else:
                 verdict = "met" if len(models) == 2 else "partly measured, met so far"
-            detail = ", ".join(f"{m} {mse[(task, m, steps)]:.4f}" for m in models)
+            detail = ", ".join(f"{m} {mse[(task, m, spent)]:.4f}" for m in models)
             lines.append(
                 f"- S4WM and RSSM clearly better (MSE at least 10% lower) than the memoryless "
-                f"baseline on {task} (recall), {steps} updates: {verdict} ({detail}; "
+                f"baseline on {task} (recall), {budget_text(*spent)}: {verdict} ({detail}; "
                 f"memoryless {base:.4f})."
             )
     if not lines:
@@ -400,8 +432,8 @@ def recall_targets(mse: dict, budgets: list[str]) -> list[str]:
 
 def targets(speed: list[dict], quality: list[dict]) -> list[str]:
     """One line per target of the issue: met, not met, or not measured, with the numbers."""
-    mse = {(r["task"], r["model"], str(r["steps"])): number(r, "mse") for r in quality}
-    budgets = sorted({str(r["steps"]) for r in quality}, key=int)
+    mse = {(r["task"], r["model"], budget(r)): number(r, "mse") for r in quality}
+    budgets = sorted({budget(r) for r in quality}, key=lambda spent: tuple(map(int, spent)))
     return [
         *imagination_targets(mse, budgets),
         speed_target(speed),
@@ -420,7 +452,8 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         f"Machine: {machine()}. Last command: `{command}` (rows of earlier runs of other "
         "models, lengths or tasks are kept). A speed row is reproduced by `python -m "
         "benchmarks.world_models --speed --lengths T --models s4wm MODEL` and a quality row by "
-        "`python -m benchmarks.world_models --quality --tasks TASK --models MODEL --steps STEPS`.",
+        "`python -m benchmarks.world_models --quality --tasks TASK --models MODEL --steps STEPS "
+        "--train-episodes EPISODES`.",
         "",
         "### Speed",
         "",
@@ -436,9 +469,10 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         "",
         "### Quality",
         "",
-        "Each model trained by `python -m experiments.world_model` (cpu-small preset: 256 "
-        "training and 32 held-out episodes, 100 context + 60 query steps, 200 + 100 on the "
-        "Ten-room tasks, batch 8 whole episodes, 1 seed) and evaluated on the held-out episodes: "
+        "Each model trained by `python -m experiments.world_model` (cpu-small preset: `steps` "
+        "updates of batch 8 whole episodes drawn from `episodes` training episodes, 1 seed; "
+        "100 context + 60 query steps, 200 + 100 on the Ten-room tasks) and evaluated on 32 "
+        "held-out episodes: "
         "observe the context, generate the query from its actions alone (modes of the latents). "
         "`mse`: per-frame MSE of the generated frames (pixels in [0, 1]) averaged over the "
         "query; `mse_q1..q4`: its quarters, early to late; `vs_memoryless`: ratio to the "

@@ -582,6 +582,7 @@ def summarize(run_dir: RunDir, built: Built, run, result: LoopResult, splits, ev
         "updates": result.update,
         "steps": experiment.steps,
         "records_per_update": experiment.batch_size * experiment.window,
+        "train_episodes": experiment.train_episodes,
         "train_seconds": wall,
         "updates_per_second": result.update / wall if wall > 0 else None,
         "compile_seconds_this_session": built.compile_seconds,

@@ -1,0 +1,56 @@
+"""The world-model benchmark's bookkeeping: budgets (updates x training episodes) and targets."""
+
+import benchmarks.world_models as bench
+
+
+def row(task, model, mse, steps="3000", episodes="2048"):
+    return {"task": task, "model": model, "steps": steps, "episodes": episodes, "mse": mse}
+
+
+def test_memoryless_ratio_compares_only_runs_of_the_same_budget():
+    rows = [
+        row("Memory/Teleport-FourRooms", "memoryless", "0.0400"),
+        row("Memory/Teleport-FourRooms", "s4wm", "0.0300"),
+        row("Memory/Teleport-FourRooms", "s4wm", "0.0350", episodes="256"),
+    ]
+    bench.add_memoryless_ratio(rows)
+    assert [r["vs_memoryless"] for r in rows] == ["1.00", "0.75", ""]
+
+
+def test_recall_target_needs_both_models_ten_percent_below_memoryless_per_budget():
+    task = "Memory/Teleport-FourRooms"
+    quality = [
+        row(task, "memoryless", "0.0400"),
+        row(task, "s4wm", "0.0350"),
+        row(task, "rssm", "0.0361"),  # 0.9025 of the baseline: not 10% lower
+        row(task, "memoryless", "0.0400", episodes="256"),
+        row(task, "s4wm", "0.0300", episodes="256"),
+    ]
+    lines = [line for line in bench.targets([], quality) if "recall" in line]
+    assert lines == [
+        "- S4WM and RSSM clearly better (MSE at least 10% lower) than the memoryless baseline on "
+        f"{task} (recall), 3000 updates on 256 episodes: partly measured, met so far "
+        "(s4wm 0.0300; memoryless 0.0400).",
+        "- S4WM and RSSM clearly better (MSE at least 10% lower) than the memoryless baseline on "
+        f"{task} (recall), 3000 updates on 2048 episodes: not met "
+        "(s4wm 0.0350, rssm 0.0361; memoryless 0.0400).",
+    ]
+
+
+def test_imagination_target_reads_each_budget():
+    quality = [
+        row("Memory/FourRooms", "s4wm", "0.0300", steps="600", episodes="256"),
+        row("Memory/FourRooms", "rssm", "0.0400", steps="600", episodes="256"),
+    ]
+    lines = bench.targets([], quality)
+    assert (
+        "- S4WM's imagination MSE below RSSM's on Memory/FourRooms, 600 updates on 256 "
+        "episodes: met (0.0300 vs 0.0400)." in lines
+    )
+    assert "- S4WM's imagination MSE below RSSM's on Memory/TenRooms: not measured." in lines
+
+
+def test_training_episodes_of_summaries_written_before_they_recorded_them():
+    old = {"dataset": {"rows": 288}, "eval": {"episodes": 32}}
+    assert bench.train_episodes(old) == 256
+    assert bench.train_episodes({**old, "train_episodes": 2048}) == 2048
