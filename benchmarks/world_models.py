@@ -85,6 +85,7 @@ QUALITY_COLUMNS = (
     "steps",
     "episodes",
     "mse",
+    "mse_first",
     "mse_q1",
     "mse_q2",
     "mse_q3",
@@ -302,6 +303,7 @@ def quality_row(summary: dict, label: str) -> dict:
         "steps": summary["updates"],
         "episodes": train_episodes(summary),
         "mse": f"{e['mse_mean']:.4f}",
+        "mse_first": f"{e['mse_per_frame'][0]:.4f}",
         **{f"mse_q{i + 1}": value for i, value in enumerate(buckets)},
         "reward_acc": f"{e['reward_accuracy']:.3f}",
         "reward_event_acc": "-" if event is None or math.isnan(event) else f"{event:.3f}",
@@ -475,7 +477,9 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         "held-out episodes: "
         "observe the context, generate the query from its actions alone (modes of the latents). "
         "`mse`: per-frame MSE of the generated frames (pixels in [0, 1]) averaged over the "
-        "query; `mse_q1..q4`: its quarters, early to late; `vs_memoryless`: ratio to the "
+        "query; `mse_first`: that of the first query frame alone (on the Teleport tasks the "
+        "start room just after the teleport, seen only early in the context: recall in one "
+        "frame); `mse_q1..q4`: its quarters, early to late; `vs_memoryless`: ratio to the "
         "memoryless baseline (S4WM on the `none` core) on the same task; `reward_acc`: share "
         "of query steps whose predicted reward is nearest to the true one among the task's "
         "reward values (`reward_event_acc`: on steps with a nonzero reward only).",

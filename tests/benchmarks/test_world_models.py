@@ -54,3 +54,23 @@ def test_training_episodes_of_summaries_written_before_they_recorded_them():
     old = {"dataset": {"rows": 288}, "eval": {"episodes": 32}}
     assert bench.train_episodes(old) == 256
     assert bench.train_episodes({**old, "train_episodes": 2048}) == 2048
+
+
+def test_quality_row_reads_the_first_query_frame_and_the_budget():
+    summary = {
+        "task": "Memory/Teleport-TwoRooms",
+        "core": "s5",
+        "updates": 3000,
+        "train_episodes": 2048,
+        "train_seconds": 12.3,
+        "eval": {
+            "mse_mean": 0.03,
+            "mse_per_frame": [0.01, 0.04, 0.04],
+            "mse_buckets": [0.02, 0.04],
+            "reward_accuracy": 1.0,
+            "reward_event_accuracy": float("nan"),
+        },
+    }
+    got = bench.quality_row(summary, "s4wm")
+    assert (got["steps"], got["episodes"], got["mse_first"]) == (3000, 2048, "0.0100")
+    assert (got["mse_q1"], got["mse_q2"], got["reward_event_acc"]) == ("0.0200", "0.0400", "-")
