@@ -219,10 +219,11 @@ def report(results: dict, console: Console) -> None:
     by_trial = results.get("trial_return_mean")
     if by_trial is not None:
         cells = " ".join(f"{v:.3f}" for v in by_trial)
+        se = results["last_minus_first_se"]
         console.print(
             f"return per trial (1..{len(by_trial)}): {cells}; "
             f"last - first = {results['last_minus_first']:+.3f}"
-            f" (s.e. {results['last_minus_first_se'] or 0:.3f})"
+            f" (s.e. {'-' if se is None else f'{se:.3f}'})"
         )
     console.print(f"saved {results['output']}")
 

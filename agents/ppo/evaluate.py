@@ -118,13 +118,20 @@ def make_evaluate(
     return evaluate
 
 
+def first_end(result: EvalResult) -> tuple[jax.Array, jax.Array]:
+    """`(step[B], done[B])`: the step where each environment's first episode ended, and whether
+    it ended within the horizon (where not, `step` is the last step)."""
+    done = result.completed.any(axis=0)
+    last = result.completed.shape[0] - 1
+    return jnp.where(done, jnp.argmax(result.completed, axis=0), last), done
+
+
 def first_episodes(result: EvalResult) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The first completed episode of each environment: `(returns[B], lengths[B], done[B])`.
 
     `done[b]` is False where environment `b` finished no episode (its entries are 0 then).
     """
-    done = result.completed.any(axis=0)
-    first = jnp.argmax(result.completed, axis=0)
+    first, done = first_end(result)
     columns = jnp.arange(result.completed.shape[1])
     returns = jnp.where(done, result.returns[first, columns], 0.0)
     lengths = jnp.where(done, result.lengths[first, columns], 0)
@@ -139,10 +146,8 @@ def first_episode_trials(result: EvalResult, num_trials: int) -> tuple[jax.Array
     that did not happen within the horizon count 0; `done[b]` is False where the first episode
     did not finish.
     """
-    num_steps = result.completed.shape[0]
-    done = result.completed.any(axis=0)
-    first = jnp.where(done, jnp.argmax(result.completed, axis=0), num_steps - 1)
-    in_first = jnp.arange(num_steps)[:, None] <= first[None, :]
+    first, done = first_end(result)
+    in_first = jnp.arange(result.completed.shape[0])[:, None] <= first[None, :]
     weights = jnp.where(in_first, result.rewards, 0.0)
     onehot = jax.nn.one_hot(result.trial, num_trials, dtype=weights.dtype)
     return jnp.einsum("tb,tbk->bk", weights, onehot), done

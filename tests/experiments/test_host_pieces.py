@@ -178,3 +178,29 @@ def test_trial_stats_hand_computed():
     assert stats["last_minus_first"] == pytest.approx(0.2)
     rises = np.array([0.2, 0.0, 0.4, 0.0, 0.4])
     assert stats["last_minus_first_se"] == pytest.approx(rises.std(ddof=1) / np.sqrt(5))
+
+
+def test_trial_report_with_one_episode_shows_no_standard_error():
+    from rich.console import Console
+
+    from experiments.evaluate import report, trial_stats
+
+    stats = trial_stats(np.array([[[0.1, 0.4]]]), np.array([[True]]))
+    assert stats["last_minus_first_se"] is None
+    seed = dict.fromkeys(("return_mean", "return_std", "return_min", "return_max"), 0.5)
+    seed.update(episodes=1, length_mean=2.0, unfinished=0)
+    results = {
+        "task": "MetaCartPole",
+        "policy": "greedy",
+        "update": 1,
+        "max_steps": 2,
+        "per_seed": [seed],
+        "return_mean": 0.5,
+        "return_std": 0.0,
+        "episodes": 1,
+        "output": "out.json",
+        **stats,
+    }
+    console = Console(record=True, width=200)
+    report(results, console)
+    assert "last - first = +0.300 (s.e. -)" in console.export_text()
