@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import tyro
 
+import envs
 import rlssm.world_models as wm
 from benchmarks.common import (
     compile_and_time,
@@ -90,6 +91,7 @@ QUALITY_COLUMNS = (
     "mse_q2",
     "mse_q3",
     "mse_q4",
+    "recon_mse",
     "vs_memoryless",
     "reward_acc",
     "reward_event_acc",
@@ -292,8 +294,15 @@ def train_episodes(summary: dict) -> int:
     return summary["dataset"]["rows"] - summary["eval"]["episodes"]
 
 
+def frame_values(summary: dict) -> int:
+    """Pixel values of one frame of a run's task (height x width x channels)."""
+    env, _ = envs.make(summary["task"], flat_obs=False, tile_size=summary["dataset"]["tile_size"])
+    return math.prod(env.image_shape)
+
+
 def quality_row(summary: dict, label: str) -> dict:
     e = summary["eval"]
+    recon_mse = e["loss_terms"]["recon"] / frame_values(summary)
     buckets = [f"{v:.4f}" for v in e["mse_buckets"]]
     event = e["reward_event_accuracy"]
     return {
@@ -305,6 +314,7 @@ def quality_row(summary: dict, label: str) -> dict:
         "mse": f"{e['mse_mean']:.4f}",
         "mse_first": f"{e['mse_per_frame'][0]:.4f}",
         **{f"mse_q{i + 1}": value for i, value in enumerate(buckets)},
+        "recon_mse": f"{recon_mse:.4f}",
         "reward_acc": f"{e['reward_accuracy']:.3f}",
         "reward_event_acc": "-" if event is None or math.isnan(event) else f"{event:.3f}",
         "train_s": round(summary["train_seconds"]),
@@ -479,7 +489,10 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         "`mse`: per-frame MSE of the generated frames (pixels in [0, 1]) averaged over the "
         "query; `mse_first`: that of the first query frame alone (on the Teleport tasks the "
         "start room just after the teleport, seen only early in the context: recall in one "
-        "frame); `mse_q1..q4`: its quarters, early to late; `vs_memoryless`: ratio to the "
+        "frame); `mse_q1..q4`: its quarters, early to late; `recon_mse`: per-pixel MSE of the "
+        "teacher-forced reconstruction of the same episodes (each frame decoded from its "
+        "posterior latent), i.e. how well the model draws a frame it sees; `vs_memoryless`: "
+        "ratio to the "
         "memoryless baseline (S4WM on the `none` core) on the same task; `reward_acc`: share "
         "of query steps whose predicted reward is nearest to the true one among the task's "
         "reward values (`reward_event_acc`: on steps with a nonzero reward only).",

@@ -47,6 +47,7 @@ from experiments.serialize import ConfigError, check_resume_flags, from_dict, to
 from experiments.world_model_data import DatasetError, DataSpec, Splits, load_or_generate
 from experiments.world_model_train import (
     TRAINING_FIELDS,
+    BlindQuery,
     LoopState,
     init_state,
     make_evaluate,
@@ -113,12 +114,19 @@ class Experiment:
     """Channels of the first convolution of the image encoder (doubled per stage)."""
     reward_bins: int = 31
     """Two-hot reward bins."""
+    recon_scale: float = 1.0
+    """Weight of the frame reconstruction term (squared error summed over the frame's pixels)."""
     steps: int = 600
     """Updates (training steps) per seed."""
     batch_size: int = 8
     """Sequences per update."""
     sequence_length: int = 0
     """Records per training sequence: random windows of the episodes; 0: whole episodes."""
+    blind_query: float = 0.0
+    """Share of training sequences whose query phase the backbone observes blind: from the
+    second query step on it reads actions but not the previous latent, so the prior must
+    generate those frames from the context, as in imagination (observation dropout). 0: plain
+    teacher forcing on every sequence."""
     lr: float = 1e-3
     """Adam learning rate."""
     grad_clip: float = 100.0
@@ -151,6 +159,10 @@ class Experiment:
             require(value >= low, f"{name} must be >= {low}, got {value}.")
         require(self.tile_size in (2, 4, 8), f"tile_size must be 2, 4 or 8, got {self.tile_size}.")
         require(self.lr > 0 and self.grad_clip > 0, "lr and grad_clip must be > 0.")
+        require(
+            0.0 <= self.blind_query <= 1.0,
+            f"blind_query is a share of sequences in [0, 1], got {self.blind_query}.",
+        )
         require(
             self.sequence_length <= self.episode_length,
             f"sequence_length={self.sequence_length} exceeds an episode's "
@@ -230,6 +242,7 @@ class Experiment:
                 latent_classes=self.latent_classes,
                 cnn_depth=self.cnn_depth,
                 reward_bins=self.reward_bins,
+                recon_scale=self.recon_scale,
             )
         except TypeError as err:
             raise ValueError(str(err)) from None
@@ -425,7 +438,8 @@ def _build(config_json: str) -> Built:
     model = experiment.world_model()
     optimizer = make_optimizer(experiment.lr, experiment.grad_clip)
     init = jax.jit(functools.partial(jax.lax.map, functools.partial(init_state, model, optimizer)))
-    step = make_seeds_step(model, optimizer, experiment.batch_size, experiment.window)
+    blind = BlindQuery(experiment.blind_query, experiment.context_length)
+    step = make_seeds_step(model, optimizer, experiment.batch_size, experiment.window, blind)
     evaluate = jax.jit(
         make_evaluate(
             model,

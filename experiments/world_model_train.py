@@ -48,7 +48,37 @@ def init_state(model: wm.WorldModel, optimizer, key: jax.Array) -> LoopState:
     return LoopState(train_state, loop_key, zero, zero)
 
 
-def sample_windows(data: dict, key: jax.Array, batch_size: int, window: int) -> wm.Batch:
+class BlindQuery(NamedTuple):
+    """Which training sequences observe their query phase blind (see `wm.Batch.blind`)."""
+
+    share: float = 0.0
+    """Share of the sequences drawn blind (0: none, the plain teacher-forced objective)."""
+    context_length: int = 0
+    """`C`: records of the context phase; steps from `C + 1` on read no previous latent."""
+
+
+NO_BLIND = BlindQuery()
+"""Every sequence observed with plain teacher forcing."""
+
+
+def blind_mask(
+    key: jax.Array, offsets: jax.Array, window: int, blind: BlindQuery
+) -> jax.Array | None:
+    """`[W, B]` bool: True at the query steps (episode record `> C`) of the sequences drawn blind.
+
+    Step `C` (the first query record) still reads the context's last latent, as imagination
+    does; from `C + 1` on the backbone reads only actions. None when `blind.share` is 0.
+    """
+    if blind.share <= 0.0:
+        return None
+    drawn = jax.random.bernoulli(key, blind.share, offsets.shape)
+    record = offsets[None, :] + jnp.arange(window)[:, None]
+    return (record > blind.context_length) & drawn[None, :]
+
+
+def sample_windows(
+    data: dict, key: jax.Array, batch_size: int, window: int, blind: BlindQuery = NO_BLIND
+) -> wm.Batch:
     """`B` windows of `W` records from random episodes at random offsets, time-major.
 
     Args:
@@ -56,9 +86,10 @@ def sample_windows(data: dict, key: jax.Array, batch_size: int, window: int) -> 
         key: PRNG key.
         batch_size: `B`.
         window: `W <= T`; `W = T` takes whole episodes.
+        blind: which sequences observe their query phase blind (default: none).
     """
     num_episodes, length = data["obs"].shape[:2]
-    episode_key, offset_key = jax.random.split(key)
+    episode_key, offset_key, blind_key = jax.random.split(key, 3)
     episodes = jax.random.randint(episode_key, (batch_size,), 0, num_episodes)
     offsets = jax.random.randint(offset_key, (batch_size,), 0, length - window + 1)
 
@@ -68,10 +99,13 @@ def sample_windows(data: dict, key: jax.Array, batch_size: int, window: int) -> 
 
         return jax.vmap(one)(episodes, offsets)
 
-    return wm_eval.episodes_to_batch({name: cut(data[name]) for name in TRAINING_FIELDS})
+    batch = wm_eval.episodes_to_batch({name: cut(data[name]) for name in TRAINING_FIELDS})
+    return batch._replace(blind=blind_mask(blind_key, offsets, window, blind))
 
 
-def make_train_step(model: wm.WorldModel, optimizer, batch_size: int, window: int) -> Callable:
+def make_train_step(
+    model: wm.WorldModel, optimizer, batch_size: int, window: int, blind: BlindQuery = NO_BLIND
+) -> Callable:
     """`step(state, data) -> (state, metrics)`: one update of one seed on a sampled batch.
 
     An update whose loss or gradient norm is not finite is skipped (the state is kept) and
@@ -82,7 +116,7 @@ def make_train_step(model: wm.WorldModel, optimizer, batch_size: int, window: in
 
     def step(state: LoopState, data: dict) -> tuple[LoopState, dict]:
         key, batch_key, loss_key = jax.random.split(state.key, 3)
-        batch = sample_windows(data, batch_key, batch_size, window)
+        batch = sample_windows(data, batch_key, batch_size, window, blind)
         train_state, metrics = update(state.train_state, batch, loss_key)
         finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
         train_state = jax.tree.map(
@@ -97,14 +131,16 @@ def make_train_step(model: wm.WorldModel, optimizer, batch_size: int, window: in
     return step
 
 
-def make_seeds_step(model: wm.WorldModel, optimizer, batch_size: int, window: int) -> Callable:
+def make_seeds_step(
+    model: wm.WorldModel, optimizer, batch_size: int, window: int, blind: BlindQuery = NO_BLIND
+) -> Callable:
     """`step(states, data) -> (states, metrics [N])`: one update of every seed (`jax.vmap`).
 
     The host calls it once per update rather than scanning over updates inside one program: on
     the CPU, XLA ran the model's convolutions several times slower inside a `lax.scan` over
     updates than as separate calls (1.1 s vs 0.14-0.28 s per update, S4WM cpu-small, measured).
     """
-    step = make_train_step(model, optimizer, batch_size, window)
+    step = make_train_step(model, optimizer, batch_size, window, blind)
     return jax.vmap(step, (0, None))
 
 

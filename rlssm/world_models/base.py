@@ -4,7 +4,8 @@ Axis names: `T` time, `B` batch, `H` deterministic width, `S` stochastic width, 
 Time convention: `action[t]` led to `obs[t]`; `start[t]` says `obs[t]` opens an episode (see
 `rlssm.world_models.state`). One step, for every model:
 
-    u[t]   = MLP(concat(z[t-1], action[t]))       (both zeroed where start[t])
+    u[t]   = MLP(concat(z[t-1], action[t]))       (both zeroed where start[t]; z[t-1] also
+                                                   where blind[t], see `Batch.blind`)
     h[t]   = backbone(u[<=t])                     (any memory core; reset before u[t] at a start)
     prior  = p(z[t] | h[t])                        (MLP on h)
     post   = q(z[t] | obs[t])                      (S4WM, TSSM: the observation alone)
@@ -78,9 +79,20 @@ def check_inputs(config: WorldModelConfig, obs, action, start, lead: str) -> Non
         )
 
 
+def check_blind(blind, start) -> None:
+    """`blind` must be None or a bool array shaped like `start`."""
+    if blind is None:
+        return
+    if jnp.asarray(blind).dtype != jnp.bool_ or jnp.shape(blind) != jnp.shape(start):
+        raise TypeError(
+            f"blind must be None or bool shaped like start {list(jnp.shape(start))}, got "
+            f"{jnp.asarray(blind).dtype}{list(jnp.shape(blind))}."
+        )
+
+
 def _observe_scan_body(net: "WorldModelNet", carry, inputs):
-    embed, action, start, key = inputs
-    carry, state, outputs = net.observe_embedded(carry, embed, action, start, key)
+    embed, action, start, blind, key = inputs
+    carry, state, outputs = net.observe_embedded(carry, embed, action, start, key, blind)
     return carry, (state, outputs)
 
 
@@ -112,11 +124,13 @@ class WorldModelNet(nn.Module):
     def _draw(self, stats: jax.Array, key: jax.Array) -> jax.Array:
         return self.latent.sample(stats, key) if self.sample else self.latent.mode(stats)
 
-    def _backbone_input(self, stoch_prev, action, start):
-        """`u = MLP(concat(z[t-1], action[t]))`, both zeroed where `start`; any leading axes."""
+    def _backbone_input(self, stoch_prev, action, start, blind=None):
+        """`u = MLP(concat(z[t-1], action[t]))`, both zeroed where `start`, `z[t-1]` also where
+        `blind` (None: nowhere); any leading axes."""
         action = encode_action(action, self.config.action_dim)
         keep = jnp.logical_not(start)[..., None]
-        return self.backbone_input(jnp.concatenate([stoch_prev * keep, action * keep], -1))
+        keep_stoch = keep if blind is None else keep & jnp.logical_not(blind)[..., None]
+        return self.backbone_input(jnp.concatenate([stoch_prev * keep_stoch, action * keep], -1))
 
     def embed(self, obs) -> jax.Array:
         """The encoder's features of `obs[..., *obs_shape]` (any leading axes; no state)."""
@@ -135,20 +149,20 @@ class WorldModelNet(nn.Module):
         """Prior stats of `z` given the backbone output `h[..., H]`."""
         return self.latent.stats(self.prior_head(deter))
 
-    def observe_step(self, carry: WorldModelCarry, obs, action, start, key):
+    def observe_step(self, carry: WorldModelCarry, obs, action, start, key, blind=None):
         """One filtering step: `obs[B, ...]`, `action[B(, A)]`, `start[B]` -> next carry."""
-        return self.observe_embedded(carry, self.embed(obs), action, start, key)
+        return self.observe_embedded(carry, self.embed(obs), action, start, key, blind)
 
-    def observe_embedded(self, carry: WorldModelCarry, embed, action, start, key):
+    def observe_embedded(self, carry: WorldModelCarry, embed, action, start, key, blind=None):
         """`observe_step` from the encoder features `embed[B, E]` of the observation."""
-        u = self._backbone_input(carry.state.stoch, action, start)
+        u = self._backbone_input(carry.state.stoch, action, start, blind)
         core_carry, deter = self.core.step(carry.core, u, start)
         prior = self.prior(deter)
         posterior = self._posterior(embed, deter)
         state = LatentState(self._draw(posterior, key), deter)
         return WorldModelCarry(core_carry, state), state, ObserveOutputs(prior, posterior)
 
-    def observe(self, carry: WorldModelCarry, obs, action, start, keys):
+    def observe(self, carry: WorldModelCarry, obs, action, start, keys, blind=None):
         """A whole sequence: `obs[T, B, ...]`, `start[T, B]`, `keys[T]` -> carry, states, stats.
 
         The encoder runs on all `T x B` frames at once in both cases (it reads no state, as in
@@ -159,15 +173,16 @@ class WorldModelNet(nn.Module):
             scan = nn.scan(
                 _observe_scan_body, variable_broadcast="params", split_rngs={"params": False}
             )
-            carry, (states, outputs) = scan(self, carry, (embed, action, start, keys))
+            blind = jnp.zeros_like(start) if blind is None else blind
+            carry, (states, outputs) = scan(self, carry, (embed, action, start, blind, keys))
             return carry, states, outputs
-        return self._observe_parallel(carry, embed, action, start, keys)
+        return self._observe_parallel(carry, embed, action, start, keys, blind)
 
-    def _observe_parallel(self, carry: WorldModelCarry, embed, action, start, keys):
+    def _observe_parallel(self, carry: WorldModelCarry, embed, action, start, keys, blind):
         posterior = self._posterior(embed, None)
         stoch = jax.vmap(self._draw)(posterior, keys)
         stoch_prev = jnp.concatenate([carry.state.stoch[None], stoch[:-1]])
-        u = self._backbone_input(stoch_prev, action, start)
+        u = self._backbone_input(stoch_prev, action, start, blind)
         core_carry, deter = self.core(carry.core, u, start)
         states = LatentState(stoch, deter)
         last = jax.tree.map(lambda x: x[-1], states)
@@ -241,7 +256,7 @@ class WorldModel:
         return jax.jit(self.net().init)(params_key, carry, obs, action, start, keys)
 
     def observe(
-        self, params, carry, obs, action, start, key, sample: bool = True
+        self, params, carry, obs, action, start, key, sample: bool = True, blind=None
     ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """Posterior states of a sequence (teacher forcing).
 
@@ -253,22 +268,28 @@ class WorldModel:
             start: `[T, B]` bool, `obs[t]` opens an episode.
             key: step `t` samples with `jax.random.split(key, T)[t]`.
             sample: False takes the modes (deterministic).
+            blind: `[T, B]` bool or None; where True the backbone input of step `t` does not
+                read `z[t - 1]` (see `Batch.blind`).
 
         Returns:
             The carry after `obs[T - 1]`, posterior states `LatentState[T, B]`, prior and
             posterior stats.
         """
         check_inputs(self.config, obs, action, start, "[T, B]")
+        check_blind(blind, start)
         keys = jax.random.split(key, obs.shape[0])
-        return self.net(sample).apply(params, carry, obs, action, start, keys, method="observe")
+        net = self.net(sample)
+        return net.apply(params, carry, obs, action, start, keys, blind, method="observe")
 
     def observe_step(
-        self, params, carry, obs, action, start, key, sample: bool = True
+        self, params, carry, obs, action, start, key, sample: bool = True, blind=None
     ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
-        """One filtering step (for acting): `obs[B, ...]`, `action[B(, A)]`, `start[B]`."""
+        """One filtering step (for acting): `obs[B, ...]`, `action[B(, A)]`, `start[B]`, and
+        `blind[B]` (optional, see `observe`)."""
         check_inputs(self.config, obs, action, start, "[B]")
+        check_blind(blind, start)
         net = self.net(sample)
-        return net.apply(params, carry, obs, action, start, key, method="observe_step")
+        return net.apply(params, carry, obs, action, start, key, blind, method="observe_step")
 
     def predict(self, params, states: LatentState) -> Predictions:
         """Raw decoder and head outputs for states with any leading axes."""
@@ -348,6 +369,8 @@ class WorldModel:
         """
         if carry is None:
             carry = self.initial_carry(batch.obs.shape[1])
-        _, states, outputs = self.observe(params, carry, batch.obs, batch.action, batch.start, key)
+        _, states, outputs = self.observe(
+            params, carry, batch.obs, batch.action, batch.start, key, blind=batch.blind
+        )
         predictions = self.predict(params, states)
         return world_model_loss(self.config, predictions, outputs, batch)

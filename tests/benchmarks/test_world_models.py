@@ -56,9 +56,10 @@ def test_training_episodes_of_summaries_written_before_they_recorded_them():
     assert bench.train_episodes({**old, "train_episodes": 2048}) == 2048
 
 
-def test_quality_row_reads_the_first_query_frame_and_the_budget():
+def test_quality_row_reads_the_first_query_frame_the_budget_and_the_reconstruction():
     summary = {
         "task": "Memory/Teleport-TwoRooms",
+        "dataset": {"tile_size": 2},
         "core": "s5",
         "updates": 3000,
         "train_episodes": 2048,
@@ -69,8 +70,10 @@ def test_quality_row_reads_the_first_query_frame_and_the_budget():
             "mse_buckets": [0.02, 0.04],
             "reward_accuracy": 1.0,
             "reward_event_accuracy": float("nan"),
+            "loss_terms": {"recon": 7.68},
         },
     }
     got = bench.quality_row(summary, "s4wm")
+    assert got["recon_mse"] == "0.0100"  # 7.68 summed over a 16 x 16 x 3 frame
     assert (got["steps"], got["episodes"], got["mse_first"]) == (3000, 2048, "0.0100")
     assert (got["mse_q1"], got["mse_q2"], got["reward_event_acc"]) == ("0.0200", "0.0400", "-")

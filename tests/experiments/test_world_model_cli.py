@@ -82,6 +82,13 @@ def test_help_lists_the_options(capsys):
         assert flag in out
 
 
+def test_objective_flags_reach_the_model_and_the_training_step():
+    args = world_model.parse(["--recon-scale", "16", "--blind-query", "0.5"])
+    experiment, _ = world_model.split(args)
+    assert experiment.world_model().config.recon_scale == 16.0
+    assert experiment.blind_query == 0.5
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -90,6 +97,7 @@ def test_help_lists_the_options(capsys):
         (["--task", "CartPole-v1"], "not a memory benchmark"),
         (["--core-options", '{"window": 8}'], "no option ['window']"),
         (["--sequence-length", "500"], "exceeds an episode"),
+        (["--blind-query", "1.5"], "blind_query is a share of sequences in [0, 1]"),
     ],
 )
 def test_bad_flags_exit_with_a_readable_message(argv, message, capsys):

@@ -122,6 +122,46 @@ def test_observe_in_parallel_equals_step_by_step(variant):
     assert set(np.unique(np.round(stoch, 5))) <= {0.0, 1.0}
 
 
+def test_blind_steps_drop_the_previous_latent_alike_in_parallel_and_step_by_step(variant):
+    """`blind[t]` zeroes `z[t - 1]` in the backbone input: the parallel path equals a step loop
+    given the same mask, the steps before the first blind one are untouched, and an all-False
+    mask equals no mask."""
+    model, params = model_and_params(variant)
+    batch = random_batch(13, start_rate=0.0)
+    blind = jnp.zeros((T, B), bool).at[4:, 0].set(True).at[6, 2].set(True)
+    carry0 = model.initial_carry(B)
+    observe = functools.partial(model.observe, sample=False)
+
+    @jax.jit
+    def run(params):
+        args = (params, carry0, batch.obs, batch.action, batch.start, key(0))
+        plain, masked = observe(*args), observe(*args, blind=blind)
+        none_blind = observe(*args, blind=jnp.zeros((T, B), bool))
+
+        def body(carry, inputs):
+            obs, action, start, row_blind = inputs
+            carry, state, outputs = model.observe_step(
+                params, carry, obs, action, start, key(0), sample=False, blind=row_blind
+            )
+            return carry, (state, outputs)
+
+        inputs = (batch.obs, batch.action, batch.start, blind)
+        carry, (states, outputs) = jax.lax.scan(body, carry0, inputs)
+        return plain, masked, none_blind, (carry, states, outputs)
+
+    plain, masked, none_blind, stepwise = run(params)
+    assert tree_allclose(masked, stepwise, atol=1e-4, rtol=1e-4)
+    assert tree_allclose(plain, none_blind, atol=0, rtol=0)
+    deter, blind_deter = np.asarray(plain[1].deter), np.asarray(masked[1].deter)
+    np.testing.assert_array_equal(deter[:, 1], blind_deter[:, 1])  # row 1 is never blind
+    np.testing.assert_array_equal(deter[:4, 0], blind_deter[:4, 0])
+    assert not np.allclose(deter[4, 0], blind_deter[4, 0])
+    np.testing.assert_array_equal(deter[:6, 2], blind_deter[:6, 2])
+    assert not np.allclose(deter[6, 2], blind_deter[6, 2])
+    with pytest.raises(TypeError, match="blind must be None or bool"):
+        model.observe(params, carry0, batch.obs, batch.action, batch.start, key(0), blind=blind[0])
+
+
 def test_imagination_is_deterministic_given_keys(variant):
     model, params = model_and_params(variant)
     batch = random_batch(5)
