@@ -59,8 +59,9 @@ def initial_carry(config: WorldModelConfig, batch_size: int) -> WorldModelCarry:
     return WorldModelCarry(core=config.core.build().initialize_carry(batch_size), state=state)
 
 
-def check_inputs(config: WorldModelConfig, obs, action, start, lead: str) -> None:
-    """Checks shapes and dtypes at trace time; `lead` is `"[T, B]"` or `"[B]"`."""
+def check_inputs(config: WorldModelConfig, obs, action, start, lead: str, blind=None) -> None:
+    """Checks shapes and dtypes at trace time; `lead` is `"[T, B]"` or `"[B]"`; `blind` is None
+    or shaped like `start`."""
     rank = lead.count(",") + 1
     obs_shape, lead_shape = tuple(config.obs_shape), jnp.shape(obs)[:rank]
     if jnp.shape(obs) != lead_shape + obs_shape or len(lead_shape) != rank:
@@ -70,23 +71,19 @@ def check_inputs(config: WorldModelConfig, obs, action, start, lead: str) -> Non
             f"start must be bool {lead} = {lead_shape}, got {jnp.asarray(start).dtype}"
             f"{list(jnp.shape(start))}; start[t] is True where obs[t] opens an episode."
         )
+    if blind is not None and (
+        jnp.asarray(blind).dtype != jnp.bool_ or jnp.shape(blind) != lead_shape
+    ):
+        raise TypeError(
+            f"blind must be None or bool {lead} = {lead_shape} like start, got "
+            f"{jnp.asarray(blind).dtype}{list(jnp.shape(blind))}."
+        )
     integer = jnp.issubdtype(jnp.asarray(action).dtype, jnp.integer)
     expected = lead_shape if integer else (*lead_shape, config.action_dim)
     if jnp.shape(action) != expected:
         raise ValueError(
             f"action must be {lead} integers or {lead} + ({config.action_dim},) floats, got "
             f"{jnp.asarray(action).dtype}{list(jnp.shape(action))}."
-        )
-
-
-def check_blind(blind, start) -> None:
-    """`blind` must be None or a bool array shaped like `start`."""
-    if blind is None:
-        return
-    if jnp.asarray(blind).dtype != jnp.bool_ or jnp.shape(blind) != jnp.shape(start):
-        raise TypeError(
-            f"blind must be None or bool shaped like start {list(jnp.shape(start))}, got "
-            f"{jnp.asarray(blind).dtype}{list(jnp.shape(blind))}."
         )
 
 
@@ -173,7 +170,6 @@ class WorldModelNet(nn.Module):
             scan = nn.scan(
                 _observe_scan_body, variable_broadcast="params", split_rngs={"params": False}
             )
-            blind = jnp.zeros_like(start) if blind is None else blind
             carry, (states, outputs) = scan(self, carry, (embed, action, start, blind, keys))
             return carry, states, outputs
         return self._observe_parallel(carry, embed, action, start, keys, blind)
@@ -275,8 +271,7 @@ class WorldModel:
             The carry after `obs[T - 1]`, posterior states `LatentState[T, B]`, prior and
             posterior stats.
         """
-        check_inputs(self.config, obs, action, start, "[T, B]")
-        check_blind(blind, start)
+        check_inputs(self.config, obs, action, start, "[T, B]", blind)
         keys = jax.random.split(key, obs.shape[0])
         net = self.net(sample)
         return net.apply(params, carry, obs, action, start, keys, blind, method="observe")
@@ -286,8 +281,7 @@ class WorldModel:
     ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """One filtering step (for acting): `obs[B, ...]`, `action[B(, A)]`, `start[B]`, and
         `blind[B]` (optional, see `observe`)."""
-        check_inputs(self.config, obs, action, start, "[B]")
-        check_blind(blind, start)
+        check_inputs(self.config, obs, action, start, "[B]", blind)
         net = self.net(sample)
         return net.apply(params, carry, obs, action, start, key, blind, method="observe_step")
 

@@ -72,8 +72,8 @@ class Batch(NamedTuple):
     """Optional `[T, B]` bool: where True, the backbone input of step `t` does not read the
     previous latent `z[t - 1]` (zeroed; the action still counts). Training some sequences blind
     over their query phase makes the backbone predict those frames from the context and the
-    actions alone, as imagination must, instead of from the frame before (observation dropout;
-    `experiments.world_model --blind-query`). None: every step reads it."""
+    actions alone, as imagination must, instead of from the frame before (observation
+    dropout). None: every step reads it."""
 
 
 class Imagination(NamedTuple):

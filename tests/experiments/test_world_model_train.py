@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import rlssm.world_models as wm
 from experiments.world_model_train import (
     BlindQuery,
     blind_mask,
@@ -13,6 +12,7 @@ from experiments.world_model_train import (
     make_train_step,
     sample_windows,
 )
+from tests.rlssm.test_world_models import tiny_model
 
 E, T, C = 4, 12, 5
 
@@ -49,18 +49,7 @@ def test_sampled_batches_carry_the_mask_and_a_blind_update_trains():
     assert batch.blind.shape == (T, 3) and bool(batch.blind[C + 1 :].all())
     assert not bool(batch.blind[: C + 1].any())
     assert sample_windows(data, jax.random.key(2), 3, T).blind is None
-    model = wm.make(
-        "s4wm",
-        core="s5",
-        core_options={"hidden_size": 8, "state_size": 4},
-        obs_shape=(16, 16, 3),
-        action_dim=3,
-        hidden_size=8,
-        latent_groups=2,
-        latent_classes=4,
-        cnn_depth=4,
-        reward_bins=7,
-    )
+    model = tiny_model("s4wm-s5", obs_shape=(16, 16, 3), cnn_depth=4)
     optimizer = make_optimizer(1e-3, 100.0)
     step = jax.jit(make_train_step(model, optimizer, 2, T, BlindQuery(0.5, C)))
     state, metrics = step(init_state(model, optimizer, jax.random.key(3)), data)
