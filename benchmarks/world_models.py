@@ -11,17 +11,18 @@ programs of a length are compiled first and then timed in alternating rounds (me
 so the models of a row saw the same machine load; ratios to S4WM are given too.
 
 Quality: trains each model of `--models` on each task of `--tasks` with the world-model command
-line (`experiments.world_model`, cpu-small preset; `--steps` overrides its updates and
-`--train-episodes` the size of its training set) and reports
-the evaluation of its summary: imagination MSE over the query (mean and per quarter of the
-horizon) and reward accuracy. Runs are kept in `--runs-dir` (one folder per task, model and
-budget): an unfinished run is resumed and a finished one is read again, so a long grid can be
-built over several sessions. The Ten-room tasks use a longer context (200 + 100 steps) so that
-the scripted explorer visits the rooms (about 5 of 10 in 100 steps, measured).
+line (`experiments.world_model`, the `--preset` given, cpu-small by default; `--steps` overrides
+its updates and `--train-episodes` the size of its training set) and reports the evaluation of
+its summary: imagination MSE over the query (mean and per quarter of the horizon), the
+reconstruction error and reward accuracy. Runs are kept in `--runs-dir` (one folder per task,
+model, preset and budget): an unfinished run is resumed and a finished one is read again, so a
+long grid can be built over several sessions. With cpu-small the Ten-room tasks use a longer
+context (200 + 100 steps) so that the scripted explorer visits the rooms (about 5 of 10 in 100
+steps, measured); cpu-recall keeps its own 30 + 10 on every task.
 
 `--write-docs` merges into the `world_models` section of docs/BENCHMARKS.md: rows measured now
-replace those with the same key (speed: model and T; quality: task, model, updates and training
-episodes), others are kept.
+replace those with the same key (speed: model and T; quality: task, model, preset, updates and
+training episodes), others are kept.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ MODELS = {
     "memoryless": ("s4wm", "none", ""),
 }
 """Benchmark label -> (world model, backbone, backbone options as JSON)."""
+PRESETS = ("cpu-small", "cpu-recall")
+"""Presets of `experiments.world_model` a quality run can start from."""
 LONG_CONTEXT = {"Memory/TenRooms": (200, 100), "Memory/Teleport-TenRooms": (200, 100)}
-"""Tasks whose quality runs use other (context, query) lengths than the preset's."""
+"""Tasks whose cpu-small quality runs use other (context, query) lengths than the preset's."""
 SPEED_COLUMNS = (
     "model",
     "core",
@@ -82,6 +85,7 @@ SPEED_KEY = ("model", "T")
 QUALITY_COLUMNS = (
     "task",
     "model",
+    "preset",
     "core",
     "steps",
     "episodes",
@@ -97,7 +101,7 @@ QUALITY_COLUMNS = (
     "reward_event_acc",
     "train_s",
 )
-QUALITY_KEY = ("task", "model", "steps", "episodes")
+QUALITY_KEY = ("task", "model", "preset", "steps", "episodes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,10 +131,15 @@ class Args:
         "Memory/KeysDoors",
     )
     """Quality: tasks."""
+    preset: str = "cpu-small"
+    """Quality: the `experiments.world_model` preset every run starts from (cpu-small: the
+    task's lengths, 200 + 100 on the Ten-room tasks; cpu-recall: 30 + 10 steps, sharp frames,
+    blind query training); its sizes, lengths and budget hold unless the flags below change
+    them."""
     steps: int = 0
-    """Quality: updates per run (0: the cpu-small preset's)."""
+    """Quality: updates per run (0: the preset's)."""
     train_episodes: int = 0
-    """Quality: episodes of each task's training set (0: the cpu-small preset's)."""
+    """Quality: episodes of each task's training set (0: the preset's)."""
     runs_dir: Path = Path("runs/bench-world-models")
     """Quality: where the runs (and their shared dataset cache) are kept."""
     finished_only: bool = False
@@ -143,14 +152,16 @@ class Args:
         unknown = sorted(set(self.models) - set(MODELS))
         if unknown:
             raise ValueError(f"unknown models {unknown}; known: {tuple(MODELS)}.")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset={self.preset!r} is not one of {PRESETS}.")
         if not (self.speed or self.quality):
             raise ValueError("choose --speed and/or --quality.")
 
 
-def experiment(label: str, **changes) -> world_model.Experiment:
-    """The cpu-small experiment of model `label` (with `changes`)."""
+def experiment(label: str, preset: str = "cpu-small", **changes) -> world_model.Experiment:
+    """The experiment of model `label` in `preset` (with `changes`)."""
     name, core, options = MODELS[label]
-    base, _ = world_model.split(world_model.presets()["cpu-small"][1])
+    base, _ = world_model.split(world_model.presets()[preset][1])
     return dataclasses.replace(base, model=name, core=core, core_options=options, **changes)
 
 
@@ -254,17 +265,19 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
     """Trains (or resumes, or reads) the run of `label` on `task`; returns its summary (None:
     not finished and `args.finished_only`)."""
     changes = {"task": task}
-    if task in LONG_CONTEXT:
+    if args.preset == "cpu-small" and task in LONG_CONTEXT:
         changes["context_length"], changes["query_length"] = LONG_CONTEXT[task]
     if args.steps:
         changes["steps"] = args.steps
     if args.train_episodes:
         changes["train_episodes"] = args.train_episodes
-    wanted = experiment(label, **changes)
-    base = world_model.presets()["cpu-small"][1]
+    wanted = experiment(label, args.preset, **changes)
+    base = world_model.presets()[args.preset][1]
     name = f"{task.replace('/', '-')}-{label}-{wanted.steps}"
     if wanted.train_episodes != base.train_episodes:
         name += f"-e{wanted.train_episodes}"
+    if args.preset != "cpu-small":
+        name += f"-{args.preset}"
     run_dir = args.runs_dir / name
     if (run_dir / "config.json").exists():
         stored, _, _ = world_model.load_config(RunDir(run_dir))
@@ -300,7 +313,7 @@ def frame_values(summary: dict) -> int:
     return math.prod(env.image_shape)
 
 
-def quality_row(summary: dict, label: str) -> dict:
+def quality_row(summary: dict, label: str, preset: str) -> dict:
     e = summary["eval"]
     recon_mse = e["loss_terms"]["recon"] / frame_values(summary)
     buckets = [f"{v:.4f}" for v in e["mse_buckets"]]
@@ -308,6 +321,7 @@ def quality_row(summary: dict, label: str) -> dict:
     return {
         "task": summary["task"],
         "model": label,
+        "preset": preset,
         "core": summary["core"],
         "steps": summary["updates"],
         "episodes": train_episodes(summary),
@@ -329,19 +343,24 @@ def measure_quality(args: Args) -> list[dict]:
             summary = quality_run(task, label, args)
             if summary is None:
                 continue
-            row = quality_row(summary, label)
+            row = quality_row(summary, label, args.preset)
             emit(row)
             rows.append(row)
     return rows
 
 
-def budget(row: dict) -> tuple[str, str]:
-    """`(updates, training episodes)` of a quality row: the runs that compare."""
-    return str(row["steps"]), str(row["episodes"])
+def budget(row: dict) -> tuple[str, str, str]:
+    """`(preset, updates, training episodes)` of a quality row: the runs that compare."""
+    return row["preset"], str(row["steps"]), str(row["episodes"])
 
 
-def budget_text(steps: str, episodes: str) -> str:
-    return f"{steps} updates on {episodes} episodes"
+def budget_order(spent: tuple[str, str, str]) -> tuple:
+    preset, steps, episodes = spent
+    return PRESETS.index(preset) if preset in PRESETS else len(PRESETS), int(steps), int(episodes)
+
+
+def budget_text(preset: str, steps: str, episodes: str) -> str:
+    return f"{preset}, {steps} updates on {episodes} episodes"
 
 
 def add_memoryless_ratio(rows: list[dict]) -> None:
@@ -373,8 +392,9 @@ def stored_tables() -> tuple[list[dict], list[dict], str]:
     speed_text, _, quality_text = text.partition("### Quality")
     quality = parse_table(quality_text)
     default = str(world_model.presets()["cpu-small"][1].train_episodes)
-    for row in quality:  # rows measured before the column existed used the preset's episodes
+    for row in quality:  # rows measured before these columns existed: cpu-small, its episodes
         row["episodes"] = row.get("episodes") or default
+        row["preset"] = row.get("preset") or "cpu-small"
     return parse_table(speed_text), quality, text
 
 
@@ -445,7 +465,7 @@ def recall_targets(mse: dict, budgets: list[str]) -> list[str]:
 def targets(speed: list[dict], quality: list[dict]) -> list[str]:
     """One line per target of the issue: met, not met, or not measured, with the numbers."""
     mse = {(r["task"], r["model"], budget(r)): number(r, "mse") for r in quality}
-    budgets = sorted({budget(r) for r in quality}, key=lambda spent: tuple(map(int, spent)))
+    budgets = sorted({budget(r) for r in quality}, key=budget_order)
     return [
         *imagination_targets(mse, budgets),
         speed_target(speed),
@@ -464,8 +484,8 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         f"Machine: {machine()}. Last command: `{command}` (rows of earlier runs of other "
         "models, lengths or tasks are kept). A speed row is reproduced by `python -m "
         "benchmarks.world_models --speed --lengths T --models s4wm MODEL` and a quality row by "
-        "`python -m benchmarks.world_models --quality --tasks TASK --models MODEL --steps STEPS "
-        "--train-episodes EPISODES`.",
+        "`python -m benchmarks.world_models --quality --preset PRESET --tasks TASK --models MODEL "
+        "--steps STEPS --train-episodes EPISODES`.",
         "",
         "### Speed",
         "",
@@ -481,10 +501,12 @@ def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
         "",
         "### Quality",
         "",
-        "Each model trained by `python -m experiments.world_model` (cpu-small preset: `steps` "
+        "Each model trained by `python -m experiments.world_model` from its `preset` (`steps` "
         "updates of batch 8 whole episodes drawn from `episodes` training episodes, 1 seed; "
-        "100 context + 60 query steps, 200 + 100 on the Ten-room tasks) and evaluated on 32 "
-        "held-out episodes: "
+        "cpu-small: width-64 models, 8x8 latents, 100 context + 60 query steps, 200 + 100 on "
+        "the Ten-room tasks; cpu-recall: 30 + 10 steps, width-128 MLPs, 32x16 latents, "
+        "reconstruction weighted x16, half the sequences' queries observed blind in training) "
+        "and evaluated on 32 held-out episodes: "
         "observe the context, generate the query from its actions alone (modes of the latents). "
         "`mse`: per-frame MSE of the generated frames (pixels in [0, 1]) averaged over the "
         "query; `mse_first`: that of the first query frame alone (on the Teleport tasks the "

@@ -289,6 +289,26 @@ def presets() -> dict[str, tuple[str, TrainArgs]]:
             "600 updates of 8 episodes: a few minutes on 2 CPU cores.",
             TrainArgs(preset="cpu-small"),
         ),
+        "cpu-recall": (
+            "Teleport-TwoRooms with 30 context + 10 query steps, sharp frames (32 x 16 latents, "
+            "width-128 MLPs, 16-channel CNN, reconstruction weighted x16) and half the training "
+            "sequences' queries observed blind, 1500 updates of 8 episodes drawn from 1024: "
+            "recall on 2 CPU cores in a few minutes.",
+            TrainArgs(
+                task="Memory/Teleport-TwoRooms",
+                context_length=30,
+                query_length=10,
+                train_episodes=1024,
+                hidden_size=128,
+                latent_groups=32,
+                latent_classes=16,
+                cnn_depth=16,
+                recon_scale=16.0,
+                blind_query=0.5,
+                steps=1500,
+                preset="cpu-recall",
+            ),
+        ),
         "gpu-paper": (
             "Sized like S4WM's experiments (Deng et al. 2023): the task's full lengths, 32x32 "
             "frames, width-512 backbone, 50k updates of 16 whole episodes. GPU-sized.",

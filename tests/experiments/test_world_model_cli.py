@@ -89,6 +89,18 @@ def test_objective_flags_reach_the_model_and_the_training_step():
     assert experiment.blind_query == 0.5
 
 
+def test_recall_preset_is_the_sharp_blind_trained_short_teleport_run():
+    args = world_model.parse(["cpu-recall", "--model", "rssm"])
+    assert (args.preset, args.model, args.task) == (
+        "cpu-recall",
+        "rssm",
+        "Memory/Teleport-TwoRooms",
+    )
+    assert (args.context_length, args.query_length, args.steps) == (30, 10, 1500)
+    config = world_model.split(args)[0].world_model().config
+    assert (config.recon_scale, args.blind_query) == (16.0, 0.5)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
