@@ -4,6 +4,7 @@
     python -m experiments.world_model --model rssm                 # RSSM (its GRU backbone)
     python -m experiments.world_model --core none                  # memoryless baseline
     python -m experiments.world_model --task Memory/Teleport-TwoRooms --steps 2000
+    python -m experiments.world_model cpu-recall                   # short Teleport-TwoRooms recall
     python -m experiments.world_model gpu-paper --task Memory/TenRooms
     python -m experiments.world_model --resume RUN_DIR             # continue a stopped run
     python -m experiments.world_model_eval RUN_DIR RUN_DIR ...     # overlay MSE-vs-horizon curves
