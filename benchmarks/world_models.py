@@ -62,8 +62,8 @@ MODELS = {
     "memoryless": ("s4wm", "none", ""),
 }
 """Benchmark label -> (world model, backbone, backbone options as JSON)."""
-PRESETS = ("cpu-small", "cpu-recall")
-"""Presets of `experiments.world_model` a quality run can start from."""
+PRESETS = tuple(name for name in world_model.presets() if name.startswith("cpu-"))
+"""Presets of `experiments.world_model` a quality run can start from (its CPU ones, in order)."""
 LONG_CONTEXT = {"Memory/TenRooms": (200, 100), "Memory/Teleport-TenRooms": (200, 100)}
 """Tasks whose cpu-small quality runs use other (context, query) lengths than the preset's."""
 SPEED_COLUMNS = (

@@ -113,6 +113,10 @@ def test_merge_keeps_rows_of_another_preset():
     assert bench.merge(old, old[:], bench.QUALITY_KEY) == old
 
 
+def test_the_benchmark_offers_the_cpu_presets_of_the_command_line():
+    assert bench.PRESETS[:2] == ("cpu-small", "cpu-recall") and "gpu-paper" not in bench.PRESETS
+
+
 def test_unknown_preset_is_refused():
     with pytest.raises(ValueError, match="gpu-paper"):
         bench.Args(quality=True, preset="gpu-paper")
