@@ -50,7 +50,7 @@ from benchmarks.common import (
     write_section,
 )
 from experiments import world_model
-from experiments.run_dir import RunDir
+from experiments.run.run_dir import RunDir
 from experiments.world_model_train import make_optimizer
 
 SECTION = "world_models"

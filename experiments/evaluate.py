@@ -26,11 +26,11 @@ from rich.table import Table
 from agents.ppo import environment
 from agents.ppo.environment import EnvSpec
 from agents.ppo.evaluate import first_episode_trials, first_episodes, make_evaluate
-from experiments import checkpoint
-from experiments.checkpoint import CheckpointError
 from experiments.ppo import build, fingerprint, load_config, seed_keys
-from experiments.run_dir import RunDir, RunDirError, write_json
-from experiments.serialize import ConfigError
+from experiments.run import checkpoint
+from experiments.run.checkpoint import CheckpointError
+from experiments.run.run_dir import RunDir, RunDirError, write_json
+from experiments.run.serialize import ConfigError
 
 DEFAULT_MAX_STEPS = 1000
 

@@ -29,13 +29,13 @@ from rich.console import Console
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig, RunnerState, make_agent
 from agents.ppo.train import Agent
-from experiments import checkpoint, plots, scores
-from experiments.checkpoint import CheckpointError
-from experiments.loggers import Logger, TensorBoardLogger, WandbLogger
-from experiments.loop import FINISHED, PAUSED, LoopPlan, LoopResult, chunk_sizes, run_loop
-from experiments.progress import TrainingProgress
-from experiments.run_dir import RunDir, RunDirError
-from experiments.serialize import ConfigError, check_resume_flags, from_dict, to_dict
+from experiments.run import checkpoint, plots, scores
+from experiments.run.checkpoint import CheckpointError
+from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
+from experiments.run.loop import FINISHED, PAUSED, LoopPlan, LoopResult, chunk_sizes, run_loop
+from experiments.run.progress import TrainingProgress
+from experiments.run.run_dir import RunDir, RunDirError
+from experiments.run.serialize import ConfigError, check_resume_flags, from_dict, to_dict
 
 CoreChoice = Union[  # noqa: UP007 (tyro needs a runtime Union of annotated subcommands)
     tuple(Annotated[cls, tyro.conf.subcommand(name)] for name, cls in cores.CONFIGS.items())

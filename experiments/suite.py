@@ -21,12 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 import rlssm.cores as cores
-from experiments import plots, scores
-from experiments.checkpoint import CheckpointError
-from experiments.loop import FINISHED
 from experiments.ppo import TrainArgs, main, presets
-from experiments.run_dir import RunDir, RunDirError, write_json
-from experiments.serialize import ConfigError, to_dict
+from experiments.run import plots, scores
+from experiments.run.checkpoint import CheckpointError
+from experiments.run.loop import FINISHED
+from experiments.run.run_dir import RunDir, RunDirError, write_json
+from experiments.run.serialize import ConfigError, to_dict
 
 PAPER_FAMILIES = (
     "RepeatFirst",

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from experiments import world_model_plots
-from experiments.run_dir import RunDir, RunDirError
+from experiments.run.run_dir import RunDir, RunDirError
 
 
 @dataclasses.dataclass(frozen=True)

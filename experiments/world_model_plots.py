@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.plots import band
+from experiments.run.plots import band
 
 TRAINING_KEYS = ("loss", "recon", "reward", "kl", "kl_dyn", "grad_norm")
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import checkpoint
-from experiments.checkpoint import CheckpointError
+from experiments.run import checkpoint
+from experiments.run.checkpoint import CheckpointError
 
 
 class State(NamedTuple):

@@ -9,11 +9,11 @@ import pytest
 
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig
-from experiments import checkpoint, loop, scores
-from experiments.loop import LoopPlan, chunk_sizes, run_loop
-from experiments.progress import TrainingProgress
-from experiments.run_dir import RunDir
-from experiments.serialize import ConfigError, from_dict, to_dict
+from experiments.run import checkpoint, loop, scores
+from experiments.run.loop import LoopPlan, chunk_sizes, run_loop
+from experiments.run.progress import TrainingProgress
+from experiments.run.run_dir import RunDir
+from experiments.run.serialize import ConfigError, from_dict, to_dict
 
 
 @pytest.mark.parametrize("name", cores.registered())
@@ -135,7 +135,7 @@ def test_wandb_logger_resumes_one_wandb_run_and_logs_seed_means(tmp_path, monkey
     import sys
     import types
 
-    from experiments.loggers import WandbLogger
+    from experiments.run.loggers import WandbLogger
 
     calls = {"init": [], "log": [], "finish": 0}
 

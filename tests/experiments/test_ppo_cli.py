@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import rlssm.cores as cores
-from experiments import checkpoint, evaluate, ppo, scores, suite
-from experiments.checkpoint import CheckpointError
-from experiments.run_dir import RunDir, RunDirError
-from experiments.serialize import ConfigError
+from experiments import evaluate, ppo, suite
+from experiments.run import checkpoint, scores
+from experiments.run.checkpoint import CheckpointError
+from experiments.run.run_dir import RunDir, RunDirError
+from experiments.run.serialize import ConfigError
 
 UPDATES = 8
 TIMING = ("wall_time", "steps_per_second")

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from envs.memory import dataset
-from experiments import checkpoint, world_model, world_model_eval
-from experiments.run_dir import RunDir
-from experiments.serialize import ConfigError
+from experiments import world_model, world_model_eval
+from experiments.run import checkpoint
+from experiments.run.run_dir import RunDir
+from experiments.run.serialize import ConfigError
 from experiments.world_model_data import DatasetError, DataSpec, load_or_generate
 
 UPDATES = 6

@@ -19,10 +19,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments import checkpoint
-from experiments.loggers import Logger
-from experiments.progress import TrainingProgress
-from experiments.run_dir import RunDir
+from experiments.run import checkpoint
+from experiments.run.loggers import Logger
+from experiments.run.progress import TrainingProgress
+from experiments.run.run_dir import RunDir
 
 FINISHED, PAUSED, NONFINITE = "finished", "paused", "nonfinite"
 

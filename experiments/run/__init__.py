@@ -1,0 +1,1 @@
+"""The run lifecycle every trainer shares (see docs/ARCHITECTURE.md)."""
