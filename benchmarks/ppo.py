@@ -28,7 +28,8 @@ from agents.ppo.evaluate import first_episode_trials, make_evaluate
 from benchmarks.common import compile_and_time, emit, machine, write_section
 from benchmarks.envs import make_rollout
 from experiments.evaluate import num_trials, trial_stats
-from experiments.ppo import presets, split
+from experiments.ppo.presets import presets
+from experiments.ppo.trainer import ppo_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,7 @@ S5_256x4 = cores.S5Config(hidden_size=256, state_size=256, num_layers=4)
 
 def meta_cartpole_config() -> PPOConfig:
     """The `meta-cartpole` preset of `python -m experiments.ppo`."""
-    return split(presets()["meta-cartpole"][1])[0]
+    return ppo_config(presets()["meta-cartpole"][1])
 
 
 def cases() -> dict[str, Case]:

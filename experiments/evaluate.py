@@ -26,9 +26,10 @@ from rich.table import Table
 from agents.ppo import environment
 from agents.ppo.environment import EnvSpec
 from agents.ppo.evaluate import first_episode_trials, first_episodes, make_evaluate
-from experiments.ppo import build, fingerprint, load_config, seed_keys
+from experiments.ppo.trainer import TRAINER, build
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
+from experiments.run.lifecycle import fingerprint, load_config, seed_keys
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError
 
@@ -139,13 +140,13 @@ def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> li
 def evaluate_run(args: EvalArgs) -> dict:
     """Runs the evaluation of `args`; returns (and writes) the results."""
     run_dir = RunDir.open(args.run_dir)
-    ppo, run, _ = load_config(run_dir)
+    ppo, run, _ = load_config(TRAINER, run_dir)
     built = build(ppo)
     path = args.checkpoint or checkpoint.latest(run_dir.checkpoints)
     if path is None:
         raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
-    template = jax.eval_shape(built.init, seed_keys(run))
-    state = checkpoint.restore(path, template, {"config_sha256": fingerprint(ppo, run)})
+    template = jax.eval_shape(built.init, seed_keys(TRAINER, run))
+    state = checkpoint.restore(path, template, {"config_sha256": fingerprint(TRAINER, ppo, run)})
     spec = built.agent.spec
     task = ppo.env_name
     if args.env_name is not None:

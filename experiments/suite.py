@@ -21,9 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 import rlssm.cores as cores
-from experiments.ppo import TrainArgs, main, presets
+from experiments.ppo.presets import presets
+from experiments.ppo.trainer import TRAINER, TrainArgs
 from experiments.run import plots, scores
 from experiments.run.checkpoint import CheckpointError
+from experiments.run.lifecycle import main
 from experiments.run.loop import FINISHED
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError, to_dict
@@ -142,10 +144,9 @@ def cell_args(cfg: SuiteConfig, core: str, task: str) -> TrainArgs:
     """Training arguments of one (core, task) cell."""
     base = presets()[cfg.base_preset][1]
     overrides = {k: getattr(cfg, k) for k in OVERRIDES if getattr(cfg, k) is not None}
-    return dataclasses.replace(
-        base,
+    return base.replace(
         env_name=task,
-        core=core_config(cfg, core, base.core),
+        core=core_config(cfg, core, base.ppo.core),
         num_seeds=cfg.num_seeds,
         chunk_updates=cfg.chunk_updates,
         run_dir=cell_dir(cfg, core, task),
@@ -167,9 +168,9 @@ def train_cell(cfg: SuiteConfig, core: str, task: str, console: Console) -> list
         summary = existing.read_summary()
         if summary is None or summary["status"] != FINISHED:
             default = presets()[cfg.base_preset][1]
-            main(dataclasses.replace(default, resume=path, progress=cfg.progress), console)
+            main(TRAINER, default.replace(resume=path, progress=cfg.progress), console)
     else:
-        main(args, console)
+        main(TRAINER, args, console)
     return RunDir.open(path).read_metrics()
 
 

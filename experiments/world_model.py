@@ -39,13 +39,14 @@ from rich.console import Console
 import envs
 import rlssm.world_models as wm
 from experiments import world_model_plots
-from experiments.ppo import RunConfig, make_loggers, parse_presets
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
+from experiments.run.config import RunConfig, check_resume_flags, parse_presets
+from experiments.run.lifecycle import make_loggers
 from experiments.run.loop import FINISHED, PAUSED, LoopPlan, LoopResult, run_loop
 from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir, RunDirError
-from experiments.run.serialize import ConfigError, check_resume_flags, from_dict, to_dict
+from experiments.run.serialize import ConfigError, from_dict, to_dict
 from experiments.world_model_data import DatasetError, DataSpec, Splits, load_or_generate
 from experiments.world_model_train import (
     TRAINING_FIELDS,

@@ -121,6 +121,12 @@ class PPOConfig:
         for name in ("ent_coef", "vf_coef"):
             require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}.")
 
+    def __hash__(self) -> int:
+        """Hashable despite `env_options` (a dict, as the command line gives it): a config can
+        key a cache of compiled programs."""
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return hash(tuple(tuple(sorted(v.items())) if isinstance(v, dict) else v for v in values))
+
     @property
     def steps_per_update(self) -> int:
         """Environment steps per update (per seed): num_envs x num_steps."""

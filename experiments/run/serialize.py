@@ -11,6 +11,7 @@ Tuples become lists in JSON and tuples again on the way back; paths become strin
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +23,6 @@ class ConfigError(ValueError):
     """A stored config does not match the config classes of this version."""
 
 
-def check_resume_flags(args: Any, default: Any, session_fields: tuple[str, ...]) -> None:
-    """Refuses flags that `--resume` would ignore: the stored config.json wins.
-
-    Args:
-        args: the parsed command line (a dataclass).
-        default: the preset `args` started from.
-        session_fields: the fields a resumed run may change.
-
-    Raises:
-        ConfigError: naming the flags to drop and those that may change.
-    """
-    differs = [
-        f.name
-        for f in dataclasses.fields(args)
-        if f.name not in session_fields and getattr(args, f.name) != getattr(default, f.name)
-    ]
-    if differs:
-        flags = ", ".join("--" + name.replace("_", "-") for name in differs)
-        allowed = [f"--{n.replace('_', '-')}" for n in session_fields if n != "resume"]
-        allowed = ", ".join(a if a != "--progress" else "--progress/--no-progress" for a in allowed)
-        raise ConfigError(
-            f"--resume uses the run's stored config.json; drop {flags} (only {allowed} may change)."
-        )
-
-
 def to_dict(config: Any) -> Any:
     """Converts a (nested) config dataclass into JSON-ready values."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -56,7 +32,7 @@ def to_dict(config: Any) -> Any:
         return data
     if isinstance(config, tuple | list):
         return [to_dict(v) for v in config]
-    if isinstance(config, dict):
+    if isinstance(config, Mapping):
         return {str(k): to_dict(v) for k, v in config.items()}
     if isinstance(config, Path):
         return str(config)

@@ -123,7 +123,7 @@ def test_mmer_is_the_max_over_updates_of_the_batch_mean_return():
 
 
 def test_run_config_rejects_bad_values():
-    from experiments.ppo import RunConfig
+    from experiments.run.config import RunConfig
 
     with pytest.raises(ValueError, match="num_seeds must be >= 1"):
         RunConfig(num_seeds=0)

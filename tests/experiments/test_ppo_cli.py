@@ -1,10 +1,9 @@
 """The PPO command line end to end on a tiny config (2 envs x 8 steps, GRU of width 8).
 
 One uninterrupted run is shared by the tests; every other run uses the same PPO config, so its
-compiled programs are reused within the process (see experiments.ppo.build).
+compiled programs are reused within the process (see experiments.ppo.trainer.build).
 """
 
-import dataclasses
 import json
 import shutil
 import subprocess
@@ -17,8 +16,10 @@ import numpy as np
 import pytest
 
 import rlssm.cores as cores
-from experiments import evaluate, ppo, suite
-from experiments.run import checkpoint, scores
+from experiments import evaluate, suite
+from experiments.ppo import cli as ppo
+from experiments.ppo.trainer import TRAINER, build, ppo_config
+from experiments.run import checkpoint, lifecycle, scores
 from experiments.run.checkpoint import CheckpointError
 from experiments.run.run_dir import RunDir, RunDirError
 from experiments.run.serialize import ConfigError
@@ -30,8 +31,7 @@ TIMING = ("wall_time", "steps_per_second")
 def tiny(run_dir: Path, **changes) -> ppo.TrainArgs:
     """cpu-small shrunk: 8 updates in chunks of 2, a checkpoint after every chunk."""
     base = ppo.presets()["cpu-small"][1]
-    return dataclasses.replace(
-        base,
+    return base.replace(
         core=cores.GRUConfig(hidden_size=8),
         num_envs=2,
         num_steps=8,
@@ -48,13 +48,11 @@ def tiny(run_dir: Path, **changes) -> ppo.TrainArgs:
 
 
 def resume(run_dir: Path, **changes) -> ppo.TrainArgs:
-    return dataclasses.replace(
-        ppo.presets()["cpu-small"][1], resume=run_dir, progress=False, **changes
-    )
+    return ppo.presets()["cpu-small"][1].replace(resume=run_dir, progress=False, **changes)
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory) -> ppo.TrainResult:
+def straight(tmp_path_factory) -> lifecycle.TrainResult:
     return ppo.main(tiny(tmp_path_factory.mktemp("runs") / "straight"))
 
 
@@ -62,7 +60,7 @@ def raw(leaf):
     return jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
 
 
-def assert_same_run(a: ppo.TrainResult, b: ppo.TrainResult) -> None:
+def assert_same_run(a: lifecycle.TrainResult, b: lifecycle.TrainResult) -> None:
     """Every leaf of the final states and every metric (but timings) bitwise equal."""
     leaves_a, leaves_b = jax.tree.leaves(a.state), jax.tree.leaves(b.state)
     assert len(leaves_a) == len(leaves_b)
@@ -102,8 +100,9 @@ def test_tiny_run_leaves_every_run_dir_file(straight):
 
 
 def test_config_json_round_trips_to_the_same_configs(straight):
-    stored_ppo, stored_run, preset = ppo.load_config(RunDir(straight.run_dir))
-    expected_ppo, expected_run = ppo.split(tiny(straight.run_dir))
+    stored_ppo, stored_run, preset = lifecycle.load_config(TRAINER, RunDir(straight.run_dir))
+    expected = tiny(straight.run_dir)
+    expected_ppo, expected_run = ppo_config(expected), expected.run
     assert stored_ppo == expected_ppo and preset == "cpu-small"
     assert stored_run == expected_run
 
@@ -168,7 +167,7 @@ def test_checkpoint_of_another_config_is_refused(straight, tmp_path):
 
 
 def test_resume_refuses_flags_it_would_ignore(straight):
-    args = dataclasses.replace(resume(straight.run_dir), lr=0.1, num_envs=4)
+    args = resume(straight.run_dir).replace(lr=0.1, num_envs=4)
     with pytest.raises(ConfigError, match="drop --num-envs, --lr"):
         ppo.main(args)
 
@@ -279,6 +278,7 @@ def test_parse_builds_the_core_and_flags_of_the_issue():
 
 @pytest.mark.parametrize("name", list(ppo.presets()))
 def test_every_preset_builds_its_agent_without_compiling(name):
-    config, run = ppo.split(ppo.presets()[name][1])
-    spec = ppo.build(config).agent.spec
+    args = ppo.presets()[name][1]
+    config, run = ppo_config(args), args.run
+    spec = build(config).agent.spec
     assert spec.discrete == (name != "brax") and run.num_seeds >= 1

@@ -1,0 +1,192 @@
+"""How a run is executed and recorded, and the command line of every trainer around it.
+
+A trainer's command line is `TrainArgs`: its algorithm config and `RunConfig` nested, both
+flattened on the command line (`--lr`, `--num-seeds`, ...), plus the preset's name.
+
+    args = parse_presets(presets, argv, prog, description)   # a preset, then flags
+    args.replace(num_envs=8, num_seeds=2)                    # routes each field to its part
+"""
+
+import dataclasses
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+from experiments.run.serialize import ConfigError
+
+SESSION_FIELDS = ("resume", "stop_after", "progress")
+"""Run settings a resumed run may change (everything else is fixed by config.json)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How a run is executed and recorded (seeds, files, logging); not part of the algorithm."""
+
+    num_seeds: int = 1
+    """Seeds N trained at once (vmapped)."""
+    seed: int = 0
+    """Base random seed; seed i uses the i-th split of jax.random.key(seed)."""
+    run_dir: Path | None = None
+    """Run directory (default: runs/<preset>-<task>-<core>-<date>-<time>)."""
+    chunk_updates: int = 0
+    """Updates per jitted chunk (host logs between chunks); 0: num_updates // 50, at least 1."""
+    checkpoint_every: int = 5
+    """Chunks between checkpoints (the last chunk is always checkpointed)."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints kept (0: all)."""
+    max_nonfinite_streak: int = 5
+    """Stop when a seed had this many updates in a row with non-finite losses or gradients."""
+    stop_after: int | None = None
+    """Pause after this many updates of this invocation (checkpointed; continue with --resume)."""
+    progress: bool = True
+    """Show a progress bar (steps, steps/s, return, ETA)."""
+    tensorboard: bool = False
+    """Also log to TensorBoard in RUN_DIR/tensorboard (needs the `tensorboard` extra)."""
+    wandb: bool = False
+    """Also log to Weights & Biases (needs the `wandb` extra and a wandb login)."""
+    wandb_project: str = "rlssm"
+    """Weights & Biases project."""
+    wandb_entity: str | None = None
+    """Weights & Biases entity (team or user; default: wandb's default)."""
+    resume: Path | None = None
+    """Continue the run in this directory with its stored config (other flags: only
+    --stop-after and --progress/--no-progress)."""
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("num_seeds", 1),
+            ("chunk_updates", 0),
+            ("checkpoint_every", 1),
+            ("keep_checkpoints", 0),
+            ("max_nonfinite_streak", 1),
+        )
+        for name, low in checks:
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}.")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ValueError(f"stop_after must be >= 1, got {self.stop_after}.")
+
+
+NESTED = tyro.conf.arg(name="")
+"""tyro marker of a nested config whose flags carry no prefix (`--lr`, not `--ppo.lr`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Base of a trainer's command line: subclasses add `run`, their config field and `preset`.
+
+    The parts are nested dataclasses; `flat()` and `replace()` treat them as one flat set of
+    fields, as the command line shows them.
+    """
+
+    def parts(self) -> dict[str, Any]:
+        """The nested configs by field name (`{"ppo": PPOConfig, "run": RunConfig}`)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if dataclasses.is_dataclass(getattr(self, f.name))
+        }
+
+    def flat(self) -> dict[str, Any]:
+        """Every field of every part, by its command-line name (without dashes)."""
+        return {
+            f.name: getattr(part, f.name)
+            for part in self.parts().values()
+            for f in dataclasses.fields(part)
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        """A field of a part by its flat name (`args.lr` for `args.ppo.lr`)."""
+        for part in vars(self).values():
+            if dataclasses.is_dataclass(part) and name in {
+                f.name for f in dataclasses.fields(part)
+            }:
+                return getattr(part, name)
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def replace(self, **changes: Any) -> "Args":
+        """A copy with fields of any part changed (`preset` too); unknown names are refused."""
+        parts = self.parts()
+        own = {k: changes.pop(k) for k in list(changes) if k not in self.flat()}
+        for name, part in parts.items():
+            fields = {f.name for f in dataclasses.fields(part)}
+            mine = {k: v for k, v in changes.items() if k in fields}
+            if mine:
+                parts[name] = dataclasses.replace(part, **mine)
+        return dataclasses.replace(self, **parts, **own)
+
+
+def is_config(value: Any) -> bool:
+    """True for a dataclass instance (not a class)."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def check_resume_flags(args: Args, default: Args, session_fields: tuple[str, ...]) -> None:
+    """Refuses flags that `--resume` would ignore: the stored config.json wins.
+
+    Args:
+        args: the parsed command line.
+        default: the preset `args` started from.
+        session_fields: the fields a resumed run may change.
+
+    Raises:
+        ConfigError: naming the flags to drop and those that may change.
+    """
+    given, preset = _flat(args), _flat(default)
+    differs = [k for k in given if k not in session_fields and given[k] != preset[k]]
+    if differs:
+        flags = ", ".join("--" + name.replace("_", "-") for name in differs)
+        allowed = [f"--{n.replace('_', '-')}" for n in session_fields if n != "resume"]
+        allowed = ", ".join(a if a != "--progress" else "--progress/--no-progress" for a in allowed)
+        raise ConfigError(
+            f"--resume uses the run's stored config.json; drop {flags} (only {allowed} may change)."
+        )
+
+
+def _flat(args: Any) -> dict[str, Any]:
+    if isinstance(args, Args):
+        return args.flat()
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+
+
+def parse_presets(table: dict, argv: list[str] | None, prog: str, description: str):
+    """Parses a command line whose subcommands are the presets of `table` (`{name: (text,
+    args)}`, `cpu-small` the default); exits on bad flags."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not set(argv) & {*table, "-h", "--help"}:
+        misspelt = _misspelt_preset(argv[0], table)
+        if misspelt:
+            print(f"{prog}: error: {misspelt}", file=sys.stderr)
+            sys.exit(2)
+        # Name the default preset: tyro's implicit choice misreads a leading `--no-<flag>`.
+        argv = ["cpu-small", *argv]
+    choice = tyro.extras.subcommand_type_from_defaults(
+        {name: args for name, (_, args) in table.items()},
+        {name: text for name, (text, _) in table.items()},
+        prefix_names=False,
+    )
+    try:
+        return tyro.cli(
+            choice,
+            default=table["cpu-small"][1],
+            args=argv,
+            prog=prog,
+            description=description,
+            config=(tyro.conf.CascadeSubcommandArgs,),
+        )
+    except ValueError as err:  # a config's own validation, raised while tyro builds it
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _misspelt_preset(word: str, table: dict) -> str | None:
+    """An error naming the presets when `word` (not a flag or a subcommand) is close to one."""
+    if word.startswith("-") or ":" in word:
+        return None
+    close = difflib.get_close_matches(word, list(table), n=1)
+    if not close:
+        return None
+    return f"unknown preset {word!r}; did you mean {close[0]!r}? Presets: {', '.join(table)}."
