@@ -1,7 +1,9 @@
-"""PPO end to end: every core on a discrete and a continuous task, replay alignment, tracing."""
+"""PPO end to end: every core on a discrete and a continuous task, replay alignment, batch targets
+against a NumPy GAE and normalisation, tracing."""
 
 import dataclasses
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,6 @@ import pytest
 import agents.ppo.train as ppo_train
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig, make_agent, make_train
-from agents.ppo.loss import Batch
 from agents.ppo.network import distribution
 from agents.ppo.rollout import make_rollout
 
@@ -132,14 +133,102 @@ def test_non_finite_minibatch_is_skipped_and_counted():
     assert int(terms["nonfinite"]) == 0
 
 
-def test_batch_targets_normalised_when_configured():
-    config = tiny_config("RepeatFirstEasy", "gru", normalize_value=True, normalize_obs=True)
+# MineSweeper with a 6-step limit: random play both terminates (mines) and truncates (time) inside
+# a 32-step rollout, so the batch sees all three cases of GAE.
+GAE_OVERRIDES = {
+    "env_options": {"max_steps_in_episode": 6},
+    "num_steps": 32,
+    "total_timesteps": 4 * 32,
+    "gamma": 0.9,
+    "gae_lambda": 0.8,
+}
+
+
+def numpy_gae(tr, last_value, gamma, lam):
+    """GAE as the explicit sum `A[t] = sum_k (gamma lam)^k delta[t + k]` up to the episode's end."""
+    reward, value, final_value = (
+        np.asarray(x, np.float64) for x in (tr.reward, tr.value, tr.final_value)
+    )
+    terminated, truncated = np.asarray(tr.terminated), np.asarray(tr.truncated)
+    num_steps, num_envs = reward.shape
+    next_value = np.concatenate([value[1:], np.asarray(last_value, np.float64)[None]])
+    next_value = np.where(truncated, final_value, next_value)
+    next_value = np.where(terminated, 0.0, next_value)
+    delta = reward + gamma * next_value - value
+    advantage = np.zeros((num_steps, num_envs))
+    for b in range(num_envs):
+        for t in range(num_steps):
+            for k in range(num_steps - t):
+                advantage[t, b] += (gamma * lam) ** k * delta[t + k, b]
+                if terminated[t + k, b] or truncated[t + k, b]:
+                    break
+    return advantage
+
+
+def first_rollout(config, key):
+    """The jitted rollout function of `config` and its first rollout from init."""
     agent = make_agent(config)
-    state, metrics = jax.jit(agent.run, static_argnums=1)(agent.init(jax.random.key(0)), 2)
-    assert float(state.return_stats.count) > 60  # 2 rollouts of 32 targets folded in
-    assert float(state.obs_stats.count) > 60
-    assert np.isfinite(metrics["loss"]).all()
-    assert isinstance(Batch, type)
+    rollout_fn = jax.jit(make_rollout(config, agent.spec, agent.network))
+    return rollout_fn, *rollout_fn(agent.init(jax.random.key(key)))
+
+
+def test_batch_targets_are_the_gae_of_the_rollout():
+    config = tiny_config("MineSweeperEasy", "gru", **GAE_OVERRIDES)
+    _, state, rollout = first_rollout(config, 5)
+    tr = rollout.transitions
+    assert tr.terminated.any() and tr.truncated.any() and not (tr.terminated & tr.truncated).any()
+    batch, return_stats = ppo_train.make_batch(config, state, rollout)
+    expected = numpy_gae(tr, rollout.last_value, config.gamma, config.gae_lambda)
+    np.testing.assert_allclose(batch.advantage, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch.target, expected + np.asarray(tr.value), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(batch.old_value, tr.value)
+    jax.tree.map(np.testing.assert_array_equal, return_stats, state.return_stats)
+    jax.tree.map(np.testing.assert_array_equal, batch.initial_carry, rollout.initial_carry)
+
+
+def test_batch_targets_normalised_when_configured():
+    # Two rollouts: the second batch's targets and old values are standardised with the running
+    # statistics of every target so far (plus the initial pseudo-sample: mean 0, var 1, weight
+    # 1e-4); the advantages stay in return units.
+    config = tiny_config(
+        "MineSweeperEasy", "gru", normalize_value=True, normalize_obs=True, **GAE_OVERRIDES
+    )
+    rollout_fn, state, first = first_rollout(config, 5)
+    _, stats = ppo_train.make_batch(config, state, first)
+    state, second = rollout_fn(state._replace(return_stats=stats))
+    batch, stats = ppo_train.make_batch(config, state, second)
+
+    def targets(rollout):
+        adv = numpy_gae(rollout.transitions, rollout.last_value, config.gamma, config.gae_lambda)
+        return adv, adv + np.asarray(rollout.transitions.value, np.float64)
+
+    advantage, target = targets(second)
+    seen = np.concatenate([targets(first)[1].ravel(), target.ravel()])
+    weight = np.concatenate([[1e-4], np.ones(seen.size)])
+    mean = np.sum(weight[1:] * seen) / weight.sum()
+    var = (1e-4 * (1.0 + mean**2) + np.sum((seen - mean) ** 2)) / weight.sum()
+    np.testing.assert_allclose(stats.count, weight.sum(), rtol=1e-6)
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stats.var, var, rtol=1e-4)
+    scale = np.sqrt(var + 1e-8)
+    np.testing.assert_allclose(batch.target, (target - mean) / scale, rtol=1e-4, atol=1e-4)
+    old_value = (np.asarray(second.transitions.value) - mean) / scale
+    np.testing.assert_allclose(batch.old_value, old_value, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(batch.advantage, advantage, rtol=1e-5, atol=1e-5)
+    assert abs(mean) > 0.1 or abs(var - 1.0) > 0.1  # the normalisation is not the identity
+    # Observations are folded in once per step of every environment.
+    np.testing.assert_allclose(state.obs_stats.count, 1e-4 + 2 * 32 * 4, rtol=1e-6)
+
+
+def test_jitted_update_traces_once():
+    config = tiny_config("RepeatFirstEasy", "gru", total_timesteps=4 * 8 * 3)
+    agent = make_agent(config)
+    chex.clear_trace_counter()
+    update = jax.jit(chex.assert_max_traces(agent.update, n=1))
+    state = jax.jit(agent.init)(jax.random.key(0))
+    for _ in range(3):
+        state, metrics = update(state)
+    assert int(state.update) == 3 and np.isfinite(metrics["loss"])
 
 
 def test_vmapped_init_equals_per_seed_init():

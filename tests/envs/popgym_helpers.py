@@ -176,6 +176,30 @@ def assert_same_statistics(ours, theirs):
     assert abs(ours.std() - theirs.std()) <= 0.3 * theirs.std() + 1e-6
 
 
+def assert_independent_uniform_deals(deal, other_deal, num_categories):
+    """Deals of a batch of episodes are random in their keys, as a shuffled deck's would be.
+
+    Checks that (1) no two episodes of a batch are dealt the same cards, (2) at every position of
+    the deal each category comes with its share of a full deck, `1 / C` (within 5 standard
+    errors), and (3) a batch from other keys matches this one at a position with probability
+    `1 / C`, as an independent deal does. Each fails when a reset or a step ignores its key.
+
+    Args:
+        deal: int `[E, T]`, the card category of every position of `E` episodes' deals.
+        other_deal: int `[E, T]`, the same from other keys.
+        num_categories: C, categories of a full deck, in equal numbers.
+    """
+    deal, other_deal = np.asarray(deal), np.asarray(other_deal)
+    num_episodes = deal.shape[0]
+    share = 1.0 / num_categories
+    assert len(np.unique(deal, axis=0)) == num_episodes, "two episodes got the same deal"
+    frequency = np.stack([np.mean(deal == c, axis=0) for c in range(num_categories)], axis=-1)
+    tolerance = 5 * np.sqrt(share * (1 - share) / num_episodes)
+    np.testing.assert_allclose(frequency, share, atol=tolerance)
+    matches = np.mean(deal == other_deal)
+    assert abs(matches - share) < 5 * np.sqrt(share * (1 - share) / deal.size), matches
+
+
 # ----------------------------------------------------------------- runs of the popgym reference
 
 

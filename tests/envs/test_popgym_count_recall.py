@@ -9,6 +9,7 @@ import pytest
 
 from envs.popgym.count_recall import ENTRIES, CountRecall
 from tests.envs.popgym_helpers import (
+    assert_independent_uniform_deals,
     assert_jit_vmap_step,
     assert_replay_matches,
     assert_same_statistics,
@@ -129,9 +130,14 @@ def test_time_limit_truncates():
     assert not steps.terminated.any()
 
 
-def test_deterministic_for_a_fixed_key():
-    runs = [run("CountRecallEasy", "random", 6, 1024) for _ in range(2)]
-    jax.tree.map(np.testing.assert_array_equal, *runs)
+def test_every_key_deals_an_independent_uniform_shuffle():
+    # Value and query cards come from two decks of two colours: as one pair, four categories.
+    deals = []
+    for key in (6, 7):
+        first_obs, steps = run("CountRecallEasy", "random", key, 1024)
+        obs = np.concatenate([first_obs[:, None], steps.final_obs], axis=1)
+        deals.append(2 * obs[..., :2].argmax(-1) + obs[..., 2:].argmax(-1))
+    assert_independent_uniform_deals(*deals, 4)
 
 
 # ---------------------------------------------------------------- reference: the popgym package

@@ -11,6 +11,7 @@ import pytest
 from envs.popgym import cards
 from envs.popgym.higher_lower import ENTRIES, HIGHER, LOWER
 from tests.envs.popgym_helpers import (
+    assert_independent_uniform_deals,
     assert_jit_vmap_step,
     assert_replay_matches,
     assert_same_statistics,
@@ -152,9 +153,12 @@ def test_time_limit_truncates():
     assert not steps.terminated.any()
 
 
-def test_deterministic_for_a_fixed_key():
-    runs = [run("HigherLowerEasy", "random", 6, 1024) for _ in range(2)]
-    jax.tree.map(np.testing.assert_array_equal, *runs)
+def test_every_key_deals_an_independent_uniform_shuffle():
+    deals = [
+        np.concatenate([first_obs[:, None], steps.final_obs], axis=1).argmax(-1)
+        for first_obs, steps in (run("HigherLowerEasy", "random", key, 1024) for key in (6, 7))
+    ]
+    assert_independent_uniform_deals(*deals, cards.NUM_RANKS)
 
 
 # ---------------------------------------------------------------- reference: the popgym package

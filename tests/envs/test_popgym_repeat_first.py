@@ -10,6 +10,7 @@ import pytest
 from envs.popgym import cards
 from envs.popgym.repeat_first import ENTRIES
 from tests.envs.popgym_helpers import (
+    assert_independent_uniform_deals,
     assert_jit_vmap_step,
     assert_replay_matches,
     assert_same_statistics,
@@ -130,9 +131,12 @@ def test_time_limit_truncates():
     np.testing.assert_array_equal(steps.time[:, 5], 1)
 
 
-def test_deterministic_for_a_fixed_key():
-    jax.tree.map(np.testing.assert_array_equal, random_rollout(key=6), random_rollout(key=6))
-    assert not np.array_equal(random_rollout(key=6)[0], random_rollout(key=7)[0])
+def test_every_key_deals_an_independent_uniform_shuffle():
+    deals = [
+        np.concatenate([first_obs[:, None], steps.final_obs], axis=1).argmax(-1)
+        for first_obs, steps in (random_rollout(key=6), random_rollout(key=7))
+    ]
+    assert_independent_uniform_deals(*deals, cards.NUM_SUITS)
 
 
 # ---------------------------------------------------------------- reference: the popgym package
