@@ -5,30 +5,34 @@ Axis names: `T` time, `B` environments. At step `t` the agent saw `obs[t]`, acte
 the final step), terminates (nothing to bootstrap: the next value is 0), or is truncated by a time
 limit (bootstrap from the value of `info["final_observation"]`, `final_value[t]`). In both end cases
 the advantage trace is cut, since `obs[t + 1]` belongs to a new episode.
+
+Shapes are jaxtyping annotations (documentation: nothing checks them at run time); the leading
+space in `" B"` keeps linters from reading the one-word shape string as a forward reference.
 """
 
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float
 
 
 class Advantages(NamedTuple):
     """GAE output."""
 
-    advantage: jax.Array
+    advantage: Float[Array, "T B"]
     """`[T, B]` lambda-advantages."""
-    target: jax.Array
+    target: Float[Array, "T B"]
     """`[T, B]` value targets, `advantage + value`."""
 
 
 def gae(
-    reward: jax.Array,
-    value: jax.Array,
-    terminated: jax.Array,
-    truncated: jax.Array,
-    final_value: jax.Array,
-    last_value: jax.Array,
+    reward: Float[Array, "T B"],
+    value: Float[Array, "T B"],
+    terminated: Bool[Array, "T B"],
+    truncated: Bool[Array, "T B"],
+    final_value: Float[Array, "T B"],
+    last_value: Float[Array, " B"],
     gamma: float,
     lam: float,
 ) -> Advantages:

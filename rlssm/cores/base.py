@@ -1,6 +1,7 @@
 """The memory-core interface: config base classes, the module base class and input checks.
 
-Axis names: `T` time, `B` batch, `D` input features, `H` output width (`hidden_size`), `L` layers.
+Axis names (also in the jaxtyping annotations): `T` time, `B` batch, `D` input features, `H` output
+width (`hidden_size`), `L` layers.
 
 Every core is a flax linen module built from a frozen config (`config.build()`), with
 - `initialize_carry(batch_size) -> carry`: zeros, every leaf leads with `B`; no params or key;
@@ -10,16 +11,21 @@ Every core is a flax linen module built from a frozen config (`config.build()`),
 """
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PyTree, Shaped
 
 from rlssm.cores.scan import SCAN_MODES, ScanMode
 from rlssm.nn import ACTIVATIONS
 
-Carry = Any
+# Shapes are jaxtyping annotations (documentation: nothing checks them at run time). A shape
+# string that would parse as a Python expression gets a leading space (" B"), which jaxtyping
+# strips, so that linters do not read it as a forward reference.
+Carry = PyTree[Shaped[Array, "B ..."]]
+"""A core's state: a pytree (possibly empty) whose every leaf leads with the batch axis `B`."""
 GLU_VARIANTS = ("full_glu", "half_glu1", "half_glu2")
 NORMS = ("layer", "none")
 
@@ -136,12 +142,16 @@ class MemoryCore(nn.Module):
         """Returns the initial carry for `batch_size` rows; every leaf leads with `B`."""
         raise NotImplementedError
 
-    def __call__(self, carry: Carry, x: jax.Array, start: jax.Array) -> tuple[Carry, jax.Array]:
+    def __call__(
+        self, carry: Carry, x: Float[Array, "T B D"], start: Bool[Array, "T B"]
+    ) -> tuple[Carry, Float[Array, "T B H"]]:
         """Runs a whole sequence: `x[T, B, D]`, `start[T, B]` -> `(carry, y[T, B, H])`."""
         check_inputs(self, carry, x, start, rank=3)
         return self._sequence(carry, x, start)
 
-    def step(self, carry: Carry, x: jax.Array, start: jax.Array) -> tuple[Carry, jax.Array]:
+    def step(
+        self, carry: Carry, x: Float[Array, "B D"], start: Bool[Array, " B"]
+    ) -> tuple[Carry, Float[Array, "B H"]]:
         """Runs one step: `x[B, D]`, `start[B]` -> `(carry, y[B, H])`."""
         check_inputs(self, carry, x, start, rank=2)
         return self._step(carry, x, start)

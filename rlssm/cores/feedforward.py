@@ -40,7 +40,7 @@ class FeedForwardCore(MemoryCore):
     def setup(self):
         self.layers = [nn.Dense(self.config.hidden_size) for _ in range(self.config.num_layers)]
 
-    def initialize_carry(self, batch_size: int) -> tuple:
+    def initialize_carry(self, batch_size: int) -> tuple[()]:
         return ()
 
     def _mlp(self, x):

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Inexact
 
 from rlssm.cores.base import GLU_VARIANTS, BlockConfig, Carry, LinearConfig, MemoryCore
 from rlssm.cores.scan import complex_to_pairs, linear_scan, linear_step, pairs_to_complex
@@ -161,10 +162,15 @@ class LinearMixer(nn.Module):
     def readout(self, h: jax.Array, x: jax.Array) -> jax.Array:
         raise NotImplementedError
 
-    def initialize_carry(self, batch_size: int) -> jax.Array:
+    def initialize_carry(self, batch_size: int) -> Inexact[Array, " B *state"]:
         return jnp.zeros((batch_size, *self.state_shape()), self.state_dtype)
 
-    def __call__(self, carry, x, start):
+    def __call__(
+        self,
+        carry: Inexact[Array, " B *state"],
+        x: Float[Array, "T B H"],
+        start: Bool[Array, "T B"],
+    ) -> tuple[Inexact[Array, " B *state"], Float[Array, "T B H"]]:
         a, b = self.coefficients(x)
         carry, h = linear_scan(
             a,
@@ -177,7 +183,9 @@ class LinearMixer(nn.Module):
         )
         return carry, self.readout(h, x)
 
-    def step(self, carry, x, start):
+    def step(
+        self, carry: Inexact[Array, " B *state"], x: Float[Array, "B H"], start: Bool[Array, " B"]
+    ) -> tuple[Inexact[Array, " B *state"], Float[Array, "B H"]]:
         a, b = self.coefficients(x)
         if self.complex_pairs:
             b = pairs_to_complex(b)
@@ -220,10 +228,14 @@ class ResidualBlock(nn.Module):
         y = x + self._activate(y)
         return carry, y if prenorm else self.norm(y)
 
-    def __call__(self, carry, x, start):
+    def __call__(
+        self, carry: Carry, x: Float[Array, "T B H"], start: Bool[Array, "T B"]
+    ) -> tuple[Carry, Float[Array, "T B H"]]:
         return self._run(carry, x, start, "__call__")
 
-    def step(self, carry, x, start):
+    def step(
+        self, carry: Carry, x: Float[Array, "B H"], start: Bool[Array, " B"]
+    ) -> tuple[Carry, Float[Array, "B H"]]:
         return self._run(carry, x, start, "step")
 
 

@@ -1,7 +1,7 @@
 """Resettable linear recurrences, run in parallel (associative scan) or sequentially.
 
 The recurrence, for every state element (axis names: `T` time, `B` batch, `P` state size, `...`
-state axes)::
+state axes, written `*state` in the jaxtyping annotations)::
 
     h[t] = a[t] * (0 if start[t] else h[t-1]) + b[t]        with h[-1] = carry
 
@@ -42,9 +42,16 @@ from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Complex, Float, Inexact
 
 ScanMode = Literal["auto", "parallel", "sequential", "chunked"]
 SCAN_MODES: tuple[str, ...] = get_args(ScanMode)
+
+# Shapes are jaxtyping annotations (documentation: nothing checks them at run time). A shape
+# string that would parse as a Python expression gets a leading space (" B"), which jaxtyping
+# strips, so that linters do not read it as a forward reference.
+ScanElement = tuple[Inexact[Array, "..."], Inexact[Array, "..."], Bool[Array, "..."]]
+"""`(a, b, start)`: the map `h -> a * (0 if start else h) + b` (see `reset_operator`)."""
 
 
 def resolve_scan_mode(scan_mode: str) -> str:
@@ -56,7 +63,7 @@ def resolve_scan_mode(scan_mode: str) -> str:
     return scan_mode
 
 
-def reset_operator(earlier, later):
+def reset_operator(earlier: ScanElement, later: ScanElement) -> ScanElement:
     """Associative combination of two scan elements `(a, b, start)`; `later` follows `earlier`.
 
     The element stands for the map `h -> a * h + b` (or `h -> b` when `start`, which zeroes the
@@ -80,17 +87,25 @@ def _zero_at_start(start: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(_expand_start(start, x.ndim), jnp.zeros_like(x), x)
 
 
-def linear_step(a: jax.Array, b: jax.Array, start: jax.Array, h: jax.Array) -> jax.Array:
-    """One step of the recurrence: `a * (0 if start else h) + b`; `start[B]`, `h, b[B, ...]`."""
+def linear_step(
+    a: Inexact[Array, "..."],
+    b: Inexact[Array, " B *state"],
+    start: Bool[Array, " B"],
+    h: Inexact[Array, " B *state"],
+) -> Inexact[Array, " B *state"]:
+    """One step of the recurrence: `a * (0 if start else h) + b`; `start[B]`, `h, b[B, ...]`.
+
+    `a` is `[B, ...]` like `h`, or has fewer dimensions (broadcast against `h`).
+    """
     return a * _zero_at_start(start, h) + b
 
 
-def complex_to_pairs(z: jax.Array) -> jax.Array:
+def complex_to_pairs(z: Complex[Array, "*batch P"]) -> Float[Array, "*batch 2 P"]:
     """`z[..., P]` complex -> `[..., 2, P]` real: real parts, then imaginary parts."""
     return jnp.stack([z.real, z.imag], axis=-2)
 
 
-def pairs_to_complex(x: jax.Array) -> jax.Array:
+def pairs_to_complex(x: Float[Array, "*batch 2 P"]) -> Complex[Array, "*batch P"]:
     """`x[..., 2, P]` real (real parts, then imaginary parts) -> `[..., P]` complex."""
     return jax.lax.complex(x[..., 0, :], x[..., 1, :])
 
@@ -292,14 +307,14 @@ _scan.defvjp(_scan_forward, _scan_backward)
 
 
 def linear_scan(
-    a: jax.Array,
-    b: jax.Array,
-    start: jax.Array,
-    h0: jax.Array,
+    a: Inexact[Array, "..."],
+    b: Inexact[Array, "T B *state"],
+    start: Bool[Array, "T B"],
+    h0: Inexact[Array, "B ..."],
     scan_mode: str = "auto",
     chunk_size: int = 64,
     complex_pairs: bool = False,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[Inexact[Array, "B ..."], Inexact[Array, "T B *state"]]:
     """Runs the resettable recurrence over a whole sequence.
 
     Differentiable in reverse mode through a custom VJP (the adjoint recurrence, see the module
@@ -309,7 +324,7 @@ def linear_scan(
         a: transition, `[T, B, ...]` or time-invariant with fewer dims (broadcast against `b[t]`).
         b: input term, `[T, B, ...]`; with `complex_pairs`, real `[T, B, ..., 2, P]`.
         start: `[T, B]` booleans, True where the state is zeroed before step t.
-        h0: carry before step 0, `[B, ...]`.
+        h0: carry before step 0, `[B, ...]` (complex `[B, ..., P]` with `complex_pairs`).
         scan_mode: `auto`, `parallel`, `sequential` or `chunked`.
         chunk_size: chunk length of the `chunked` mode.
         complex_pairs: the recurrence is complex (`a`, `h0` complex) but `b` and the returned

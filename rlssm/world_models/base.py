@@ -1,6 +1,8 @@
 """The latent world model shared by S4WM, RSSM and TSSM: network and functional interface.
 
-Axis names: `T` time, `B` batch, `H` deterministic width, `S` stochastic width, `A` actions.
+Axis names: `T` time, `B` batch, `H` deterministic width, `S` stochastic width, `A` actions;
+`*obs` the observation shape (`config.obs_shape`, an image's or a vector's) in the jaxtyping
+annotations.
 Time convention: `action[t]` led to `obs[t]`; `start[t]` says `obs[t]` opens an episode (see
 `rlssm.world_models.state`). One step, for every model:
 
@@ -25,11 +27,12 @@ default, but not for `rbg` keys.)
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from rlssm.nn import activation
 from rlssm.world_models.config import WorldModelConfig
@@ -45,8 +48,12 @@ from rlssm.world_models.state import (
     WorldModelCarry,
 )
 
-Params = Any
-Policy = Callable[[jax.Array, jax.Array], jax.Array]
+# Shapes are jaxtyping annotations (documentation: nothing checks them at run time). A shape
+# string that would parse as a Python expression gets a leading space (" B"), which jaxtyping
+# strips, so that linters do not read it as a forward reference.
+Params = PyTree[Float[Array, "..."]]
+"""The model's parameters, from `WorldModel.init`."""
+Policy = Callable[[Float[Array, "B S+H"], PRNGKeyArray], Int[Array, " B"] | Float[Array, "B A"]]
 """`policy(features[B, S + H], key) -> action[B] (int) or [B, A]`."""
 
 
@@ -129,7 +136,7 @@ class WorldModelNet(nn.Module):
         keep_stoch = keep if blind is None else keep & jnp.logical_not(blind)[..., None]
         return self.backbone_input(jnp.concatenate([stoch_prev * keep_stoch, action * keep], -1))
 
-    def embed(self, obs) -> jax.Array:
+    def embed(self, obs: Float[Array, "..."]) -> Float[Array, "..."]:
         """The encoder's features of `obs[..., *obs_shape]` (any leading axes; no state)."""
         obs = jnp.asarray(obs, jnp.float32)
         if not self.config.is_image and self.config.symlog_obs:
@@ -142,15 +149,31 @@ class WorldModelNet(nn.Module):
             embed = jnp.concatenate([embed, deter], -1)
         return self.latent.stats(self.posterior_head(embed))
 
-    def prior(self, deter: jax.Array) -> jax.Array:
+    def prior(self, deter: Float[Array, "*batch H"]) -> Float[Array, "..."]:
         """Prior stats of `z` given the backbone output `h[..., H]`."""
         return self.latent.stats(self.prior_head(deter))
 
-    def observe_step(self, carry: WorldModelCarry, obs, action, start, key, blind=None):
+    def observe_step(
+        self,
+        carry: WorldModelCarry,
+        obs: Float[Array, " B *obs"],
+        action: Int[Array, " B"] | Float[Array, "B A"],
+        start: Bool[Array, " B"],
+        key: PRNGKeyArray,
+        blind: Bool[Array, " B"] | None = None,
+    ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """One filtering step: `obs[B, ...]`, `action[B(, A)]`, `start[B]` -> next carry."""
         return self.observe_embedded(carry, self.embed(obs), action, start, key, blind)
 
-    def observe_embedded(self, carry: WorldModelCarry, embed, action, start, key, blind=None):
+    def observe_embedded(
+        self,
+        carry: WorldModelCarry,
+        embed: Float[Array, "B E"],
+        action: Int[Array, " B"] | Float[Array, "B A"],
+        start: Bool[Array, " B"],
+        key: PRNGKeyArray,
+        blind: Bool[Array, " B"] | None = None,
+    ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """`observe_step` from the encoder features `embed[B, E]` of the observation."""
         u = self._backbone_input(carry.state.stoch, action, start, blind)
         core_carry, deter = self.core.step(carry.core, u, start)
@@ -159,7 +182,15 @@ class WorldModelNet(nn.Module):
         state = LatentState(self._draw(posterior, key), deter)
         return WorldModelCarry(core_carry, state), state, ObserveOutputs(prior, posterior)
 
-    def observe(self, carry: WorldModelCarry, obs, action, start, keys, blind=None):
+    def observe(
+        self,
+        carry: WorldModelCarry,
+        obs: Float[Array, "T B *obs"],
+        action: Int[Array, "T B"] | Float[Array, "T B A"],
+        start: Bool[Array, "T B"],
+        keys: jax.Array,
+        blind: Bool[Array, "T B"] | None = None,
+    ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """A whole sequence: `obs[T, B, ...]`, `start[T, B]`, `keys[T]` -> carry, states, stats.
 
         The encoder runs on all `T x B` frames at once in both cases (it reads no state, as in
@@ -188,7 +219,12 @@ class WorldModelNet(nn.Module):
             ObserveOutputs(self.prior(deter), posterior),
         )
 
-    def imagine_step(self, carry: WorldModelCarry, action, key):
+    def imagine_step(
+        self,
+        carry: WorldModelCarry,
+        action: Int[Array, " B"] | Float[Array, "B A"],
+        key: PRNGKeyArray,
+    ) -> tuple[WorldModelCarry, LatentState, Float[Array, "B ..."]]:
         """One prior step from `carry` under `action[B(, A)]` -> `(carry, state, prior stats)`."""
         start = jnp.zeros(carry.state.stoch.shape[:1], bool)
         u = self._backbone_input(carry.state.stoch, action, start)
@@ -241,7 +277,7 @@ class WorldModel:
         """The carry before any observation; every leaf leads with `B`."""
         return initial_carry(self.config, batch_size)
 
-    def init(self, key: jax.Array, batch_size: int = 1) -> Params:
+    def init(self, key: PRNGKeyArray, batch_size: int = 1) -> Params:
         """Parameters, from dummy inputs of two steps."""
         obs = jnp.zeros((2, batch_size, *self.config.obs_shape), jnp.float32)
         action = jnp.zeros((2, batch_size), jnp.int32)
@@ -252,7 +288,15 @@ class WorldModel:
         return jax.jit(self.net().init)(params_key, carry, obs, action, start, keys)
 
     def observe(
-        self, params, carry, obs, action, start, key, sample: bool = True, blind=None
+        self,
+        params: Params,
+        carry: WorldModelCarry,
+        obs: Float[Array, "T B *obs"],
+        action: Int[Array, "T B"] | Float[Array, "T B A"],
+        start: Bool[Array, "T B"],
+        key: PRNGKeyArray,
+        sample: bool = True,
+        blind: Bool[Array, "T B"] | None = None,
     ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """Posterior states of a sequence (teacher forcing).
 
@@ -277,7 +321,15 @@ class WorldModel:
         return net.apply(params, carry, obs, action, start, keys, blind, method="observe")
 
     def observe_step(
-        self, params, carry, obs, action, start, key, sample: bool = True, blind=None
+        self,
+        params: Params,
+        carry: WorldModelCarry,
+        obs: Float[Array, " B *obs"],
+        action: Int[Array, " B"] | Float[Array, "B A"],
+        start: Bool[Array, " B"],
+        key: PRNGKeyArray,
+        sample: bool = True,
+        blind: Bool[Array, " B"] | None = None,
     ) -> tuple[WorldModelCarry, LatentState, ObserveOutputs]:
         """One filtering step (for acting): `obs[B, ...]`, `action[B(, A)]`, `start[B]`, and
         `blind[B]` (optional, see `observe`)."""
@@ -285,16 +337,16 @@ class WorldModel:
         net = self.net(sample)
         return net.apply(params, carry, obs, action, start, key, blind, method="observe_step")
 
-    def predict(self, params, states: LatentState) -> Predictions:
+    def predict(self, params: Params, states: LatentState) -> Predictions:
         """Raw decoder and head outputs for states with any leading axes."""
         return self.net().apply(params, states, method="predict")
 
     def imagine(
         self,
-        params,
+        params: Params,
         carry: WorldModelCarry,
-        actions: jax.Array | Policy,
-        key: jax.Array,
+        actions: Int[Array, "horizon B"] | Float[Array, "horizon B A"] | Policy,
+        key: PRNGKeyArray,
         horizon: int | None = None,
         sample: bool = True,
     ) -> tuple[WorldModelCarry, Imagination]:
@@ -346,15 +398,15 @@ class WorldModel:
             continue_prob=jax.nn.sigmoid(predictions.continue_logit),
         )
 
-    def observation_mean(self, decoded: jax.Array) -> jax.Array:
+    def observation_mean(self, decoded: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
         """Decoder output -> observation (undoes symlog for vector observations)."""
         if self.config.is_image or not self.config.symlog_obs:
             return decoded
         return symexp(decoded)
 
     def loss(
-        self, params, batch: Batch, key: jax.Array, carry: WorldModelCarry | None = None
-    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        self, params: Params, batch: Batch, key: PRNGKeyArray, carry: WorldModelCarry | None = None
+    ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         """The world-model objective on a batch: `(scalar, metrics)` with named terms.
 
         `carry` defaults to `initial_carry(B)`. Metrics: `loss`, `recon`, `reward`, `continue`,

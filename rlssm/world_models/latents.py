@@ -9,6 +9,11 @@ jit as ordinary pytrees; `distribution(stats)` turns them into distrax distribut
   deviation; samples are reparameterised.
 `balanced_kl` gives DreamerV3's two KL terms with free nats. `symlog`/`symexp` compress large
 magnitudes; `TwoHotReward` and `SymlogMSEReward` are the two reward heads' losses and means.
+
+Axis names: `T` time, `B` batch, `G` categorical variables, `K` classes or bins, `S` Gaussian width;
+`*batch` any leading axes. In the jaxtyping annotations (documentation: nothing checks them at run
+time), a shape string that would parse as a Python expression gets a leading space (" K"), which
+jaxtyping strips, so that linters do not read it as a forward reference.
 """
 
 import dataclasses
@@ -16,18 +21,19 @@ import dataclasses
 import distrax
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from rlssm.world_models.config import WorldModelConfig
 
 TWOHOT_LIMIT = 20.0
 
 
-def symlog(x: jax.Array) -> jax.Array:
+def symlog(x: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
     """`sign(x) * log(1 + |x|)`: compresses large magnitudes, identity-like near zero."""
     return jnp.sign(x) * jnp.log1p(jnp.abs(x))
 
 
-def symexp(x: jax.Array) -> jax.Array:
+def symexp(x: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
     """Inverse of `symlog`: `sign(x) * (exp(|x|) - 1)`."""
     return jnp.sign(x) * jnp.expm1(jnp.abs(x))
 
@@ -53,7 +59,7 @@ class DiscreteLatent:
         """Width of the network output that `stats` turns into a distribution."""
         return self.groups * self.classes
 
-    def stats(self, raw: jax.Array) -> jax.Array:
+    def stats(self, raw: Float[Array, "*batch G*K"]) -> Float[Array, "*batch G K"]:
         """`raw[..., G * K]` -> logits `[..., G, K]` of the mixed distribution."""
         logits = raw.reshape(*raw.shape[:-1], self.groups, self.classes)
         if self.unimix == 0.0:
@@ -61,25 +67,29 @@ class DiscreteLatent:
         probs = (1.0 - self.unimix) * jax.nn.softmax(logits, -1) + self.unimix / self.classes
         return jnp.log(probs)
 
-    def distribution(self, stats: jax.Array) -> distrax.Distribution:
+    def distribution(self, stats: Float[Array, "*batch G K"]) -> distrax.Distribution:
         """The distrax distribution with event shape `[G, K]`."""
         return distrax.Independent(distrax.OneHotCategorical(logits=stats), 1)
 
-    def sample(self, stats: jax.Array, key: jax.Array) -> jax.Array:
+    def sample(
+        self, stats: Float[Array, "*batch G K"], key: PRNGKeyArray
+    ) -> Float[Array, "*batch G*K"]:
         """Straight-through one-hot sample `[..., G * K]`: one-hot forward, probs' gradient back."""
         one_hot = self.distribution(stats).sample(seed=key).astype(stats.dtype)
         probs = jax.nn.softmax(stats, -1)
         return self._flat(one_hot + probs - jax.lax.stop_gradient(probs))
 
-    def mode(self, stats: jax.Array) -> jax.Array:
+    def mode(self, stats: Float[Array, "*batch G K"]) -> Float[Array, "*batch G*K"]:
         """The most likely class of every variable, one-hot `[..., G * K]`."""
         return self._flat(jax.nn.one_hot(jnp.argmax(stats, -1), self.classes, dtype=stats.dtype))
 
-    def kl(self, lhs: jax.Array, rhs: jax.Array) -> jax.Array:
+    def kl(
+        self, lhs: Float[Array, "*batch G K"], rhs: Float[Array, "*batch G K"]
+    ) -> Float[Array, "*batch"]:
         """`KL(lhs || rhs)` summed over the `G` variables: `[...]`."""
         return self.distribution(lhs).kl_divergence(self.distribution(rhs))
 
-    def entropy(self, stats: jax.Array) -> jax.Array:
+    def entropy(self, stats: Float[Array, "*batch G K"]) -> Float[Array, "*batch"]:
         """Entropy summed over the `G` variables: `[...]`."""
         return self.distribution(stats).entropy()
 
@@ -101,29 +111,33 @@ class GaussianLatent:
         """Width `2 S` of the network output (mean and pre-softplus std)."""
         return 2 * self.size
 
-    def stats(self, raw: jax.Array) -> jax.Array:
+    def stats(self, raw: Float[Array, "*batch 2*S"]) -> Float[Array, "*batch 2 S"]:
         """`raw[..., 2 S]` -> `[..., 2, S]` holding mean and standard deviation."""
         mean, std = jnp.split(raw, 2, axis=-1)
         return jnp.stack([mean, jax.nn.softplus(std) + self.min_std], axis=-2)
 
-    def distribution(self, stats: jax.Array) -> distrax.Distribution:
+    def distribution(self, stats: Float[Array, "*batch 2 S"]) -> distrax.Distribution:
         """The distrax distribution with event shape `[S]`."""
         return distrax.MultivariateNormalDiag(stats[..., 0, :], stats[..., 1, :])
 
-    def sample(self, stats: jax.Array, key: jax.Array) -> jax.Array:
+    def sample(
+        self, stats: Float[Array, "*batch 2 S"], key: PRNGKeyArray
+    ) -> Float[Array, "*batch S"]:
         """A reparameterised sample `mean + std * noise`: `[..., S]`."""
         noise = jax.random.normal(key, stats[..., 0, :].shape, stats.dtype)
         return stats[..., 0, :] + stats[..., 1, :] * noise
 
-    def mode(self, stats: jax.Array) -> jax.Array:
+    def mode(self, stats: Float[Array, "*batch 2 S"]) -> Float[Array, "*batch S"]:
         """The mean `[..., S]`."""
         return stats[..., 0, :]
 
-    def kl(self, lhs: jax.Array, rhs: jax.Array) -> jax.Array:
+    def kl(
+        self, lhs: Float[Array, "*batch 2 S"], rhs: Float[Array, "*batch 2 S"]
+    ) -> Float[Array, "*batch"]:
         """`KL(lhs || rhs)` summed over the `S` dimensions: `[...]`."""
         return self.distribution(lhs).kl_divergence(self.distribution(rhs))
 
-    def entropy(self, stats: jax.Array) -> jax.Array:
+    def entropy(self, stats: Float[Array, "*batch 2 S"]) -> Float[Array, "*batch"]:
         """Entropy `[...]`."""
         return self.distribution(stats).entropy()
 
@@ -139,8 +153,8 @@ def latent_for(config: WorldModelConfig) -> Latent:
 
 
 def balanced_kl(
-    latent: Latent, posterior: jax.Array, prior: jax.Array, free: float
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+    latent: Latent, posterior: Float[Array, "T B ..."], prior: Float[Array, "T B ..."], free: float
+) -> tuple[Float[Array, "T B"], Float[Array, "T B"], Float[Array, "T B"]]:
     """KL balancing with free nats (DreamerV3), per time step.
 
     Args:
@@ -160,7 +174,7 @@ def balanced_kl(
     return jnp.maximum(kl_dyn, free), jnp.maximum(kl_rep, free), sg(kl_rep)
 
 
-def twohot(x: jax.Array, bins: jax.Array) -> jax.Array:
+def twohot(x: Float[Array, "*batch"], bins: Float[Array, " K"]) -> Float[Array, "*batch K"]:
     """Two-hot encoding of `x[...]` over increasing `bins[K]`: `[..., K]`.
 
     The weight is split between the two bins around `x` so that the encoding's mean over `bins`
@@ -188,16 +202,18 @@ class TwoHotReward:
         """Width of the head's output (one logit per bin)."""
         return self.num_bins
 
-    def bins(self) -> jax.Array:
+    def bins(self) -> Float[Array, " K"]:
         """Bin centres in symlog space `[K]`."""
         return jnp.linspace(-TWOHOT_LIMIT, TWOHOT_LIMIT, self.num_bins)
 
-    def loss(self, raw: jax.Array, target: jax.Array) -> jax.Array:
+    def loss(
+        self, raw: Float[Array, "*batch K"], target: Float[Array, "*batch"]
+    ) -> Float[Array, "*batch"]:
         """Cross-entropy of logits `raw[..., K]` against the two-hot of `symlog(target[...])`."""
         labels = twohot(symlog(target), self.bins())
         return -jnp.sum(labels * jax.nn.log_softmax(raw, -1), -1)
 
-    def mean(self, raw: jax.Array) -> jax.Array:
+    def mean(self, raw: Float[Array, "*batch K"]) -> Float[Array, "*batch"]:
         """Predicted reward `[...]`: `symexp` of the expected bin."""
         return symexp(jnp.sum(jax.nn.softmax(raw, -1) * self.bins(), -1))
 
@@ -211,11 +227,13 @@ class SymlogMSEReward:
         """Width of the head's output (one value)."""
         return 1
 
-    def loss(self, raw: jax.Array, target: jax.Array) -> jax.Array:
+    def loss(
+        self, raw: Float[Array, "*batch 1"], target: Float[Array, "*batch"]
+    ) -> Float[Array, "*batch"]:
         """`(raw[..., 1] - symlog(target[...]))^2`: `[...]`."""
         return jnp.square(raw[..., 0] - symlog(target))
 
-    def mean(self, raw: jax.Array) -> jax.Array:
+    def mean(self, raw: Float[Array, "*batch 1"]) -> Float[Array, "*batch"]:
         """Predicted reward `[...]`."""
         return symexp(raw[..., 0])
 

@@ -20,6 +20,7 @@ from typing import ClassVar, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
 
 from rlssm.cores import CoreConfig, MemoryCore
 from rlssm.world_models.base import WorldModel
@@ -56,13 +57,13 @@ class TransformerConfig(CoreConfig):
 class TransformerCarry(NamedTuple):
     """Key/value cache and episode bookkeeping; every leaf leads with `B`."""
 
-    keys: tuple[jax.Array, ...]
+    keys: tuple[Float[Array, "B W H"], ...]
     """`L` x `[B, W, H]` keys of the last `W` inputs."""
-    values: tuple[jax.Array, ...]
+    values: tuple[Float[Array, "B W H"], ...]
     """`L` x `[B, W, H]` values of the last `W` inputs."""
-    valid: jax.Array
+    valid: Bool[Array, "B W"]
     """`[B, W]` bool: the cached input belongs to the current episode."""
-    time: jax.Array
+    time: Int[Array, " B"]
     """`[B]` int32: inputs consumed since the current episode started."""
 
 
