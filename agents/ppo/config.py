@@ -8,14 +8,9 @@ compiles.
 import dataclasses
 
 import rlssm.cores as cores
+from agents.common import require
 from rlssm.cores import CoreConfig
 from rlssm.nn import ACTIVATIONS
-
-
-def require(condition: bool, message: str) -> None:
-    """Raises `ValueError(message)` unless `condition`."""
-    if not condition:
-        raise ValueError(message)
 
 
 @dataclasses.dataclass(frozen=True)

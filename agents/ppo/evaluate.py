@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from agents.common import RunningStats
 from agents.ppo import environment
 from agents.ppo.config import PPOConfig
 from agents.ppo.environment import EnvSpec
 from agents.ppo.network import ActorCritic, PolicyOutput, distribution, initialize_carry
-from agents.ppo.normalize import RunningStats
 from agents.ppo.rollout import observe
 
 

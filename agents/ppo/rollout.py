@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 from flax.training.train_state import TrainState
 
+from agents.common import RunningStats, denormalize, normalize, update_stats
 from agents.ppo import environment
 from agents.ppo.config import PPOConfig
 from agents.ppo.environment import EnvSpec
 from agents.ppo.network import ActorCritic, distribution
-from agents.ppo.normalize import RunningStats, denormalize, normalize, update_stats
 
 
 class RunnerState(NamedTuple):

@@ -18,13 +18,21 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
+from agents.common import (
+    all_finite,
+    init_stats,
+    keep_if_finite,
+    nonfinite_streak,
+    normalize,
+    seed_by_seed,
+    update_stats,
+)
 from agents.ppo import environment
 from agents.ppo.config import PPOConfig
 from agents.ppo.environment import EnvSpec
 from agents.ppo.gae import gae
 from agents.ppo.loss import Batch, ppo_loss
 from agents.ppo.network import ActorCritic, initialize_carry
-from agents.ppo.normalize import init_stats, normalize, update_stats
 from agents.ppo.rollout import Rollout, RunnerState, make_rollout
 
 
@@ -59,22 +67,12 @@ def make_init_params(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     """Returns `init_params(key) -> params`, which runs one seed at a time under `vmap`.
 
     Batched over seeds, XLA's CPU runtime can deadlock in the batched QR of the orthogonal
-    initialisers (jax 0.10); a `custom_vmap` rule maps the seeds with `lax.map` instead.
+    initialisers (jax 0.10); `agents.common.seed_by_seed` maps the seeds with `lax.map` instead.
     """
     carry = initialize_carry(config.network, config.core, 1)
     obs = jnp.zeros((1, 1, spec.obs_size), jnp.float32)
     start = jnp.ones((1, 1), bool)
-
-    @jax.custom_batching.custom_vmap
-    def init_params(key: jax.Array):
-        return network.init(key, carry, obs, start)
-
-    @init_params.def_vmap
-    def init_params_batched(axis_size, in_batched, key):
-        params = jax.lax.map(init_params, key)
-        return params, jax.tree.map(lambda _: True, params)
-
-    return init_params
+    return seed_by_seed(lambda key: network.init(key, carry, obs, start))
 
 
 def make_init(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
@@ -168,11 +166,9 @@ def make_minibatch_step(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     def step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
         (loss, terms), grads = grad_fn(train_state.params, network, config, spec.discrete, batch)
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        finite = all_finite(loss, grad_norm)
         updated = train_state.apply_gradients(grads=grads)
-        train_state = jax.tree.map(
-            lambda new, old: jnp.where(finite, new, old), updated, train_state
-        )
+        train_state = keep_if_finite(updated, train_state, finite)
         return train_state, {**terms, "grad_norm": grad_norm, "nonfinite": 1 - finite}
 
     return step
@@ -226,7 +222,7 @@ def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
             epoch, (state.train_state, batch, epoch_key), None, config.update_epochs
         )
         nonfinite = terms.pop("nonfinite").sum()
-        streak = jnp.where(nonfinite > 0, state.nonfinite_streak + 1, 0)
+        streak = nonfinite_streak(state.nonfinite_streak, nonfinite == 0)
         state = state._replace(
             train_state=train_state,
             return_stats=return_stats,

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.common import denormalize, init_stats, normalize, update_stats
 from agents.ppo.config import PPOConfig
 from agents.ppo.loss import Batch, normalize_advantage, policy_loss, value_loss
-from agents.ppo.normalize import denormalize, init_stats, normalize, update_stats
 from agents.ppo.rollout import Transition
 from agents.ppo.train import minibatches
 

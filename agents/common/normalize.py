@@ -1,17 +1,20 @@
-"""Running mean and variance (Chan et al.'s parallel update), for observations and returns."""
+"""Running mean and variance (Chan et al.'s parallel update), for observations and returns.
+
+Axis names: `B` samples folded in at once; `...` the feature shape of the statistics.
+"""
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 
 class RunningStats(NamedTuple):
     """Statistics of everything seen so far, per feature."""
 
-    mean: jax.Array
-    var: jax.Array
-    count: jax.Array
+    mean: Float[Array, "..."]
+    var: Float[Array, "..."]
+    count: Float[Array, ""]
     """Number of samples (float32 scalar); starts at a tiny value so the first update dominates."""
 
 
@@ -20,8 +23,8 @@ def init_stats(shape: tuple[int, ...] = ()) -> RunningStats:
     return RunningStats(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4, jnp.float32))
 
 
-def update_stats(stats: RunningStats, batch: jax.Array) -> RunningStats:
-    """Folds `batch[N, *shape]` into the statistics."""
+def update_stats(stats: RunningStats, batch: Float[Array, "B ..."]) -> RunningStats:
+    """Folds `batch[B, ...]` into the statistics."""
     batch_mean = batch.mean(axis=0)
     batch_var = batch.var(axis=0)
     batch_count = jnp.asarray(batch.shape[0], jnp.float32)
@@ -33,11 +36,13 @@ def update_stats(stats: RunningStats, batch: jax.Array) -> RunningStats:
     return RunningStats(mean, m2 / total, total)
 
 
-def normalize(stats: RunningStats, x: jax.Array, clip: float = 10.0) -> jax.Array:
+def normalize(
+    stats: RunningStats, x: Float[Array, "..."], clip: float = 10.0
+) -> Float[Array, "..."]:
     """`(x - mean) / std`, clipped to `[-clip, clip]`."""
     return jnp.clip((x - stats.mean) / jnp.sqrt(stats.var + 1e-8), -clip, clip)
 
 
-def denormalize(stats: RunningStats, x: jax.Array) -> jax.Array:
+def denormalize(stats: RunningStats, x: Float[Array, "..."]) -> Float[Array, "..."]:
     """Inverse of `normalize` (without the clip)."""
     return x * jnp.sqrt(stats.var + 1e-8) + stats.mean
