@@ -8,7 +8,8 @@
 the trainer finish (plots, evaluation) and writes summary.json. A trainer plugs in by
 subclassing `Trainer`: its config types, how to open a `Session` (the compiled programs of one
 run), its summary fields and report lines. Exit codes of `cli`: 0 finished or paused, 1 stopped
-on non-finite updates, 2 bad input (config, run directory, checkpoint, dataset).
+on non-finite updates, 2 bad input (config, run directory, checkpoint, dataset), 130
+interrupted by Ctrl-C or SIGTERM after checkpointing the chunk in flight.
 """
 
 import abc
@@ -25,12 +26,24 @@ from rich.console import Console
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
 from experiments.run.config import SESSION_FIELDS, Args, RunConfig, check_resume_flags
+from experiments.run.interrupt import StopRequest
 from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
-from experiments.run.loop import FINISHED, PAUSED, LoopPlan, LoopResult, chunk_sizes, run_loop
+from experiments.run.loop import (
+    FINISHED,
+    INTERRUPTED,
+    NONFINITE,
+    PAUSED,
+    LoopPlan,
+    LoopResult,
+    chunk_sizes,
+    run_loop,
+)
 from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir, RunDirError
 from experiments.run.serialize import ConfigError, from_dict, to_dict
 
+EXIT_CODES = {FINISHED: 0, PAUSED: 0, NONFINITE: 1, INTERRUPTED: 130}
+"""Exit status of `cli` per loop status (130: the shell's code of a run ended by Ctrl-C)."""
 INPUT_ERRORS: tuple[type[Exception], ...] = (RunDirError, CheckpointError, ConfigError)
 """Errors of bad input: reported in one line with exit status 2 (a trainer may add its own)."""
 
@@ -219,6 +232,24 @@ def train(
     trainer: Trainer, session: Session, config, run: RunConfig, run_dir: RunDir, console: Console
 ) -> TrainResult:
     """Trains (or continues) the run in `run_dir` until it finishes, pauses or fails."""
+    with StopRequest(console) as stop:
+        result = train_loop(trainer, session, config, run, run_dir, console, stop)
+    fields = session.finish(result, run_dir, console)
+    last = result.last_checkpoint
+    summary = {
+        "status": result.status,
+        "message": result.message,
+        **fields,
+        "last_checkpoint": str(last.relative_to(run_dir.path)) if last else None,
+    }
+    run_dir.write_summary(summary)
+    return TrainResult(run_dir.path, result.status, result.state, summary)
+
+
+def train_loop(
+    trainer: Trainer, session: Session, config, run, run_dir: RunDir, console, stop: StopRequest
+) -> LoopResult:
+    """Restores or initialises, compiles, and runs the chunked loop until it returns."""
     state, start = initial_state(trainer, session, config, run, run_dir, console)
     plan = loop_plan(trainer, config, run)
     with console.status("compiling..."):
@@ -233,22 +264,21 @@ def train(
     )
     try:
         with bar as progress:
-            result = run_loop(
-                state, start, plan, session.run_chunk, run_dir, meta, progress, loggers, elapsed
+            return run_loop(
+                state,
+                start,
+                plan,
+                session.run_chunk,
+                run_dir,
+                meta,
+                progress,
+                loggers,
+                elapsed,
+                stop,
             )
     finally:
         for logger in loggers:
             logger.close()
-    fields = session.finish(result, run_dir, console)
-    last = result.last_checkpoint
-    summary = {
-        "status": result.status,
-        "message": result.message,
-        **fields,
-        "last_checkpoint": str(last.relative_to(run_dir.path)) if last else None,
-    }
-    run_dir.write_summary(summary)
-    return TrainResult(run_dir.path, result.status, result.state, summary)
 
 
 def start(trainer: Trainer, args: Args) -> tuple[Any, RunConfig, RunDir | None]:
@@ -281,7 +311,7 @@ def main(trainer: Trainer, args: Args, console: Console | None = None) -> TrainR
 
 def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
     """Prints the outcome and the next commands."""
-    color = "green" if result.status in (FINISHED, PAUSED) else "red"
+    color = {FINISHED: "green", PAUSED: "green", INTERRUPTED: "yellow"}.get(result.status, "red")
     console.print(f"[{color}]{result.status}[/{color}]: {result.summary['message']}")
     for line in trainer.summary_lines(result.summary, result.run_dir):
         console.print(line)
@@ -292,11 +322,12 @@ def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
 
 
 def cli(trainer: Trainer, args: Args, errors: tuple[type[Exception], ...] = ()) -> int:
-    """Runs parsed `args`; the exit status (0 finished or paused, 1 non-finite, 2 bad input)."""
+    """Runs parsed `args`; the exit status: 0 finished or paused, 1 stopped on non-finite
+    updates, 2 bad input, 130 interrupted (Ctrl-C or SIGTERM; checkpointed, resumable)."""
     console = Console()
     try:
         result = main(trainer, args, console)
     except (*INPUT_ERRORS, *errors) as err:
         console.print(f"[red]error:[/red] {err}")
         return 2
-    return 0 if result.status in (FINISHED, PAUSED) else 1
+    return EXIT_CODES[result.status]

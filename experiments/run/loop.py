@@ -24,7 +24,7 @@ from experiments.run.loggers import Logger
 from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir
 
-FINISHED, PAUSED, NONFINITE = "finished", "paused", "nonfinite"
+FINISHED, PAUSED, NONFINITE, INTERRUPTED = "finished", "paused", "nonfinite", "interrupted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ class LoopResult:
     state: Any
     update: int
     status: str
-    """finished, paused (stop_after reached) or nonfinite."""
+    """finished, paused (stop_after reached), nonfinite or interrupted (a stop signal)."""
     last_checkpoint: Path | None
     message: str
 
@@ -103,6 +103,7 @@ def run_loop(
     progress: TrainingProgress,
     loggers: Sequence[Logger] = (),
     elapsed: float = 0.0,
+    stop: Callable[[], bool] = lambda: False,
 ) -> LoopResult:
     """Trains from update `start` until the plan ends, pauses or stops on non-finite updates.
 
@@ -111,10 +112,14 @@ def run_loop(
         run_chunk: runs `n` updates (already compiled for every size of `chunk_sizes`).
         meta: stored with each checkpoint and required again on restore.
         elapsed: training seconds of earlier invocations (the `wall_time` column continues it).
+        stop: True once the run should stop (a signal, see experiments.run.interrupt): the loop
+            checkpoints the chunk just run and returns `interrupted`.
     """
     sizes = chunk_sizes(start, plan.total_updates, plan.chunk_updates)
     last = checkpoint.latest(run_dir.checkpoints)
     update, done_here = start, 0
+    if sizes and stop():
+        return LoopResult(state, update, INTERRUPTED, last, _interrupted(update, last))
     for index, size in enumerate(sizes):
         t0 = time.perf_counter()
         state, metrics = run_chunk(state, size)
@@ -139,15 +144,22 @@ def run_loop(
             )
             return LoopResult(state, update, NONFINITE, last, message)
         pause = plan.stop_after is not None and done_here >= plan.stop_after
-        final = index == len(sizes) - 1
-        if final or pause or (index + 1) % plan.checkpoint_every == 0:
+        final, interrupted = index == len(sizes) - 1, stop()
+        if final or pause or interrupted or (index + 1) % plan.checkpoint_every == 0:
             last = checkpoint.save(
                 run_dir.checkpoints, update, state, meta, keep=plan.keep_checkpoints
             )
+        if interrupted and not final:
+            return LoopResult(state, update, INTERRUPTED, last, _interrupted(update, last))
         if pause and not final:
             message = f"paused after {done_here} updates at update {update}; checkpoint {last}."
             return LoopResult(state, update, PAUSED, last, message)
     return LoopResult(state, update, FINISHED, last, f"finished {update} updates.")
+
+
+def _interrupted(update: int, last: Path | None) -> str:
+    where = f"checkpoint {last}" if last is not None else "no checkpoint yet"
+    return f"interrupted at update {update}; {where}."
 
 
 def _mean_return(metrics: dict[str, np.ndarray]) -> float:
