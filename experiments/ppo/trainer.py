@@ -202,7 +202,9 @@ class PPOTrainer(lifecycle.Trainer):
             f"(POPGym's MMER on POPGym tasks); files in {run_dir}"
         ]
 
-    def next_steps(self, run_dir: Path) -> list[str]:
+    def next_steps(self, summary: dict, run_dir: Path) -> list[str]:
+        if summary["last_checkpoint"] is None:
+            return []
         return [f"evaluate: python -m experiments.evaluate {run_dir}"]
 
 

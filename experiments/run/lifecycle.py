@@ -135,8 +135,8 @@ class Trainer(abc.ABC):
         """Lines printed after the status line."""
         return []
 
-    def next_steps(self, run_dir: Path) -> list[str]:
-        """Commands suggested after any run."""
+    def next_steps(self, summary: dict, run_dir: Path) -> list[str]:
+        """Commands that work on the run as `summary` describes it (e.g. evaluate a checkpoint)."""
         return []
 
 
@@ -315,9 +315,14 @@ def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
     console.print(f"[{color}]{result.status}[/{color}]: {result.summary['message']}")
     for line in trainer.summary_lines(result.summary, result.run_dir):
         console.print(line)
-    if result.status != FINISHED:
+    if result.status in (PAUSED, INTERRUPTED):
         console.print(f"continue: {trainer.command} --resume {result.run_dir}")
-    for line in trainer.next_steps(result.run_dir):
+    elif result.status == NONFINITE:
+        console.print(
+            "--resume would repeat the same updates and diverge again; start a new run with "
+            "other settings (a lower --lr, a smaller --max-grad-norm) instead."
+        )
+    for line in trainer.next_steps(result.summary, result.run_dir):
         console.print(line)
 
 

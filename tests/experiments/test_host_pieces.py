@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,31 @@ def test_trial_report_with_one_episode_shows_no_standard_error():
     console = Console(record=True, width=200)
     report(results, console)
     assert "last - first = +0.300 (s.e. -)" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    ("status", "checkpointed", "expected", "absent"),
+    [
+        ("paused", True, ["--resume", "evaluate:"], ["diverge"]),
+        ("interrupted", True, ["--resume", "evaluate:"], ["diverge"]),
+        ("nonfinite", False, ["diverge again", "--lr"], ["--resume R", "evaluate:"]),
+        ("finished", True, ["evaluate:"], ["--resume", "diverge"]),
+    ],
+)
+def test_report_offers_only_next_steps_that_work(status, checkpointed, expected, absent):
+    from rich.console import Console
+
+    from experiments.ppo.trainer import TRAINER
+    from experiments.run.lifecycle import TrainResult, report
+
+    summary = {
+        "message": "m",
+        "final_return_mean": 0.0,
+        "mmer_mean": 0.0,
+        "num_seeds": 1,
+        "last_checkpoint": "checkpoints/000000004" if checkpointed else None,
+    }
+    console = Console(record=True, width=200)
+    report(TRAINER, TrainResult(Path("R"), status, None, summary), console)
+    text = console.export_text()
+    assert all(e in text for e in expected) and not any(a in text for a in absent)
