@@ -41,6 +41,7 @@ import tyro
 
 import envs
 import rlssm.world_models as wm
+from agents.world_model import init_train_state, make_optimizer, make_optimizer_step
 from benchmarks.common import (
     compile_and_time,
     emit,
@@ -51,7 +52,6 @@ from benchmarks.common import (
 )
 from experiments import world_model
 from experiments.run.run_dir import RunDir
-from experiments.world_model_train import make_optimizer
 
 SECTION = "world_models"
 MODELS = {
@@ -182,9 +182,9 @@ def speed_programs(label: str, length: int, batch_size: int) -> dict:
     """Compiled training update and imagination of one model, with their compile times."""
     model = experiment(label).world_model()
     optimizer = make_optimizer(1e-3, 100.0)
-    update = wm.make_update(model, optimizer)
+    update = make_optimizer_step(model, optimizer)
     key = jax.random.key(0, impl="rbg")
-    train_state = wm.init_train_state(model, optimizer, key)
+    train_state = init_train_state(model, optimizer, key)
     batch = random_batch(model, length, batch_size)
     carry = model.initial_carry(batch_size)
 

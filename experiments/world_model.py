@@ -38,6 +38,15 @@ from rich.console import Console
 
 import envs
 import rlssm.world_models as wm
+from agents.common import map_seeds
+from agents.world_model import (
+    TRAINING_FIELDS,
+    LoopState,
+    TrainConfig,
+    evaluate_seeds,
+    make_agent,
+    update_seeds,
+)
 from experiments import world_model_plots
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
@@ -48,15 +57,6 @@ from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir, RunDirError
 from experiments.run.serialize import ConfigError, from_dict, to_dict
 from experiments.world_model_data import DatasetError, DataSpec, Splits, load_or_generate
-from experiments.world_model_train import (
-    TRAINING_FIELDS,
-    BlindQuery,
-    LoopState,
-    init_state,
-    make_evaluate,
-    make_optimizer,
-    make_seeds_step,
-)
 
 SESSION_FIELDS = ("resume", "stop_after", "progress", "dataset_dir")
 """Run settings that may change between sessions of one run (everything else is the run)."""
@@ -458,21 +458,12 @@ def num_seeds(state: LoopState) -> int:
 @functools.lru_cache(maxsize=4)
 def _build(config_json: str) -> Built:
     experiment = from_dict(Experiment, json.loads(config_json), "experiment")
-    model = experiment.world_model()
-    optimizer = make_optimizer(experiment.lr, experiment.grad_clip)
-    init = jax.jit(functools.partial(jax.lax.map, functools.partial(init_state, model, optimizer)))
-    blind = BlindQuery(experiment.blind_query, experiment.context_length)
-    step = make_seeds_step(model, optimizer, experiment.batch_size, experiment.window, blind)
-    evaluate = jax.jit(
-        make_evaluate(
-            model,
-            experiment.context_length,
-            experiment.eval_buckets,
-            experiment.eval_sample,
-            experiment.shown_episodes,
-        )
-    )
-    return Built(experiment, model, init, step, evaluate)
+    fields = dataclasses.fields(TrainConfig)
+    config = TrainConfig(**{f.name: getattr(experiment, f.name) for f in fields})
+    agent = make_agent(experiment.world_model(), config)
+    init = jax.jit(map_seeds(agent.init))
+    evaluate = jax.jit(evaluate_seeds(agent))
+    return Built(experiment, agent.model, init, update_seeds(agent), evaluate)
 
 
 def build(experiment: Experiment) -> Built:

@@ -8,7 +8,8 @@
     loss, metrics = model.loss(params, batch, key)          # metrics: recon, reward, continue, kl_*
 
 Time convention: `action[t]` led to `obs[t]`, `reward[t]`, `terminated[t]` came with it and
-`start[t]` says it opens an episode. `rlssm.world_models.train` has a jittable optax update.
+`start[t]` says it opens an episode. Training (optimiser, batches, seeds) is the
+`agents.world_model` agent's.
 """
 
 import dataclasses
@@ -38,7 +39,6 @@ from rlssm.world_models.state import (
     Predictions,
     WorldModelCarry,
 )
-from rlssm.world_models.train import TrainState, init_train_state, make_update
 from rlssm.world_models.tssm import TSSM, TransformerConfig, TransformerCore
 
 MODELS: dict[str, type[WorldModel]] = {cls.name: cls for cls in (S4WM, RSSM, TSSM)}
@@ -115,7 +115,6 @@ __all__ = [
     "Policy",
     "Predictions",
     "SymlogMSEReward",
-    "TrainState",
     "TransformerConfig",
     "TransformerCore",
     "TwoHotReward",
@@ -125,9 +124,7 @@ __all__ = [
     "WorldModelNet",
     "backbone_config",
     "balanced_kl",
-    "init_train_state",
     "make",
-    "make_update",
     "registered",
     "symexp",
     "symlog",

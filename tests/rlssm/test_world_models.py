@@ -1,6 +1,6 @@
 """World models (S4WM on s5/lru/gru, RSSM on gru, TSSM): shapes and named loss terms, parallel
-`observe` = the step-by-step path, deterministic imagination, start semantics inside a batch, and a
-tiny training run.
+`observe` = the step-by-step path, deterministic imagination and start semantics inside a batch
+(a tiny training run is in tests/agents/test_world_model_train.py).
 
 Keys use the `rbg` implementation: on the CPU every threefry draw compiles in seconds (the
 partitionable threefry of current jax) and a model holds dozens of draws. The one exception is the
@@ -13,7 +13,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import rlssm.world_models as wm
@@ -247,58 +246,3 @@ def test_image_observations_gaussian_latent_and_symlog_reward_shapes():
     assert imagined.obs.shape == (4, B, 32, 32, 3) and imagined.reward.shape == (4, B)
     _, metrics = jax.eval_shape(model.loss, params, batch, key(3))
     assert set(metrics) >= TERMS and all(m.shape == () for m in metrics.values())
-
-
-def moving_dot_batch(batch_key, length=10, batch=8, size=8) -> wm.Batch:
-    """A 2x2 dot on a `size` x `size` torus moved by the action (right, left, down, up).
-
-    `action[t]` moves the dot from `obs[t - 1]` to `obs[t]`; the reward is 1 while the dot's corner
-    is in the top-left quadrant. A blank frame has a squared error of 4.
-    """
-    k_pos, k_act = jax.random.split(batch_key)
-    moves = jnp.array([[0, 1], [0, -1], [1, 0], [-1, 0]])
-    action = jax.random.randint(k_act, (length, batch), 0, 4)
-    delta = moves[action].at[0].set(0)
-    pos = (jax.random.randint(k_pos, (batch, 2), 0, size) + jnp.cumsum(delta, 0)) % size
-
-    def band(p):
-        return jax.nn.one_hot(p, size) + jax.nn.one_hot((p + 1) % size, size)
-
-    obs = (band(pos[..., 0])[..., :, None] * band(pos[..., 1])[..., None, :])[..., None]
-    reward = jnp.all(pos < size // 2, -1).astype(jnp.float32)
-    start = jnp.zeros((length, batch), bool).at[0].set(True)
-    return wm.Batch(obs, action, reward, jnp.zeros((length, batch), bool), start)
-
-
-def test_tiny_training_run_lowers_the_loss():
-    model = wm.make(
-        "s4wm",
-        core="s5",
-        core_options={"hidden_size": 32, "state_size": 16},
-        obs_shape=(8, 8, 1),
-        action_dim=4,
-        hidden_size=32,
-        cnn_depth=8,
-        latent_groups=4,
-        latent_classes=4,
-        reward_bins=15,
-    )
-    optimizer = optax.adam(3e-3)
-    update = wm.make_update(model, optimizer)
-    steps = 300
-
-    @jax.jit
-    def train(train_state, train_key):
-        def body(train_state, step_key):
-            batch_key, loss_key = jax.random.split(step_key)
-            return update(train_state, moving_dot_batch(batch_key), loss_key)
-
-        return jax.lax.scan(body, train_state, jax.random.split(train_key, steps))
-
-    train_state, metrics = train(wm.init_train_state(model, optimizer, key(0)), key(1))
-    assert int(train_state.step) == steps
-    first = {name: float(value[:5].mean()) for name, value in metrics.items()}
-    last = {name: float(value[-20:].mean()) for name, value in metrics.items()}
-    assert last["loss"] < 0.5 * first["loss"]
-    assert last["recon"] < 3.0  # well below a blank frame's 4: the dot is reconstructed
-    assert last["reward"] < 0.25 * first["reward"]
