@@ -30,7 +30,7 @@ class TrainConfig:
     eval_sample: bool = False
     """Draw latents while evaluating (default: the distributions' modes, deterministic)."""
     shown_episodes: int = 3
-    """`S`: evaluation episodes whose generated frames the evaluation returns (for plots)."""
+    """Evaluation episodes whose generated frames the evaluation returns (for plots)."""
 
     def __post_init__(self) -> None:
         require(self.lr > 0, f"lr must be > 0, got {self.lr}; pass a positive learning rate.")

@@ -1,16 +1,18 @@
 """Long-term imagination of one seed on held-out episodes (S4WM's protocol, trimmed for plots).
 
-Axis names: `E` evaluation episodes, `T` records, `H` query horizon (`T - C`), `K` buckets or
-reward values, `S` shown episodes. See `rlssm.world_models.evaluate` for the protocol.
+Axis names: `E` evaluation episodes, `T` records, `horizon` the query records (`T - C`), `K`
+buckets or reward values, `shown` the episodes whose frames are returned, `*obs` the observation
+shape. See `rlssm.world_models.evaluate` for the protocol.
 """
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from jaxtyping import Array, Float, Key
 
 from agents.world_model.config import TrainConfig
 from agents.world_model.data import TRAINING_FIELDS, Dataset
+from agents.world_model.optimizer import Params
 from rlssm.world_models import WorldModel
 from rlssm.world_models import evaluate as wm_eval
 
@@ -20,14 +22,14 @@ class SeedEvaluation(NamedTuple):
     `jax.vmap` over seeds every field leads with `N`)."""
 
     metrics: wm_eval.QueryMetrics
-    """`mse [H]`, `mse_buckets [K]`, scalar accuracies."""
+    """`mse [horizon]`, `mse_buckets [K]`, scalar accuracies."""
     loss_terms: dict[str, Float[Array, ""]]
     """Teacher-forced loss terms on the evaluation episodes."""
-    imagined_obs: Float[Array, "H S ..."]
-    """Generated query frames of the first `S` episodes (for plots)."""
+    imagined_obs: Float[Array, "horizon shown *obs"]
+    """Generated query frames of the first `config.shown_episodes` episodes (for plots)."""
 
 
-Evaluate = Callable[[Any, Dataset, Key[Array, ""], Float[Array, " K"]], SeedEvaluation]
+Evaluate = Callable[[Params, Dataset, Key[Array, ""], Float[Array, " K"]], SeedEvaluation]
 
 
 def make_evaluate(model: WorldModel, config: TrainConfig) -> Evaluate:
@@ -39,7 +41,7 @@ def make_evaluate(model: WorldModel, config: TrainConfig) -> Evaluate:
     """
 
     def evaluate(
-        params: Any,
+        params: Params,
         episodes: Dataset,
         key: Key[Array, ""],
         reward_values: Float[Array, " K"],

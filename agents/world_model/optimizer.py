@@ -7,20 +7,23 @@ train_state, metrics = step(train_state, batch, key)   # batch: rlssm.world_mode
 """
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, Key
+from jaxtyping import Array, Float, Int, Key, PyTree
 
 from rlssm.world_models import Batch, WorldModel, WorldModelCarry
+
+Params = PyTree[Float[Array, "..."]]
+"""World-model parameters, from `WorldModel.init`."""
 
 
 class TrainState(NamedTuple):
     """Parameters, optimiser state and the number of updates applied."""
 
-    params: Any
+    params: Params
     """World-model parameters."""
     opt_state: optax.OptState
     """Optimiser state."""

@@ -1,10 +1,25 @@
-"""What the agents share (`agents.common`): the non-finite guard and seed-by-seed init."""
+"""What the agents share (`agents.common`): the non-finite guard and seed-by-seed init; the
+axis names in the annotations of agents.common and agents.world_model."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from agents.common import all_finite, keep_if_finite, map_seeds, nonfinite_streak, seed_by_seed
+import agents.world_model as world_model
+from agents.common import (
+    all_finite,
+    keep_if_finite,
+    map_seeds,
+    nonfinite_streak,
+    seed_by_seed,
+    update_stats,
+)
+from tests.rlssm.test_annotations import DESIGN_AXES, hints
+
+# Local axes, each named in its module's docstring: dataset episodes, training window, buckets or
+# reward values, the query horizon, shown episodes and the observation shape.
+AGENT_AXES = {"E", "W", "K", "horizon", "shown", "obs"}
 
 
 def test_guard_keeps_the_whole_old_state_unless_every_value_is_finite():
@@ -50,3 +65,25 @@ def test_seeds_are_initialised_one_at_a_time_and_equal_the_single_seed_init():
     assert bool((jax.random.key_data(vmapped["key"]) == jax.random.key_data(mapped["key"])).all())
     jaxpr = str(jax.make_jaxpr(jax.vmap(seed_by_seed(init)))(keys))
     assert "scan" in jaxpr  # the vmap rule loops over the seeds
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        map_seeds,
+        seed_by_seed,
+        all_finite,
+        keep_if_finite,
+        nonfinite_streak,
+        update_stats,
+        world_model.sample_windows,
+        world_model.blind_mask,
+        world_model.init_train_state,
+        world_model.SeedEvaluation,
+        world_model.LoopState,
+    ],
+)
+def test_public_signatures_name_design_or_documented_axes(fn):
+    found = {name for shapes in hints(fn).values() for _, axes in shapes for name in axes}
+    assert found <= DESIGN_AXES | AGENT_AXES, found - DESIGN_AXES - AGENT_AXES
+    assert hints(fn), f"{fn.__qualname__} has no annotations"
