@@ -50,8 +50,11 @@ from benchmarks.common import (
     read_section,
     write_section,
 )
-from experiments import world_model
+from experiments.run import lifecycle
 from experiments.run.run_dir import RunDir
+from experiments.world_model.config import Experiment
+from experiments.world_model.presets import presets
+from experiments.world_model.trainer import TRAINER
 
 SECTION = "world_models"
 MODELS = {
@@ -62,7 +65,7 @@ MODELS = {
     "memoryless": ("s4wm", "none", ""),
 }
 """Benchmark label -> (world model, backbone, backbone options as JSON)."""
-PRESETS = tuple(name for name in world_model.presets() if name.startswith("cpu-"))
+PRESETS = tuple(name for name in presets() if name.startswith("cpu-"))
 """Presets of `experiments.world_model` a quality run can start from (its CPU ones, in order)."""
 LONG_CONTEXT = {"Memory/TenRooms": (200, 100), "Memory/Teleport-TenRooms": (200, 100)}
 """Tasks whose cpu-small quality runs use other (context, query) lengths than the preset's."""
@@ -158,10 +161,10 @@ class Args:
             raise ValueError("choose --speed and/or --quality.")
 
 
-def experiment(label: str, preset: str = "cpu-small", **changes) -> world_model.Experiment:
+def experiment(label: str, preset: str = "cpu-small", **changes) -> Experiment:
     """The experiment of model `label` in `preset` (with `changes`)."""
     name, core, options = MODELS[label]
-    base, _ = world_model.split(world_model.presets()[preset][1])
+    base = presets()[preset][1].experiment
     return dataclasses.replace(base, model=name, core=core, core_options=options, **changes)
 
 
@@ -272,7 +275,7 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
     if args.train_episodes:
         changes["train_episodes"] = args.train_episodes
     wanted = experiment(label, args.preset, **changes)
-    base = world_model.presets()[args.preset][1]
+    base = presets()[args.preset][1]
     name = f"{task.replace('/', '-')}-{label}-{wanted.steps}"
     if wanted.train_episodes != base.train_episodes:
         name += f"-e{wanted.train_episodes}"
@@ -280,7 +283,7 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
         name += f"-{args.preset}"
     run_dir = args.runs_dir / name
     if (run_dir / "config.json").exists():
-        stored, _, _ = world_model.load_config(RunDir(run_dir))
+        stored, _, _ = lifecycle.load_config(TRAINER, RunDir(run_dir))
         if stored != wanted:
             raise ValueError(f"{run_dir} holds another experiment; delete it or use --runs-dir.")
         summary = RunDir(run_dir).read_summary()
@@ -288,15 +291,14 @@ def quality_run(task: str, label: str, args: Args) -> dict | None:
             return summary
         if args.finished_only:
             return None
-        session = dataclasses.replace(base, resume=run_dir, progress=False)
+        session = base.replace(resume=run_dir, progress=False)
     elif args.finished_only:
         return None
     else:
-        fields = {f.name: getattr(wanted, f.name) for f in dataclasses.fields(wanted)}
-        session = dataclasses.replace(
-            base, **fields, run_dir=run_dir, dataset_dir=args.runs_dir / "data", progress=False
+        session = dataclasses.replace(base, experiment=wanted).replace(
+            run_dir=run_dir, dataset_dir=args.runs_dir / "data", progress=False
         )
-    return world_model.main(session).summary
+    return lifecycle.main(TRAINER, session).summary
 
 
 def train_episodes(summary: dict) -> int:
@@ -391,7 +393,7 @@ def stored_tables() -> tuple[list[dict], list[dict], str]:
     text = read_section(SECTION) or ""
     speed_text, _, quality_text = text.partition("### Quality")
     quality = parse_table(quality_text)
-    default = str(world_model.presets()["cpu-small"][1].train_episodes)
+    default = str(presets()["cpu-small"][1].train_episodes)
     for row in quality:  # rows measured before these columns existed: cpu-small, its episodes
         row["episodes"] = row.get("episodes") or default
         row["preset"] = row.get("preset") or "cpu-small"

@@ -18,8 +18,8 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
-from experiments import world_model_plots
 from experiments.run.run_dir import RunDir, RunDirError
+from experiments.world_model import plots as world_model_plots
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,6 @@ programs (update, evaluation, dataset) are reused within the process, and one da
 the dataset is generated once.
 """
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -15,11 +14,13 @@ import numpy as np
 import pytest
 
 from envs.memory import dataset
-from experiments import world_model, world_model_eval
-from experiments.run import checkpoint
+from experiments import world_model_eval
+from experiments.run import checkpoint, lifecycle
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
-from experiments.world_model_data import DatasetError, DataSpec, load_or_generate
+from experiments.world_model import cli as world_model
+from experiments.world_model.data import DatasetError, DataSpec, load_or_generate
+from experiments.world_model.trainer import TRAINER
 
 UPDATES = 6
 TIMING = ("wall_time", "updates_per_second")
@@ -27,8 +28,7 @@ TIMING = ("wall_time", "updates_per_second")
 
 def tiny(run_dir: Path, data_dir: Path, **changes) -> world_model.TrainArgs:
     """cpu-small shrunk: 6 updates of 2 episodes of 17 records, a checkpoint every 2 updates."""
-    return dataclasses.replace(
-        world_model.presets()["cpu-small"][1],
+    return world_model.presets()["cpu-small"][1].replace(
         task="Memory/TwoRooms",
         context_length=8,
         query_length=8,
@@ -60,7 +60,7 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def straight(folders) -> world_model.TrainResult:
+def straight(folders) -> lifecycle.TrainResult:
     runs, data = folders
     return world_model.main(tiny(runs / "straight", data))
 
@@ -85,7 +85,7 @@ def test_help_lists_the_options(capsys):
 
 def test_objective_flags_reach_the_model_and_the_training_step():
     args = world_model.parse(["--recon-scale", "16", "--blind-query", "0.5"])
-    experiment, _ = world_model.split(args)
+    experiment = args.experiment
     assert experiment.world_model().config.recon_scale == 16.0
     assert experiment.blind_query == 0.5
 
@@ -98,7 +98,7 @@ def test_recall_preset_is_the_sharp_blind_trained_short_teleport_run():
         "Memory/Teleport-TwoRooms",
     )
     assert (args.context_length, args.query_length, args.steps) == (30, 10, 1500)
-    config = world_model.split(args)[0].world_model().config
+    config = args.experiment.world_model().config
     assert (config.recon_scale, args.blind_query) == (16.0, 0.5)
 
 
@@ -115,7 +115,7 @@ def test_recall_preset_is_the_sharp_blind_trained_short_teleport_run():
 )
 def test_bad_flags_exit_with_a_readable_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        world_model.cli(argv)
+        world_model.parse(argv)
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert message in " ".join((captured.out + captured.err).split()).replace("│ ", "")
@@ -146,10 +146,10 @@ def test_tiny_run_leaves_every_run_dir_file(straight, folders):
     ]
     data_files = list(folders[1].glob("*.npz"))
     assert [p.name for p in data_files] == ["Memory-TwoRooms-c8-q8-t2-n12-seed0.npz"]
-    experiment, run, preset = world_model.load_config(RunDir(path))
-    expected_experiment, expected_run = world_model.split(tiny(path, folders[1]))
-    assert experiment == expected_experiment and preset == "cpu-small"
-    assert run == world_model.resolve(expected_experiment, expected_run, preset)
+    experiment, run, preset = lifecycle.load_config(TRAINER, RunDir(path))
+    expected = tiny(path, folders[1])
+    assert experiment == expected.experiment and preset == "cpu-small"
+    assert run == lifecycle.resolve(TRAINER, expected.experiment, expected.run, preset)
 
 
 def test_resume_equals_uninterrupted(straight, folders):
@@ -157,9 +157,7 @@ def test_resume_equals_uninterrupted(straight, folders):
     paused = world_model.main(tiny(runs / "split", data, stop_after=3))
     assert paused.status == "paused" and int(paused.state.update[0]) == 4
     assert json.loads((runs / "split" / "summary.json").read_text())["eval"] is None
-    resume = dataclasses.replace(
-        world_model.presets()["cpu-small"][1], resume=runs / "split", progress=False
-    )
+    resume = world_model.presets()["cpu-small"][1].replace(resume=runs / "split", progress=False)
     resumed = world_model.main(resume)
     assert resumed.status == "finished"
     leaves_a, leaves_b = jax.tree.leaves(straight.state), jax.tree.leaves(resumed.state)
@@ -172,9 +170,7 @@ def test_resume_equals_uninterrupted(straight, folders):
 
 
 def test_resume_refuses_changed_flags(straight):
-    args = dataclasses.replace(
-        world_model.presets()["cpu-small"][1], resume=straight.run_dir, steps=99
-    )
+    args = world_model.presets()["cpu-small"][1].replace(resume=straight.run_dir, steps=99)
     with pytest.raises(ConfigError, match="--steps"):
         world_model.main(args)
 
