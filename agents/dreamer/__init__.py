@@ -5,8 +5,11 @@ Public API:
     discount_weights: the loss weight of each imagined state (the discounted chance to reach it).
     ReturnScale, init_return_scale, update_return_scale, scale: DreamerV3's return normalisation
         (bias-corrected EMAs of the returns' 5th and 95th percentiles; scale = max(1, p95 - p5)).
+    critic_loss: two-hot symlog cross-entropy against the lambda-returns plus a regulariser towards
+        the slow critic's values; ema_update: the slow critic's parameter average.
 """
 
+from agents.dreamer.critic import critic_loss, ema_update
 from agents.dreamer.return_norm import (
     ReturnScale,
     init_return_scale,
@@ -17,7 +20,9 @@ from agents.dreamer.returns import discount_weights, lambda_returns
 
 __all__ = [
     "ReturnScale",
+    "critic_loss",
     "discount_weights",
+    "ema_update",
     "init_return_scale",
     "lambda_returns",
     "scale",
