@@ -7,9 +7,14 @@ Public API:
         (bias-corrected EMAs of the returns' 5th and 95th percentiles; scale = max(1, p95 - p5)).
     critic_loss: two-hot symlog cross-entropy against the lambda-returns plus a regulariser towards
         the slow critic's values; ema_update: the slow critic's parameter average.
+    replay: the replay ring in device memory (`replay.init`, `add`, `sample`, `can_sample`,
+        `sample_with_context`); ReplayConfig (capacity, window length, stored carry or episode
+        start context, burn-in), ReplayState, Replayed.
 """
 
+from agents.dreamer import replay
 from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.replay import ReplayConfig, Replayed, ReplayState
 from agents.dreamer.return_norm import (
     ReturnScale,
     init_return_scale,
@@ -19,12 +24,16 @@ from agents.dreamer.return_norm import (
 from agents.dreamer.returns import discount_weights, lambda_returns
 
 __all__ = [
+    "ReplayConfig",
+    "ReplayState",
+    "Replayed",
     "ReturnScale",
     "critic_loss",
     "discount_weights",
     "ema_update",
     "init_return_scale",
     "lambda_returns",
+    "replay",
     "scale",
     "update_return_scale",
 ]
