@@ -1,0 +1,98 @@
+"""DreamerV3's actor: its action distributions and its loss on an imagined trajectory.
+
+Distributions (distrax), from the actor network's raw output:
+- discrete actions, `categorical_policy`: a categorical over `A` actions with 1% of the uniform
+  distribution mixed in (`unimix`), so every action keeps some probability and the log-prob's
+  gradient stays bounded; samples are integer actions.
+- continuous actions, `bounded_normal_policy`: DreamerV3's bounded normal, a diagonal Gaussian
+  whose mean is `tanh` of the network's output (in `[-1, 1]`) and whose standard deviation is
+  `(max_std - min_std) * sigmoid(raw + 2) + min_std` (in `[0.1, 1]`). It is neither tanh-squashed
+  nor clipped: a sample can leave `[-1, 1]`, and the environment's action bounds clip it.
+
+Loss (`actor_loss`), on the states `s_0 .. s_{horizon-1}` of an imagined trajectory, with the
+advantage `adv_t = (R_t - v_t) / scale` (lambda-return minus the critic's value, divided by the
+return scale of `return_norm`) and the loss weights `w_t` of `discount_weights`:
+- "reinforce" (DreamerV3's choice for discrete actions, and in its latest version for all):
+  `-mean(sg(w) * (log pi(a_t | s_t) * sg(adv_t) + eta * entropy_t))`;
+- "backprop" (dynamics backpropagation, the original DreamerV3 paper's choice for continuous
+  actions): `-mean(sg(w) * ((R_t - sg(v_t)) / scale + eta * entropy_t))`; the gradient flows
+  from the return through the imagined rewards, values and states into the actions, so the
+  caller must imagine with reparameterised action samples.
+`eta = 3e-4`. The entropy bonus pushes towards more random policies; with advantages scaled to
+about 1, one value of `eta` fits every task.
+
+Axis names: `horizon` imagination steps, `B` trajectories, `A` actions; `*batch` any leading axes.
+"""
+
+import distrax
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from agents.common import require
+from rlssm.world_models.latents import DiscreteLatent
+
+GRADIENTS = ("reinforce", "backprop")
+
+
+def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:
+    """Logits `raw[..., A]` -> `(1 - unimix) * softmax(raw) + unimix / A` as a distrax categorical.
+
+    The mixing is the world model's discrete latent's (one variable of `A` classes).
+    """
+    actions = raw.shape[-1]
+    logits = DiscreteLatent(1, actions, unimix).stats(raw)[..., 0, :]
+    return distrax.Categorical(logits=logits)
+
+
+def bounded_normal_policy(
+    raw: Float[Array, "*batch 2*A"], min_std: float = 0.1, max_std: float = 1.0
+) -> distrax.Distribution:
+    """`raw[..., 2 A]` (mean, then pre-sigmoid std) -> a diagonal Gaussian, event shape `[A]`.
+
+    Mean `tanh(raw[..., :A])`; std `(max_std - min_std) * sigmoid(raw[..., A:] + 2) + min_std`.
+    """
+    mean, std = jnp.split(raw, 2, axis=-1)
+    std = (max_std - min_std) * jax.nn.sigmoid(std + 2.0) + min_std
+    return distrax.Independent(distrax.Normal(jnp.tanh(mean), std), 1)
+
+
+def actor_loss(
+    log_prob: Float[Array, "horizon B"],
+    entropy: Float[Array, "horizon B"],
+    returns: Float[Array, "horizon B"],
+    value: Float[Array, "horizon B"],
+    weight: Float[Array, "horizon B"],
+    scale: float | Float[Array, ""],
+    gradient: str = "reinforce",
+    entropy_coef: float = 3e-4,
+) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
+    """The actor's loss over `[horizon, B]` (see the module docstring for both gradients).
+
+    Args:
+        log_prob: `log pi(a_t | s_t)` of the imagined actions (only read by "reinforce").
+        entropy: the policy's entropy in each state.
+        returns: lambda-returns `R[horizon, B]`; "backprop" differentiates through them.
+        value: the critic's values `v(s_t)` (the baseline, no gradient).
+        weight: loss weights (`discount_weights`, no gradient).
+        scale: the return scale (`return_norm.scale`), at least 1.
+        gradient: "reinforce" or "backprop".
+        entropy_coef: eta, the entropy bonus's weight.
+
+    Returns:
+        The scalar loss and metrics `actor_loss`, `advantage` (mean), `advantage_magnitude`
+        (mean absolute) and `entropy` (mean), all over `[horizon, B]`.
+    """
+    require(gradient in GRADIENTS, f"gradient={gradient!r}: use one of {GRADIENTS}.")
+    sg = jax.lax.stop_gradient
+    advantage = (returns - sg(value)) / scale
+    # REINFORCE: the score function times a constant advantage; backprop: the return itself.
+    objective = log_prob * sg(advantage) if gradient == "reinforce" else advantage
+    loss = -(sg(weight) * (objective + entropy_coef * entropy)).mean()
+    metrics = {
+        "actor_loss": loss,
+        "advantage": sg(advantage).mean(),
+        "advantage_magnitude": abs(sg(advantage)).mean(),
+        "entropy": sg(entropy).mean(),
+    }
+    return loss, metrics

@@ -1,0 +1,124 @@
+"""The actor's distributions against hand computation; the loss's gradients on toy policies: the
+direction and size of REINFORCE's step, the entropy bonus's sign, where gradients stop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
+
+
+def test_unimix_probabilities_by_hand():
+    dist = categorical_policy(jnp.array([0.0, np.log(3.0)]))  # softmax 0.25, 0.75
+    np.testing.assert_allclose(dist.probs, [0.99 * 0.25 + 0.005, 0.99 * 0.75 + 0.005], rtol=1e-6)
+    dist = categorical_policy(jnp.array([[0.0, 0.0, 0.0, np.log(97.0)]]))  # 0.01 x 3, 0.97
+    expected = 0.99 * np.array([0.01, 0.01, 0.01, 0.97]) + 0.0025
+    np.testing.assert_allclose(dist.probs[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(dist.log_prob(jnp.array([3])), np.log(expected[3:]), rtol=1e-5)
+    entropy = -(expected * np.log(expected)).sum()
+    np.testing.assert_allclose(dist.entropy(), [entropy], rtol=1e-5)
+    pure = categorical_policy(jnp.array([0.0, np.log(3.0)]), unimix=0.0)
+    np.testing.assert_allclose(pure.probs, [0.25, 0.75], rtol=1e-6)
+
+
+def test_samples_are_actions_under_jit():
+    @jax.jit
+    def sample(raw, key):
+        return categorical_policy(raw).sample(seed=key)
+
+    action = sample(jnp.zeros((5, 3, 4)), jax.random.key(0))
+    assert action.shape == (5, 3) and jnp.issubdtype(action.dtype, jnp.integer)
+    assert int(action.min()) >= 0 and int(action.max()) < 4
+
+
+def toy_loss(theta, action, advantage, entropy_coef=0.0, unimix=0.01, scale=1.0):
+    """One imagined state, two actions with logits `theta`; `returns - value = advantage`."""
+    dist = categorical_policy(theta[None, None], unimix)
+    log_prob = dist.log_prob(jnp.array([[action]]))
+    returns, value, weight = jnp.full((1, 1), 1.0 + advantage), jnp.ones((1, 1)), jnp.ones((1, 1))
+    return actor_loss(
+        log_prob, dist.entropy(), returns, value, weight, scale, entropy_coef=entropy_coef
+    )[0]
+
+
+toy_grad = jax.jit(jax.grad(toy_loss), static_argnames=("entropy_coef", "unimix", "scale"))
+
+
+@pytest.mark.parametrize(("action", "advantage"), [(0, 1.0), (1, 1.0), (0, -1.0), (1, -0.5)])
+def test_reinforce_moves_probability_with_the_advantage(action, advantage):
+    theta = jnp.array([0.3, -0.2])
+    stepped = theta - 0.5 * toy_grad(theta, action, advantage)
+    before = categorical_policy(theta).probs[action]
+    after = categorical_policy(stepped).probs[action]
+    assert (after > before) == (advantage > 0), (before, after)
+
+
+def test_reinforce_gradient_by_hand():
+    # Uniform policy, action 0, advantage (3 - 1) / scale 2 = 1: d(-log p_0)/dtheta = p - onehot.
+    def loss(theta):
+        dist = categorical_policy(theta[None, None], unimix=0.0)
+        log_prob = dist.log_prob(jnp.zeros((1, 1), jnp.int32))
+        ones = jnp.ones((1, 1))
+        return actor_loss(log_prob, dist.entropy(), 3.0 * ones, ones, ones, 2.0, entropy_coef=0)[0]
+
+    np.testing.assert_allclose(jax.grad(loss)(jnp.zeros(2)), [-0.5, 0.5], atol=1e-6)
+
+
+def test_entropy_bonus_raises_entropy():
+    theta = jnp.array([1.0, -1.0])
+    grad = toy_grad(theta, 0, 0.0, entropy_coef=0.1)  # zero advantage: only entropy
+    entropy = categorical_policy(theta).entropy()
+    assert float(categorical_policy(theta - grad).entropy()) > float(entropy)
+    np.testing.assert_allclose(toy_loss(theta, 0, 0.0, entropy_coef=0.1), -0.1 * entropy)
+
+
+def inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    log_prob, entropy, returns, value = (rng.normal(size=(3, 2)).astype(np.float32) for _ in "1234")
+    weight = np.array([[1.0, 1.0], [0.5, 0.9], [0.0, 0.3]], np.float32)
+    return log_prob, entropy, returns, value, weight
+
+
+@pytest.mark.parametrize("gradient", ["reinforce", "backprop"])
+def test_loss_value_and_where_gradients_stop(gradient):
+    log_prob, entropy, returns, value, weight = inputs()
+    advantage = (returns - value) / 2.0
+    objective = log_prob * advantage if gradient == "reinforce" else advantage
+    expected = -(weight * (objective + 3e-4 * entropy)).mean()
+
+    def loss(*args):
+        return actor_loss(*args, 2.0, gradient=gradient)[0]
+
+    np.testing.assert_allclose(loss(log_prob, entropy, returns, value, weight), expected, rtol=1e-5)
+    grads = jax.grad(loss, argnums=(0, 1, 2, 3, 4))(log_prob, entropy, returns, value, weight)
+    d_log_prob, d_entropy, d_returns, d_value, d_weight = (np.asarray(g) for g in grads)
+    np.testing.assert_allclose(d_entropy, -3e-4 * weight / 6, rtol=1e-5)
+    assert not d_value.any() and not d_weight.any()
+    if gradient == "reinforce":
+        np.testing.assert_allclose(d_log_prob, -weight * advantage / 6, rtol=1e-5)
+        assert not d_returns.any()
+    else:  # dynamics backprop: the gradient of the return itself, no log-prob term
+        np.testing.assert_allclose(d_returns, -weight / 2.0 / 6, rtol=1e-5)
+        assert not d_log_prob.any()
+
+
+def test_unknown_gradient_fails():
+    with pytest.raises(ValueError, match="reinforce"):
+        actor_loss(*inputs(), 1.0, gradient="pathwise")
+
+
+def test_bounded_normal_by_hand():
+    raw = jnp.array([[0.5, -3.0, 0.0, 50.0], [0.0, 0.0, -50.0, -50.0]])  # two states, A = 2
+    dist = bounded_normal_policy(raw)
+    mean = np.tanh([[0.5, -3.0], [0.0, 0.0]])
+    sigmoid2 = 1 / (1 + np.exp(-2.0))
+    std = np.array([[0.9 * sigmoid2 + 0.1, 1.0], [0.1, 0.1]])  # sigmoid saturates at +-50
+    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-6)
+    np.testing.assert_allclose(dist.stddev(), std, rtol=1e-6)
+    action = jnp.array([[0.2, -0.9], [1.5, -0.1]])
+    logpdf = -0.5 * ((action - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(dist.log_prob(action), logpdf.sum(-1), rtol=1e-5)
+    entropy = (0.5 * np.log(2 * np.pi * np.e * std**2)).sum(-1)
+    np.testing.assert_allclose(dist.entropy(), entropy, rtol=1e-5)
+    assert dist.sample(seed=jax.random.key(0)).shape == (2, 2)
