@@ -7,12 +7,16 @@ Public API:
         (bias-corrected EMAs of the returns' 5th and 95th percentiles; scale = max(1, p95 - p5)).
     critic_loss: two-hot symlog cross-entropy against the lambda-returns plus a regulariser towards
         the slow critic's values; ema_update: the slow critic's parameter average.
+    categorical_policy, bounded_normal_policy: the actor's action distributions (1% unimix;
+        DreamerV3's bounded normal); actor_loss: REINFORCE or dynamics backprop with normalised
+        advantages and an entropy bonus.
     replay: the replay ring in device memory (`replay.init`, `add`, `sample`, `can_sample`,
         `sample_with_context`); ReplayConfig (capacity, window length, stored carry or episode
         start context, burn-in), ReplayState, Replayed.
 """
 
 from agents.dreamer import replay
+from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
 from agents.dreamer.critic import critic_loss, ema_update
 from agents.dreamer.replay import ReplayConfig, Replayed, ReplayState
 from agents.dreamer.return_norm import (
@@ -28,6 +32,9 @@ __all__ = [
     "ReplayState",
     "Replayed",
     "ReturnScale",
+    "actor_loss",
+    "bounded_normal_policy",
+    "categorical_policy",
     "critic_loss",
     "discount_weights",
     "ema_update",
