@@ -9,6 +9,7 @@ import dataclasses
 
 import rlssm.cores as cores
 from agents.common import require
+from agents.common.config import config_hash
 from rlssm.cores import CoreConfig
 from rlssm.nn import ACTIVATIONS
 
@@ -119,8 +120,7 @@ class PPOConfig:
     def __hash__(self) -> int:
         """Hashable despite `env_options` (a dict, as the command line gives it): a config can
         key a cache of compiled programs."""
-        values = (getattr(self, f.name) for f in dataclasses.fields(self))
-        return hash(tuple(tuple(sorted(v.items())) if isinstance(v, dict) else v for v in values))
+        return config_hash(self)
 
     @property
     def steps_per_update(self) -> int:

@@ -1,0 +1,136 @@
+"""The model-based agent's configuration: a frozen dataclass, one docstring per field, validated
+on construction (what needs the environment is checked by `make_agent`, also before compiling).
+
+Budget arithmetic (per seed): an iteration acts `act_steps` steps in each of `num_envs`
+environments, then runs `updates_per_iteration` updates, each training the world model on
+`batch_size` replayed windows of `replay.length` steps and the actor-critic on imagined
+trajectories of `horizon` steps started from every posterior state of those windows. The train
+ratio is DreamerV3's: replayed steps trained on per environment step.
+"""
+
+import dataclasses
+from typing import Literal
+
+import rlssm.world_models as wm
+from agents.common import require
+from agents.common.config import config_hash
+from agents.dreamer.actor import GRADIENTS
+from agents.dreamer.replay import ReplayConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerConfig:
+    """Actor-critic in the imagination of any world model of `rlssm.world_models`."""
+
+    env_name: str = "RepeatPreviousEasy"
+    """Registered environment name (see envs.registered())."""
+    env_options: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    """Options of `envs.make` for the environment."""
+    num_envs: int = 8
+    """Parallel environments B per seed."""
+    total_timesteps: int = 100_000
+    """Environment steps per seed over the whole run (rounded down to whole iterations)."""
+    act_steps: int = 16
+    """Environment steps per environment between two training phases."""
+    train_ratio: float = 32.0
+    """Replayed steps trained on per environment step (DreamerV3's train ratio)."""
+    model: Literal["s4wm", "rssm", "tssm"] = "s4wm"
+    """World model: s4wm (parallel backbone; with s5 this is R2I's design), rssm, tssm."""
+    core: str = "s5"
+    """Backbone: a core name of rlssm.world_models.BACKBONES (s5, lru, gru, none, ...)."""
+    core_size: int = 64
+    """Width H of the backbone."""
+    core_layers: int = 1
+    """Layers of the backbone."""
+    state_size: int = 32
+    """State size P of the SSM backbones that have one."""
+    hidden_size: int = 64
+    """Width of every MLP of the world model, the actor and the critic."""
+    latent_groups: int = 8
+    """G: categorical latent variables of the world model."""
+    latent_classes: int = 8
+    """K: classes per latent variable."""
+    head_layers: int = 2
+    """Hidden layers of the actor and of the critic."""
+    value_bins: int = 255
+    """Two-hot bins of the critic (symlog space, as the reward head)."""
+    replay: ReplayConfig = dataclasses.field(
+        default_factory=lambda: ReplayConfig(capacity=4096, length=32, context="stored")
+    )
+    """Replay ring and how its windows start (stored carry or episode start)."""
+    batch_size: int = 16
+    """Replayed windows per update."""
+    horizon: int = 15
+    """Imagination steps H from every posterior state."""
+    gamma: float = 0.985
+    """Discount of the imagined returns."""
+    lambda_: float = 0.95
+    """TD(lambda) mixing of the imagined returns."""
+    model_lr: float = 1e-3
+    """Adam learning rate of the world model."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critic."""
+    grad_clip: float = 100.0
+    """Global gradient-norm clip of each of the three optimisers."""
+    entropy_coef: float = 3e-4
+    """Entropy bonus eta of the actor (on advantages normalised to about 1)."""
+    actor_gradient: Literal["reinforce", "backprop"] = "reinforce"
+    """REINFORCE (any action space) or dynamics backpropagation (continuous actions only)."""
+    slow_critic_decay: float = 0.98
+    """EMA decay of the slow critic that regularises the critic."""
+    slow_critic_reg: float = 1.0
+    """Weight of the critic's regulariser towards the slow critic."""
+
+    def __post_init__(self) -> None:
+        positive = ("num_envs", "total_timesteps", "act_steps", "batch_size", "horizon")
+        for name in (*positive, "core_size", "core_layers", "hidden_size", "value_bins"):
+            value = getattr(self, name)
+            require(value >= 1, f"{name} must be >= 1, got {value}; raise it.")
+        require(
+            self.train_ratio > 0,
+            f"train_ratio must be > 0, got {self.train_ratio}; DreamerV3 uses 32 to 1024.",
+        )
+        require(
+            self.total_timesteps >= self.steps_per_iteration,
+            f"total_timesteps={self.total_timesteps} is less than one iteration (num_envs x "
+            f"act_steps = {self.steps_per_iteration}); raise it.",
+        )
+        require(
+            self.model in wm.MODELS, f"model={self.model!r} is unknown; use one of {wm.MODELS}."
+        )
+        require(
+            self.core in wm.BACKBONES,
+            f"core={self.core!r} is unknown; use one of {tuple(wm.BACKBONES)}.",
+        )
+        require(
+            self.actor_gradient in GRADIENTS,
+            f"actor_gradient={self.actor_gradient!r}; use one of {GRADIENTS}.",
+        )
+        for name in ("gamma", "lambda_", "slow_critic_decay"):
+            value = getattr(self, name)
+            require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}.")
+        for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
+            require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")
+
+    def __hash__(self) -> int:
+        """Hashable despite `env_options` (a dict): a config can key a cache of programs."""
+        return config_hash(self)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps per iteration (per seed): num_envs x act_steps."""
+        return self.num_envs * self.act_steps
+
+    @property
+    def num_iterations(self) -> int:
+        """Iterations of the run (total_timesteps rounded down to whole iterations)."""
+        return self.total_timesteps // self.steps_per_iteration
+
+    @property
+    def updates_per_iteration(self) -> int:
+        """Updates after each acting phase: `train_ratio` x env steps / replayed steps per
+        update, rounded, at least 1."""
+        replayed = self.batch_size * self.replay.length
+        return max(1, round(self.train_ratio * self.steps_per_iteration / replayed))

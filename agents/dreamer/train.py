@@ -1,0 +1,439 @@
+"""The model-based agent as pure functions: `make_train(config) -> train(key)`, one jit.
+
+Axis names: `N` seeds, `B` environments, `K` acting steps per iteration, `T` replayed window
+steps, `batch` windows per update, `horizon` imagined steps, `F` model features (`S + H`), `A`
+actions. One iteration (`update`):
+
+1. act `K` steps in `B` environments: the world model filters every observation with
+   `observe_step` (one carry per environment, reset by `start`, the recurrence it trains with),
+   the actor samples from the features; the rows go to the replay ring with the carry before
+   each (for windows that start from a stored carry);
+2. run `updates_per_iteration` updates (once the ring holds a window): the world model's own
+   `loss` on replayed windows, then imagination of `horizon` steps with the actor from every
+   posterior state of those windows, lambda-returns, critic and actor losses.
+
+Rows follow the world models' convention (`action[t]` led to `obs[t]`, `reward[t]` and
+`terminated[t]` came with it, `start[t]` opens an episode). An episode that ends writes its last
+observation (`info["final_observation"]`) with the final reward and flags, then, on the next
+step, the auto-reset observation as a row of its own with `start` (DreamerV3's replay): that
+environment does not step then, so the world model sees terminal states and learns `continue`.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Bool, Float
+
+import rlssm.world_models as wm
+from agents.common import all_finite, keep_if_finite, nonfinite_streak
+from agents.common.environment import EnvSpec, make_env, reset, step
+from agents.common.episodes import episode_metrics
+from agents.dreamer import replay
+from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
+from agents.dreamer.config import DreamerConfig
+from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.return_norm import ReturnScale, init_return_scale, scale, update_return_scale
+from agents.dreamer.returns import discount_weights, lambda_returns
+from agents.world_model import TrainState, init_train_state, make_optimizer, make_optimizer_step
+from rlssm.world_models.networks import MLP
+
+
+class Acting(NamedTuple):
+    """The environments and the filter between iterations; every leaf leads with `B`."""
+
+    env_state: Any
+    obs: Float[Array, "B D"]
+    """The observation of the next row (not yet filtered)."""
+    action: Array
+    """Action that led to `obs` (`[B]` int or `[B, A]`; zeros at a start)."""
+    reward: Float[Array, " B"]
+    terminated: Bool[Array, " B"]
+    start: Bool[Array, " B"]
+    ended: Bool[Array, " B"]
+    """The row `obs` ends an episode: the next row is `reset_obs`, the environment holds."""
+    reset_obs: Float[Array, "B D"]
+    """The auto-reset observation waiting behind an ended row."""
+    carry: wm.WorldModelCarry
+    """The world model's carry before `obs`."""
+
+
+class DreamerState(NamedTuple):
+    """The whole loop state of one seed (checkpointed whole, replay included)."""
+
+    world_model: TrainState
+    actor: TrainState
+    critic: TrainState
+    slow_critic: Any
+    """Parameters of the slow (EMA) critic."""
+    return_scale: ReturnScale
+    replay: replay.ReplayState
+    acting: Acting
+    key: jax.Array
+    update: jax.Array
+    """Iterations run so far (int32 scalar)."""
+    nonfinite_streak: jax.Array
+    """Iterations in a row with a non-finite loss or gradient (int32 scalar)."""
+
+
+class Imagined(NamedTuple):
+    """An imagined trajectory from `N` start states, time-major, without gradient."""
+
+    features: Float[Array, "horizon+1 N F"]
+    """Features of `s_0 .. s_horizon` (`s_0` the posterior start state)."""
+    action: Array
+    """Actions taken in `s_0 .. s_{horizon-1}` (`[horizon, N]` int or `[horizon, N, A]`)."""
+    reward: Float[Array, "horizon N"]
+    continues: Float[Array, "horizon N"]
+
+
+class Agent(NamedTuple):
+    """The pieces of one configuration; every function is pure and jittable (one seed)."""
+
+    config: DreamerConfig
+    spec: EnvSpec
+    model: wm.WorldModel
+    init: Callable[[jax.Array], DreamerState]
+    update: Callable[[DreamerState], tuple[DreamerState, dict]]
+    run: Callable[[DreamerState, int], tuple[DreamerState, dict]]
+
+
+def make_world_model(config: DreamerConfig, spec: EnvSpec) -> wm.WorldModel:
+    """The world model of `config` for vector observations `[D]` and the task's actions."""
+    fields = set(wm.backbone_config(config.core).__dataclass_fields__)
+    sizes = {"hidden_size": config.core_size, "num_layers": config.core_layers}
+    sizes["state_size"] = config.state_size
+    options = {k: v for k, v in sizes.items() if k in fields}
+    return wm.make(
+        config.model,
+        core=wm.backbone_config(config.core, **options),
+        obs_shape=(spec.obs_size,),
+        action_dim=spec.action_dim,
+        hidden_size=config.hidden_size,
+        latent_groups=config.latent_groups,
+        latent_classes=config.latent_classes,
+    )
+
+
+def make_heads(config: DreamerConfig, spec: EnvSpec) -> tuple[nn.Module, nn.Module]:
+    """The actor (`A` logits, or `2 A` for a bounded normal) and the critic (value bins)."""
+    out = spec.action_dim if spec.discrete else 2 * spec.action_dim
+    actor = MLP(config.hidden_size, config.head_layers, jax.nn.silu, out)
+    critic = MLP(config.hidden_size, config.head_layers, jax.nn.silu, config.value_bins, True)
+    return actor, critic
+
+
+def policy_of(spec: EnvSpec, actor: nn.Module, params) -> Callable:
+    """`features[..., F] -> distribution` of the actor with `params`."""
+    dist = categorical_policy if spec.discrete else bounded_normal_policy
+    return lambda features: dist(actor.apply(params, features))
+
+
+def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: nn.Module):
+    """Returns `act(state) -> (acting, rows [K, B], carries before them [K, B], step info
+    [K, B], held [K, B], key)`; `held` marks the reset rows, whose environment did not step."""
+
+    def act_step(params, acting: Acting, key):
+        wm_params, actor_params = params
+        obs_key, action_key, env_key = jax.random.split(key, 3)
+        row = wm.Batch(acting.obs, acting.action, acting.reward, acting.terminated, acting.start)
+        carry, state, _ = model.observe_step(
+            wm_params, acting.carry, row.obs, row.action, row.start, obs_key
+        )
+        action = policy_of(spec, actor, actor_params)(state.features).sample(seed=action_key)
+        out = step(spec, env_key, acting.env_state, action.astype(acting.action.dtype))
+        after = next_rows(acting, carry, action.astype(acting.action.dtype), *out)
+        return after, (row, acting.carry, out[-1], after.start)
+
+    def act(state: DreamerState):
+        params = (state.world_model.params, state.actor.params)
+        keys = jax.random.split(state.key, config.act_steps + 1)
+        acting, (rows, before, info, held) = jax.lax.scan(
+            lambda acting, key: act_step(params, acting, key), state.acting, keys[1:]
+        )
+        return acting, rows, before, info, held, keys[0]
+
+    return act
+
+
+def select(mask: Bool[Array, " B"], new, old):
+    """Per environment: `new` where `mask`, else `old` (any pytree with leading `B`)."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(-1, *([1] * (a.ndim - 1))), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+def next_rows(acting: Acting, carry, action, obs, env_state, reward, terminated, truncated, info):
+    """The next row of every environment: a step's result, or the reset observation that waits
+    behind an ended row (the environment then holds)."""
+    hold = acting.ended
+    ended = terminated | truncated
+    last_obs = select(ended, info["final_observation"], obs)
+    zero_action = jnp.zeros_like(action)
+    return Acting(
+        env_state=select(hold, acting.env_state, env_state),
+        obs=select(hold, acting.reset_obs, last_obs),
+        action=select(hold, zero_action, action),
+        reward=jnp.where(hold, 0.0, reward).astype(jnp.float32),
+        terminated=~hold & terminated,
+        start=hold,
+        ended=~hold & ended,
+        reset_obs=select(~hold & ended, obs, acting.reset_obs),
+        carry=carry,
+    )
+
+
+def make_init(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
+    """Returns `init(key) -> DreamerState` of one seed."""
+    wm_opt, actor_opt, critic_opt = optimizers
+
+    def init(key: jax.Array) -> DreamerState:
+        key, wm_key, actor_key, critic_key, env_key = jax.random.split(key, 5)
+        features = jnp.zeros((1, model.config.stoch_size + model.config.deter_size))
+        actor_params = actor.init(actor_key, features)
+        critic_params = critic.init(critic_key, features)
+        obs, env_state = reset(spec, env_key, config.num_envs)
+        action = (
+            jnp.zeros((config.num_envs,), jnp.int32)
+            if spec.discrete
+            else jnp.zeros((config.num_envs, spec.action_dim), jnp.float32)
+        )
+        false = jnp.zeros((config.num_envs,), bool)
+        acting = Acting(
+            env_state,
+            obs,
+            action,
+            jnp.zeros((config.num_envs,), jnp.float32),
+            false,
+            ~false,
+            false,
+            obs,
+            model.initial_carry(config.num_envs),
+        )
+        example = wm.Batch(obs[0], action[0], jnp.float32(0), false[0], false[0])
+        carry = jax.tree.map(lambda x: x[0], acting.carry) if config.replay.stores_carry else None
+        zero = jnp.zeros((), jnp.int32)
+        return DreamerState(
+            world_model=init_train_state(model, wm_opt, wm_key),
+            actor=TrainState(actor_params, actor_opt.init(actor_params), zero),
+            critic=TrainState(critic_params, critic_opt.init(critic_params), zero),
+            slow_critic=critic_params,
+            return_scale=init_return_scale(),
+            replay=replay.init(config.replay.capacity, config.num_envs, example, carry),
+            acting=acting,
+            key=key,
+            update=zero,
+            nonfinite_streak=zero,
+        )
+
+    return init
+
+
+def filter_carries(model: wm.WorldModel, params, carry, batch: wm.Batch, key) -> Any:
+    """The carry after every step of `batch` (`[T, batch]` leaves), by `observe_step`: the
+    posterior states imagination starts from (the memory core's state included)."""
+    keys = jax.random.split(key, batch.start.shape[0])
+
+    def body(carry, inputs):
+        obs, action, start, step_key = inputs
+        carry, _, _ = model.observe_step(params, carry, obs, action, start, step_key)
+        return carry, carry
+
+    _, carries = jax.lax.scan(body, carry, (batch.obs, batch.action, batch.start, keys))
+    return carries
+
+
+def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) -> Imagined:
+    """Imagines `horizon` steps with the actor from every start carry (no gradient)."""
+    policy = policy_of(spec, actor, actor_params)
+
+    def act(features, policy_key):
+        return policy(features).sample(seed=policy_key)
+
+    _, imagined = model.imagine(wm_params, starts, act, key, horizon=config.horizon)
+    features = jnp.concatenate([starts.state.features[None], imagined.state.features], 0)
+    action = jnp.argmax(imagined.action, -1) if spec.discrete else imagined.action
+    return jax.lax.stop_gradient(
+        Imagined(features, action, imagined.reward, imagined.continue_prob)
+    )
+
+
+def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
+    """Returns `train_step(state, key) -> (state, metrics)`: one world-model and one
+    actor-critic update on replayed windows."""
+    wm_opt, actor_opt, critic_opt = optimizers
+    wm_step = make_optimizer_step(model, wm_opt)
+    values = wm.TwoHotReward(config.value_bins)
+    flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
+
+    def value_of(params, features):
+        return values.mean(critic.apply(params, features))
+
+    def train_step(state: DreamerState, key):
+        sample_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
+        replayed = replay.sample_with_context(
+            config.replay, state.replay, sample_key, config.batch_size
+        )
+        batch = replayed.batch
+        carry = (
+            replayed.carry if replayed.carry is not None else model.initial_carry(config.batch_size)
+        )
+        if replayed.burn_in is not None:
+            b = replayed.burn_in
+            carry = model.observe(
+                state.world_model.params, carry, b.obs, b.action, b.start, wm_key
+            )[0]
+            carry = jax.lax.stop_gradient(carry)
+        world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
+        carries = filter_carries(model, world_model.params, carry, batch, filter_key)
+        starts = jax.lax.stop_gradient(flat(carries))
+        traj = imagine(
+            config,
+            spec,
+            model,
+            actor,
+            world_model.params,
+            state.actor.params,
+            starts,
+            imagine_key,
+        )
+        value = value_of(state.critic.params, traj.features)
+        returns = lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
+        weight = discount_weights(traj.continues, config.gamma)
+        return_scale = update_return_scale(state.return_scale, returns)
+
+        def actor_objective(params):
+            dist = policy_of(spec, actor, params)(traj.features[:-1])
+            return actor_loss(
+                dist.log_prob(traj.action),
+                dist.entropy(),
+                returns,
+                value[:-1],
+                weight,
+                scale(return_scale),
+                config.actor_gradient,
+                config.entropy_coef,
+            )
+
+        def critic_objective(params):
+            logits = critic.apply(params, traj.features[:-1])
+            slow = value_of(state.slow_critic, traj.features[:-1])
+            return critic_loss(values, logits, returns, slow, weight, config.slow_critic_reg)
+
+        actor_state, actor_metrics = apply(actor_objective, state.actor, actor_opt)
+        critic_state, critic_metrics = apply(critic_objective, state.critic, critic_opt)
+        finite = all_finite(
+            wm_metrics["loss"],
+            wm_metrics["grad_norm"],
+            actor_metrics["actor_loss"],
+            critic_metrics["critic_loss"],
+            actor_metrics["grad_norm"],
+            critic_metrics["grad_norm"],
+        )
+        new = state._replace(
+            world_model=world_model,
+            actor=actor_state,
+            critic=critic_state,
+            slow_critic=ema_update(
+                state.slow_critic, critic_state.params, config.slow_critic_decay
+            ),
+            return_scale=return_scale,
+        )
+        state = keep_if_finite(new, state, finite)
+        metrics = {
+            **{f"wm_{k}": v for k, v in wm_metrics.items()},
+            **{k: v for k, v in actor_metrics.items() if k != "grad_norm"},
+            "actor_grad_norm": actor_metrics["grad_norm"],
+            **{k: v for k, v in critic_metrics.items() if k != "grad_norm"},
+            "critic_grad_norm": critic_metrics["grad_norm"],
+            "return_scale": scale(return_scale),
+            "imagined_return": returns.mean(),
+            "nonfinite": 1 - finite.astype(jnp.int32),
+        }
+        return state, metrics
+
+    return train_step
+
+
+def apply(objective, train_state: TrainState, optimizer) -> tuple[TrainState, dict]:
+    """One optimiser step on `objective(params) -> (loss, metrics)`; adds `grad_norm`."""
+    grads, metrics = jax.grad(objective, has_aux=True)(train_state.params)
+    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+    params = optax.apply_updates(train_state.params, updates)
+    metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+    return TrainState(params, opt_state, train_state.step + 1), metrics
+
+
+def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):
+    """Returns `update(state) -> (state, metrics)`: one acting phase and its updates."""
+    act = make_act(config, spec, model, actor)
+    train_step = make_train_step(config, spec, model, actor, critic, optimizers)
+
+    def train_phase(state: DreamerState, key):
+        keys = jax.random.split(key, config.updates_per_iteration)
+        state, metrics = jax.lax.scan(train_step, state, keys)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    def skip_phase(state: DreamerState, key):
+        shapes = jax.eval_shape(train_phase, state, key)[1]
+        return state, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+
+    def update(state: DreamerState) -> tuple[DreamerState, dict]:
+        acting, rows, before, info, held, key = act(state)
+        carries = before if config.replay.stores_carry else None
+        buffer = replay.add(state.replay, rows, carries)
+        key, train_key = jax.random.split(key)
+        state = state._replace(acting=acting, replay=buffer, key=key)
+        ready = replay.can_sample(buffer, config.replay.window)
+        state, metrics = jax.lax.cond(ready, train_phase, skip_phase, state, train_key)
+        nonfinite = jnp.nan_to_num(metrics.pop("nonfinite"), nan=0.0)
+        streak = nonfinite_streak(state.nonfinite_streak, nonfinite == 0)
+        count = state.update + 1
+        state = state._replace(update=count, nonfinite_streak=streak)
+        info = {**info, "returned_episode": info["returned_episode"] & ~held}
+        metrics = {
+            "update": count,
+            "env_steps": count * config.steps_per_iteration,
+            **metrics,
+            **episode_metrics(info),
+            "nonfinite": nonfinite,
+            "nonfinite_streak": streak,
+        }
+        return state, metrics
+
+    return update
+
+
+def make_agent(config: DreamerConfig) -> Agent:
+    """Builds the environment, world model, actor, critic and the pure training functions."""
+    spec = make_env(config.env_name, config.env_options, agent="the model-based agent")
+    model = make_world_model(config, spec)
+    actor, critic = make_heads(config, spec)
+    optimizers = (
+        make_optimizer(config.model_lr, config.grad_clip),
+        make_optimizer(config.actor_lr, config.grad_clip),
+        make_optimizer(config.critic_lr, config.grad_clip),
+    )
+    init = make_init(config, spec, model, actor, critic, optimizers)
+    update = make_update(config, spec, model, actor, critic, optimizers)
+
+    def run(state: DreamerState, num_updates: int) -> tuple[DreamerState, dict]:
+        return jax.lax.scan(lambda s, _: update(s), state, None, num_updates)
+
+    return Agent(config, spec, model, init, update, run)
+
+
+def make_train(config: DreamerConfig) -> Callable[[jax.Array], tuple[DreamerState, dict]]:
+    """Returns `train(key) -> (final DreamerState, metrics of every iteration)`; vmap it over
+    seeds."""
+    agent = make_agent(config)
+
+    def train(key: jax.Array) -> tuple[DreamerState, dict]:
+        return agent.run(agent.init(key), config.num_iterations)
+
+    return train
