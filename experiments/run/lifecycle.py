@@ -329,7 +329,7 @@ def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
 def cli(trainer: Trainer, args: Args, errors: tuple[type[Exception], ...] = ()) -> int:
     """Runs parsed `args`; the exit status: 0 finished or paused, 1 stopped on non-finite
     updates, 2 bad input, 130 interrupted (Ctrl-C or SIGTERM; checkpointed, resumable)."""
-    console = Console()
+    console = Console(soft_wrap=True)  # printed paths and commands stay whole in logs
     try:
         result = main(trainer, args, console)
     except (*INPUT_ERRORS, *errors) as err:

@@ -100,6 +100,7 @@ def test_non_finite_update_keeps_the_train_state_and_counts_the_streak(agent, up
     assert int(state.train_state.step) == 1 and int(state.update) == 3
 
 
+@pytest.mark.slow  # about a minute: XLA compiles the scan over updates slowly on the CPU
 def test_run_equals_repeated_updates_and_seeds_init_one_at_a_time(agent):
     data = fake_data()
     keys = jax.random.split(key(5), 2)
