@@ -48,7 +48,18 @@ True the stored carry belongs to the previous episode and the model resets it an
 rlssm world models the carry is a `WorldModelCarry` (backbone carry and last latent state), any
 pytree works; the replay stores one per step, leaves `[capacity, B, ...]`.
 
-FLASHBAX_PLACEHOLDER
+Why not flashbax: its trajectory buffer (0.1.3, the newest, which runs on jax 0.10) keeps the
+same ring (uniform windows between the oldest step and the write head), but it stores and
+samples batch-major (`[B, capacity]`, windows `[batch, T]`), so time-major windows cost a
+transpose; its `sample` returns neither the rows drawn nor anything aligned with a window's first
+step, so a stored carry has to ride along as a field of every step and be gathered `T` times over
+to use one; before `T` steps are written it reads unwritten rows (only `can_sample` guards); and
+it rejects chunks longer than the ring. It was not faster either. On the CPU (2 cores; 16 envs x
+4096 rows, 64-float observations, a 512-float carry; per iteration one 64-step chunk added and 16
+windows of 64 steps sampled with the carry at their start, 200 iterations in one jitted
+`lax.scan` with the state donated, compile apart, median over 5 alternating processes): this
+ring 0.33 ms per iteration (0.29-0.47), flashbax 0.53 ms (0.46-0.95); adding the 64 steps one
+at a time: 0.57 ms vs 0.65 ms. So it is not a dependency.
 """
 
 import dataclasses
@@ -56,7 +67,7 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Int, Key, PyTree
+from jaxtyping import Array, Bool, Int, Key, PyTree, Shaped
 
 from agents.common import require
 from rlssm.world_models import Batch
@@ -177,9 +188,10 @@ def init(capacity: int, num_envs: int, example: Batch, carry: Carry | None = Non
 
 def _as_chunk(state: ReplayState, transition: Batch, carry: Carry | None):
     """`(transition, carry)` with a leading `K` axis (a single step becomes `K = 1`)."""
-    if (carry is None) != (state.carry is None):
-        stored = "stores" if state.carry is not None else "stores no"
-        raise ValueError(f"replay.add: this replay {stored} carries; pass carry= to match init.")
+    if carry is None and state.carry is not None:
+        raise ValueError("replay.add: this replay stores carries; pass carry= (before each obs).")
+    if carry is not None and state.carry is None:
+        raise ValueError("replay.add: this replay stores no carries; drop carry= or init with one.")
     transition = transition._replace(blind=None)
     if jnp.ndim(transition.start) == 1:
         transition, carry = jax.tree.map(lambda x: x[None], (transition, carry))
@@ -194,6 +206,38 @@ def _as_chunk(state: ReplayState, transition: Batch, carry: Carry | None):
                 f"the ring stores {ring.dtype}[K]{list(ring.shape[1:])}; cast or reshape it."
             )
     return transition, carry
+
+
+def _write_rows(
+    ring: Shaped[Array, "capacity ..."], new: Shaped[Array, "K ..."], first: Int[Array, ""]
+) -> Shaped[Array, "capacity ..."]:
+    """`ring[(first + i) % capacity] = new[i]` for every `i < K <= capacity`.
+
+    Two contiguous read-modify-writes of `K` rows, which XLA does in place: the block that ends
+    at the ring's last row (or starts at `first` when the steps do not wrap) takes the steps up
+    to the ring's end, the block at row 0 the wrapped ones; rows outside the steps keep their
+    values. On the CPU add + sample ran ~1.5x faster than with one scatter of the rows (and
+    ~4x faster than with `jnp.roll` by a traced shift in place of the index gathers).
+    """
+    capacity, steps = ring.shape[0], new.shape[0]
+    index = jnp.arange(steps)
+
+    def shifted(offset: Int[Array, ""]) -> Shaped[Array, "K ..."]:
+        return new[
+            jnp.clip(index + offset, 0, steps - 1)
+        ]  # row j of the block takes new[j + offset]
+
+    def rows(mask: Bool[Array, " K"]) -> Bool[Array, "K ..."]:
+        return mask.reshape((steps,) + (1,) * (new.ndim - 1))
+
+    block = jnp.minimum(first, capacity - steps)
+    shift = first - block  # rows of the end block before `first`: kept as they were
+    old = jax.lax.dynamic_slice_in_dim(ring, block, steps, 0)
+    head = jnp.where(rows(index >= shift), shifted(-shift), old)
+    ring = jax.lax.dynamic_update_slice_in_dim(ring, head, block, 0)
+    wrapped = jnp.maximum(first + steps - capacity, 0)  # steps written to rows 0 .. wrapped - 1
+    tail = jnp.where(rows(index < wrapped), shifted(steps - wrapped), ring[:steps])
+    return ring.at[:steps].set(tail)
 
 
 def add(state: ReplayState, transition: Batch, carry: Carry | None = None) -> ReplayState:
@@ -214,10 +258,10 @@ def add(state: ReplayState, transition: Batch, carry: Carry | None = None) -> Re
     capacity = capacity_of(state)
     steps = transition.start.shape[0]
     kept = min(steps, capacity)
-    rows = (state.position + steps - kept + jnp.arange(kept)) % capacity
+    first = (state.position + steps - kept) % capacity
 
     def write(ring: Array, new: Array) -> Array:
-        return ring.at[rows].set(new[steps - kept :], unique_indices=True)
+        return _write_rows(ring, new[steps - kept :], first)
 
     data = jax.tree.map(write, state.data, transition)
     stored = None if carry is None else jax.tree.map(write, state.carry, carry)
@@ -261,7 +305,9 @@ def sample(state: ReplayState, key: Key[Array, ""], batch_size: int, length: int
     step = jnp.minimum(offset[None, :] + jnp.arange(length)[:, None], newest)
     oldest = state.position - state.count
     rows = (oldest + step) % capacity
-    batch = jax.tree.map(lambda ring: ring[rows, env[None, :]], state.data)
+    # Gathered window-major, then made time-major: XLA's CPU gather was ~1.7x slower writing
+    # the [T, batch] order directly (measured, capacity 4096, B 16, T 64, batch 16).
+    batch = jax.tree.map(lambda ring: jnp.swapaxes(ring[rows.T, env[:, None]], 0, 1), state.data)
     carry = (
         None if state.carry is None else jax.tree.map(lambda ring: ring[rows[0], env], state.carry)
     )
