@@ -8,21 +8,20 @@ learning curves and report lines.
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, ClassVar, Union
 
-import jax
 import tyro
 from rich.console import Console
 
 import rlssm.cores as cores
-from agents.ppo import PPOConfig, RunnerState, make_agent
+from agents.ppo import PPOConfig, make_agent
 from agents.ppo.train import Agent
 from experiments.run import lifecycle, plots, scores
 from experiments.run.config import NESTED, Args, RunConfig
 from experiments.run.loop import LoopResult
+from experiments.run.programs import ChunkPrograms
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
 
@@ -65,32 +64,15 @@ def ppo_config(args: TrainArgs | PPOConfig) -> PPOConfig:
 
 @dataclasses.dataclass
 class Built:
-    """An agent with its jitted functions over `N` seeds (cached per config within a process)."""
+    """The agent of one config and its compiled chunk programs (cached per config)."""
 
     agent: Agent
-    init: Callable
-    chunks: dict[int, Any] = dataclasses.field(default_factory=dict)
-    compile_seconds: float = 0.0
-    """Seconds spent compiling chunk programs in this process."""
+    programs: ChunkPrograms
 
-    def compile(self, state: RunnerState, sizes: list[int]) -> None:
-        """Compiles the chunk program of every size in `sizes` for `state`'s number of seeds."""
-        for size in sorted(set(sizes)):
-            signature = (size, num_seeds(state))
-            if signature not in self.chunks:
-                t0 = time.perf_counter()
-                fn = jax.jit(jax.vmap(functools.partial(self.agent.run, num_updates=size)))
-                self.chunks[signature] = fn.lower(state).compile()
-                self.compile_seconds += time.perf_counter() - t0
-
-    def run_chunk(self, state: RunnerState, size: int) -> tuple[RunnerState, dict]:
-        """Runs `size` updates of every seed (compiled beforehand by `compile`)."""
-        return self.chunks[(size, num_seeds(state))](state)
-
-
-def num_seeds(state: RunnerState) -> int:
-    """Seeds N of a batched state."""
-    return int(state.update.shape[0])
+    @property
+    def init(self) -> Callable:
+        """`init(keys [N]) -> state`, one seed at a time."""
+        return self.programs.init
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,7 +81,7 @@ def _build(ppo: PPOConfig) -> Built:
         agent = make_agent(ppo)
     except (TypeError, ValueError) as err:  # unknown environment or option, unusable spaces
         raise ConfigError(str(err)) from None
-    return Built(agent, jax.jit(functools.partial(jax.lax.map, agent.init)))
+    return Built(agent, ChunkPrograms(agent.run, agent.init))
 
 
 def build(ppo: PPOConfig) -> Built:
@@ -121,20 +103,14 @@ class PPOSession:
     label: str = "training"
 
     def __post_init__(self) -> None:
-        self._compiled_before = self.built.compile_seconds
+        self.programs = self.built.programs
+        self._compiled_before = self.programs.compile_seconds
+        self.init, self.compile = self.programs.init, self.programs.compile
+        self.run_chunk = self.programs.run_chunk
 
     @property
     def compile_seconds(self) -> float:
-        return self.built.compile_seconds - self._compiled_before
-
-    def init(self, keys: jax.Array) -> RunnerState:
-        return self.built.init(keys)
-
-    def compile(self, state: RunnerState, sizes: list[int]) -> None:
-        self.built.compile(state, sizes)
-
-    def run_chunk(self, state: RunnerState, size: int) -> tuple[RunnerState, dict]:
-        return self.built.run_chunk(state, size)
+        return self.programs.compile_seconds - self._compiled_before
 
     def finish(self, result: LoopResult, run_dir: RunDir, console: Console) -> dict:
         """Learning curves and the summary fields (final return, MMER, speed)."""
