@@ -42,8 +42,11 @@ def band(ax, x: np.ndarray, values: np.ndarray, label: str | None = None) -> Non
         ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
 
 
-def learning_curves(rows: list[dict], directory: Path, title: str = "") -> list[Path]:
-    """Writes `returns.png` and `training.png` into `directory`; returns their paths."""
+def learning_curves(
+    rows: list[dict], directory: Path, title: str = "", keys: tuple[str, ...] = TRAINING_KEYS
+) -> list[Path]:
+    """Writes `returns.png` and `training.png` (six metrics `keys`) into `directory`; returns
+    their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if not rows:
@@ -57,7 +60,7 @@ def learning_curves(rows: list[dict], directory: Path, title: str = "") -> list[
     ax.grid(alpha=0.3)
     paths = [_save(fig, directory / "returns.png")]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    for ax, key in zip(axes.flat, TRAINING_KEYS, strict=True):
+    for ax, key in zip(axes.flat, keys, strict=True):
         band(ax, *by_update(rows, key))
         ax.set(title=key, xlabel="environment steps per seed")
         ax.grid(alpha=0.3)

@@ -1,0 +1,163 @@
+"""The model-based agent as a trainer of the shared run lifecycle (experiments.run.lifecycle).
+
+What it adds: its command-line type (`TrainArgs`: `DreamerConfig` and `RunConfig`), the compiled
+chunk programs (acting, replay and updates all inside each chunk; cached per config within a
+process), its summary (final return, MMER, env steps/s, world-model and actor-critic losses) and
+report lines. The checkpoint is the whole `DreamerState` of every seed, the replay ring included.
+"""
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Annotated, ClassVar
+
+import tyro
+from rich.console import Console
+
+from agents.dreamer.config import DreamerConfig
+from agents.dreamer.train import Agent, make_agent
+from experiments.run import lifecycle, plots, scores
+from experiments.run.config import NESTED, Args, RunConfig
+from experiments.run.loop import LoopResult
+from experiments.run.programs import ChunkPrograms
+from experiments.run.run_dir import RunDir
+from experiments.run.serialize import ConfigError
+
+TRAINING_KEYS = ("wm_loss", "wm_recon", "wm_kl", "actor_loss", "critic_loss", "imagined_return")
+"""Metrics drawn in plots/training.png."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainArgs(Args):
+    """Train the model-based agent (actor-critic in a world model's imagination)."""
+
+    dreamer: Annotated[DreamerConfig, NESTED] = dataclasses.field(default_factory=DreamerConfig)
+    """The algorithm."""
+    run: Annotated[RunConfig, NESTED] = dataclasses.field(default_factory=RunConfig)
+    """How the run is executed and recorded."""
+    preset: tyro.conf.Suppress[str] = "cpu-small"
+    """Name of the preset these values started from."""
+
+
+@dataclasses.dataclass
+class Built:
+    """The agent of one config and its compiled chunk programs (cached per config)."""
+
+    agent: Agent
+    programs: ChunkPrograms
+
+
+@functools.lru_cache(maxsize=4)
+def build(config: DreamerConfig) -> Built:
+    """The agent of `config` with its programs (reused for an identical config).
+
+    Raises:
+        ConfigError: the environment or world model cannot be built (before compiling).
+    """
+    try:
+        agent = make_agent(config)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    return Built(agent, ChunkPrograms(agent.run, agent.init))
+
+
+def label(config: DreamerConfig) -> str:
+    """`task model (core)`, for plots and the progress bar."""
+    return f"{config.env_name} {config.model} ({config.core})"
+
+
+@dataclasses.dataclass
+class DreamerSession:
+    """One run: the cached programs of its config, and its summary."""
+
+    config: DreamerConfig
+    run: RunConfig
+    built: Built
+
+    def __post_init__(self) -> None:
+        self.label = label(self.config)
+        programs = self.built.programs
+        self._compiled_before = programs.compile_seconds
+        self.init, self.compile, self.run_chunk = (
+            programs.init,
+            programs.compile,
+            programs.run_chunk,
+        )
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.built.programs.compile_seconds - self._compiled_before
+
+    def finish(self, result: LoopResult, run_dir: RunDir, console: Console) -> dict:
+        """Learning curves and the summary fields (final return, MMER, speed, losses)."""
+        config, rows = self.config, run_dir.read_metrics()
+        plots.learning_curves(rows, run_dir.plots, self.label, TRAINING_KEYS)
+        final, best = scores.final_return(rows), scores.mmer(rows)
+        wall = rows[-1]["wall_time"] if rows else 0.0
+        steps = result.update * config.steps_per_iteration
+        return {
+            "env_name": config.env_name,
+            "model": config.model,
+            "core": config.core,
+            "num_seeds": self.run.num_seeds,
+            "updates": result.update,
+            "num_updates": config.num_iterations,
+            "env_steps_per_seed": steps,
+            "updates_per_iteration": config.updates_per_iteration,
+            "final_return_mean": scores.mean_std(final)[0],
+            "final_return_per_seed": final,
+            "mmer_mean": scores.mean_std(best)[0],
+            "mmer_per_seed": best,
+            "train_seconds": wall,
+            "chunk_compile_seconds": self.compile_seconds,
+            "steps_per_second": steps * self.run.num_seeds / wall if wall > 0 else None,
+            "replay_in_checkpoint": True,
+        }
+
+
+class DreamerTrainer(lifecycle.Trainer):
+    """The model-based agent (agents.dreamer) in the run lifecycle."""
+
+    agent: ClassVar[str] = "dreamer"
+    command: ClassVar[str] = "python -m experiments.dreamer"
+    config_field: ClassVar[str] = "dreamer"
+    config_type: ClassVar[type] = DreamerConfig
+
+    def presets(self) -> dict[str, tuple[str, TrainArgs]]:
+        from experiments.dreamer.presets import presets
+
+        return presets()
+
+    def num_updates(self, config: DreamerConfig) -> int:
+        return config.num_iterations
+
+    def steps_per_update(self, config: DreamerConfig) -> int:
+        return config.steps_per_iteration
+
+    def run_name(self, config: DreamerConfig, preset: str) -> str:
+        env = config.env_name.replace("/", "-")
+        return f"dreamer-{preset}-{env}-{config.model}-{config.core}"
+
+    def headline(self, config: DreamerConfig, run: RunConfig) -> str:
+        return (
+            f"[bold]{config.env_name}[/bold] {config.model} on {config.core}, "
+            f"seeds={run.num_seeds} iterations={config.num_iterations} ({config.num_envs} envs x "
+            f"{config.act_steps} steps, {config.updates_per_iteration} updates of "
+            f"{config.batch_size} x {config.replay.length} replayed steps)"
+        )
+
+    def check(self, config: DreamerConfig) -> None:
+        build(config)
+
+    def open(self, config: DreamerConfig, run: RunConfig, run_dir: RunDir, console):
+        return DreamerSession(config, run, build(config))
+
+    def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
+        return [
+            f"final return {summary['final_return_mean']:.3f} (mean of the last 10% of "
+            f"iterations over {summary['num_seeds']} seed(s)), best iteration mean "
+            f"{summary['mmer_mean']:.3f}; files in {run_dir}"
+        ]
+
+
+TRAINER = DreamerTrainer()
