@@ -15,6 +15,13 @@ from rlssm.cores.scan import complex_to_pairs, linear_scan, pairs_to_complex
 from tests.rlssm.test_scan import random_problem
 
 MODES = ("parallel", "sequential", "chunked")
+CPU_MODE_FIRST = (
+    pytest.param("parallel", marks=pytest.mark.slow),
+    "sequential",
+    pytest.param("chunked", marks=pytest.mark.slow),
+)
+"""Modes of the checks that repeat what `test_gradients_match_autodiff_of_loop` already covers
+in every mode (the same custom VJP): only the CPU's sequential form runs by default."""
 CHUNK = 8
 
 
@@ -95,7 +102,7 @@ def test_transition_broadcast_along_batch_gets_summed_gradient(mode):
     assert_trees_close(grad_fn(scan, a, b, start, h0, weights), expected)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", CPU_MODE_FIRST)
 def test_gradient_of_the_returned_carry_alone(mode):
     a, b, start, h0, _ = problem(True, False)
     start = start.at[-5:].set(False)
@@ -122,7 +129,7 @@ def test_real_transition_of_a_complex_recurrence_gets_a_real_gradient():
     assert_trees_close(grad, jax.grad(weighted_loss, 1)(loop_recurrence, a, b, start, h0, weights))
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", CPU_MODE_FIRST)
 @pytest.mark.parametrize("pairs", [False, True])
 def test_second_order_gradients_match_autodiff_of_loop(mode, pairs):
     a, b, start, h0, weights = problem(True, False, pairs)
@@ -140,7 +147,7 @@ def test_second_order_gradients_match_autodiff_of_loop(mode, pairs):
     assert_trees_close(actual, expected, rtol=1e-4)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", CPU_MODE_FIRST)
 def test_vmap_of_grad_equals_grad_per_problem(mode):
     problems = [problem(True, True, seed=seed) for seed in (0, 3, 6)]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *problems)
