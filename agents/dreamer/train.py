@@ -29,7 +29,7 @@ import optax
 from jaxtyping import Array, Bool, Float
 
 import rlssm.world_models as wm
-from agents.common import all_finite, keep_if_finite, nonfinite_streak
+from agents.common import all_finite, keep_if_finite, nonfinite_streak, require
 from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
@@ -218,7 +218,7 @@ def make_init(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimi
         example = wm.Batch(obs[0], action[0], jnp.float32(0), false[0], false[0])
         carry = jax.tree.map(lambda x: x[0], acting.carry) if config.replay.stores_carry else None
         zero = jnp.zeros((), jnp.int32)
-        return DreamerState(
+        state = DreamerState(
             world_model=init_train_state(model, wm_opt, wm_key),
             actor=TrainState(actor_params, actor_opt.init(actor_params), zero),
             critic=TrainState(critic_params, critic_opt.init(critic_params), zero),
@@ -230,8 +230,21 @@ def make_init(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimi
             update=zero,
             nonfinite_streak=zero,
         )
+        return strong_types(state)
 
     return init
+
+
+def strong_types(tree):
+    """`tree` without weak types (keys as they are). A task's reset can leave a weakly typed
+    leaf (gymnax Pendulum's `last_u = 0.0`) that every step makes strong: the initial state must
+    already have the types `update` returns, or a jitted `update` traces and compiles twice
+    (and a checkpoint restored through `eval_shape(init)` would differ from the live state)."""
+
+    def strong(x):
+        return x if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x.astype(x.dtype)
+
+    return jax.tree.map(strong, tree)
 
 
 def filter_carries(model: wm.WorldModel, params, carry, batch: wm.Batch, key) -> Any:
@@ -249,7 +262,9 @@ def filter_carries(model: wm.WorldModel, params, carry, batch: wm.Batch, key) ->
 
 
 def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) -> Imagined:
-    """Imagines `horizon` steps with the actor from every start carry (no gradient)."""
+    """Imagines `horizon` steps with the actor from every start carry. Differentiable with
+    respect to `actor_params` through reparameterised continuous actions (dynamics
+    backpropagation); callers stop the gradient where none should flow."""
     policy = policy_of(spec, actor, actor_params)
 
     def act(features, policy_key):
@@ -258,9 +273,7 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     _, imagined = model.imagine(wm_params, starts, act, key, horizon=config.horizon)
     features = jnp.concatenate([starts.state.features[None], imagined.state.features], 0)
     action = jnp.argmax(imagined.action, -1) if spec.discrete else imagined.action
-    return jax.lax.stop_gradient(
-        Imagined(features, action, imagined.reward, imagined.continue_prob)
-    )
+    return Imagined(features, action, imagined.reward, imagined.continue_prob)
 
 
 def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
@@ -275,7 +288,7 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
         return values.mean(critic.apply(params, features))
 
     def train_step(state: DreamerState, key):
-        sample_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
+        sample_key, burn_in_key, wm_key, filter_key, imagine_key = jax.random.split(key, 5)
         replayed = replay.sample_with_context(
             config.replay, state.replay, sample_key, config.batch_size
         )
@@ -286,33 +299,41 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
         if replayed.burn_in is not None:
             b = replayed.burn_in
             carry = model.observe(
-                state.world_model.params, carry, b.obs, b.action, b.start, wm_key
+                state.world_model.params, carry, b.obs, b.action, b.start, burn_in_key
             )[0]
             carry = jax.lax.stop_gradient(carry)
         world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
         carries = filter_carries(model, world_model.params, carry, batch, filter_key)
         starts = jax.lax.stop_gradient(flat(carries))
-        traj = imagine(
-            config,
-            spec,
-            model,
-            actor,
-            world_model.params,
-            state.actor.params,
-            starts,
-            imagine_key,
-        )
-        value = value_of(state.critic.params, traj.features)
-        returns = lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
-        weight = discount_weights(traj.continues, config.gamma)
+
+        def imagined_returns(actor_params):
+            traj = imagine(
+                config, spec, model, actor, world_model.params, actor_params, starts, imagine_key
+            )
+            value = value_of(state.critic.params, traj.features)
+            returns = lambda_returns(
+                traj.reward, value, traj.continues, config.gamma, config.lambda_
+            )
+            return traj, value, returns
+
+        traj, value, returns = jax.lax.stop_gradient(imagined_returns(state.actor.params))
+        # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
+        # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
+        start_continues = 1.0 - flat(batch.terminated).astype(jnp.float32)
+        weight = discount_weights(traj.continues, config.gamma) * start_continues
         return_scale = update_return_scale(state.return_scale, returns)
 
         def actor_objective(params):
             dist = policy_of(spec, actor, params)(traj.features[:-1])
+            # Dynamics backpropagation differentiates the returns: the same trajectory (same
+            # key, so the same values) imagined again with `params`.
+            differentiable = (
+                imagined_returns(params)[2] if config.actor_gradient == "backprop" else returns
+            )
             return actor_loss(
                 dist.log_prob(traj.action),
                 dist.entropy(),
-                returns,
+                differentiable,
                 value[:-1],
                 weight,
                 scale(return_scale),
@@ -411,7 +432,14 @@ def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):
 
 def make_agent(config: DreamerConfig) -> Agent:
     """Builds the environment, world model, actor, critic and the pure training functions."""
-    spec = make_env(config.env_name, config.env_options, agent="the model-based agent")
+    # The bounded normal's mean lies in [-1, 1] (DreamerV3 normalises every action space to
+    # it): the wrapper clips samples to [-1, 1] and maps them onto the task's bounds.
+    spec = make_env(config.env_name, config.env_options, squash=True, agent="the model-based agent")
+    require(
+        not (spec.discrete and config.actor_gradient == "backprop"),
+        f"actor_gradient='backprop' needs continuous actions and {config.env_name} has discrete "
+        "ones; use actor_gradient='reinforce'.",
+    )
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)
     optimizers = (

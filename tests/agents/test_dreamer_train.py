@@ -1,0 +1,493 @@
+"""The model-based agent's training loop (agents/dreamer/train.py) end to end: replay rows against
+a hand-written Catch, stored carries against `observe_step`, one jitted iteration of the s4wm and
+the rssm on discrete and continuous tasks, tracing once, vmap over seeds, the skipped training
+before the ring holds a window, config validation and checkpointability.
+
+Each program is compiled once (module fixtures share them) and unoptimised (`FAST`): the checks
+do not need fast machine code, and XLA's backend optimisation takes about half of the compile
+time of an iteration on a CPU.
+"""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents.dreamer.config import DreamerConfig
+from agents.dreamer.replay import ReplayConfig
+from agents.dreamer.train import Acting, make_agent, make_heads, make_train_step, next_rows
+from agents.world_model import make_optimizer
+
+FAST = {"xla_backend_optimization_level": 0}
+
+TINY = {
+    "num_envs": 2,
+    "act_steps": 8,
+    "total_timesteps": 64,
+    "train_ratio": 0.5,
+    "core_size": 8,
+    "state_size": 4,
+    "hidden_size": 8,
+    "latent_groups": 2,
+    "latent_classes": 4,
+    "head_layers": 1,
+    "value_bins": 15,
+    "replay": ReplayConfig(capacity=32, length=4, context="stored"),
+    "batch_size": 2,
+    "horizon": 3,
+}
+
+# Metrics of the training phase (NaN while the ring holds no window).
+TRAINING = (
+    "wm_loss",
+    "wm_grad_norm",
+    "actor_loss",
+    "actor_grad_norm",
+    "entropy",
+    "critic_loss",
+    "critic_grad_norm",
+    "value",
+    "return_scale",
+    "imagined_return",
+)
+
+
+def tiny(env_name: str, **overrides) -> DreamerConfig:
+    return DreamerConfig(env_name=env_name, **{**TINY, **overrides})
+
+
+def compiled(fn):
+    return jax.jit(fn, compiler_options=FAST)
+
+
+def host(tree):
+    """`tree` as NumPy arrays (PRNG keys as their data)."""
+
+    def to_numpy(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        return np.asarray(x)
+
+    return jax.tree.map(to_numpy, tree)
+
+
+def leaves_equal(a, b) -> bool:
+    return all(
+        np.array_equal(x, y)
+        for x, y in zip(jax.tree.leaves(host(a)), jax.tree.leaves(host(b)), strict=True)
+    )
+
+
+def avals(tree) -> list:
+    """`(shape, dtype, weak_type)` of every leaf (arrays or `jax.ShapeDtypeStruct`s)."""
+
+    def aval(x):
+        weak = x.weak_type if isinstance(x, jax.ShapeDtypeStruct) else jax.typeof(x).weak_type
+        return x.shape, str(x.dtype), weak
+
+    return [aval(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Catch: episodes of exactly 9 steps ending by termination with reward +-1, fully observable, so
+# a few lines of NumPy replay every transition. 3 envs x 6 iterations x 8 steps fill the ring
+# of 48 rows exactly; windows of 4 burn-in + 8 steps make the first iteration skip training.
+
+CATCH = tiny(
+    "Catch-bsuite",
+    num_envs=3,
+    replay=ReplayConfig(capacity=48, length=8, burn_in=4, context="stored"),
+    total_timesteps=3 * 8 * 6,
+)
+ROWS, COLUMNS = 10, 5
+
+
+@pytest.fixture(scope="module")
+def catch():
+    """The agent, its jitted update (traced at most once) and the states and metrics of six
+    iterations from init (`states[i]` after `i` iterations)."""
+    assert CATCH.num_iterations == 6 and CATCH.updates_per_iteration == 1
+    agent = make_agent(CATCH)
+    update = jax.jit(chex.assert_max_traces(agent.update, n=1), compiler_options=FAST)
+    states = [compiled(agent.init)(jax.random.key(0))]
+    metrics = []
+    for _ in range(CATCH.num_iterations):
+        state, iteration_metrics = update(states[-1])
+        states.append(state)
+        metrics.append(jax.device_get(iteration_metrics))
+    return agent, update, states, metrics
+
+
+def time_order(ring, state):
+    """Ring rows `[capacity, B, ...]` in time order, oldest first."""
+    count, position = int(state.replay.count), int(state.replay.position)
+    capacity = ring.shape[0]
+    return np.asarray(ring)[(position - count + np.arange(count)) % capacity]
+
+
+def rows_with_next(state):
+    """Every written row in time order plus the row waiting in `acting` (not yet filtered):
+    `(obs [T+1, B, D], action, reward, terminated, start [T+1, B])`."""
+    data, acting = state.replay.data, state.acting
+    fields = ("obs", "action", "reward", "terminated", "start")
+    return tuple(
+        np.concatenate([time_order(getattr(data, f), state), np.asarray(getattr(acting, f))[None]])
+        for f in fields
+    )
+
+
+def catch_grid(ball_x, ball_y, paddle_x):
+    grid = np.zeros((ROWS, COLUMNS), np.float32)
+    grid[ball_y, ball_x] = 1.0
+    grid[ROWS - 1, paddle_x] = 1.0
+    return grid.reshape(-1)
+
+
+def catch_state(obs):
+    """`(ball_x, ball_y, paddle_x)` of a Catch observation whose ball is above the paddle row."""
+    grid = obs.reshape(ROWS, COLUMNS)
+    ball_y, ball_x = np.argwhere(grid[: ROWS - 1] == 1.0)[0]
+    return int(ball_x), int(ball_y), int(np.argmax(grid[ROWS - 1]))
+
+
+def test_rows_follow_the_world_model_convention_on_catch(catch):
+    _, _, states, metrics = catch
+    final = states[-1]
+    assert int(final.replay.count) == CATCH.replay.capacity  # nothing overwritten yet
+    obs, action, reward, terminated, start = rows_with_next(final)
+    first_obs = np.asarray(states[0].acting.obs)
+    ends = 0
+    for env in range(CATCH.num_envs):
+        # The first row: init's reset observation, an episode start.
+        np.testing.assert_array_equal(obs[0, env], first_obs[env])
+        assert start[0, env] and not terminated[0, env]
+        assert action[0, env] == 0 and reward[0, env] == 0.0
+        ball_x, ball_y, paddle_x = catch_state(obs[0, env])
+        for t in range(1, obs.shape[0]):
+            where = f"env {env}, row {t}"
+            if terminated[t - 1, env]:
+                # The auto-reset observation, as a row of its own: ball on top, paddle centred.
+                assert start[t, env], where
+                assert action[t, env] == 0 and reward[t, env] == 0.0, where
+                assert not terminated[t, env], where
+                ball_x, ball_y, paddle_x = catch_state(obs[t, env])
+                assert (ball_y, paddle_x) == (0, COLUMNS // 2), where
+                np.testing.assert_array_equal(obs[t, env], catch_grid(ball_x, 0, paddle_x), where)
+                continue
+            # A step of the environment with the row's action, from the row before.
+            paddle_x = int(np.clip(paddle_x + int(action[t, env]) - 1, 0, COLUMNS - 1))
+            ball_y += 1
+            done = ball_y == ROWS - 1
+            expected_reward = (1.0 if ball_x == paddle_x else -1.0) if done else 0.0
+            assert not start[t, env], where
+            np.testing.assert_array_equal(obs[t, env], catch_grid(ball_x, ball_y, paddle_x), where)
+            assert reward[t, env] == expected_reward, where
+            assert terminated[t, env] == done, where
+            ends += done
+    assert ends == 4 * CATCH.num_envs  # rows 9, 19, 29 and 39 of each env: 9-step episodes
+
+    # Episode statistics: iteration i produced rows i*K+1 .. (i+1)*K (the last one in acting).
+    K = CATCH.act_steps
+    for i, iteration in enumerate(metrics):
+        produced = slice(i * K + 1, (i + 1) * K + 1)
+        ended = terminated[produced]
+        assert iteration["episodes"] == ended.sum(), i
+        if ended.any():
+            np.testing.assert_allclose(iteration["return_mean"], reward[produced][ended].mean())
+            assert iteration["length_mean"] == ROWS - 1
+
+
+def test_next_rows_ends_an_episode_then_writes_the_reset_row():
+    # Env 0 terminates, env 1 is truncated, env 2 steps on.
+    B = 3
+    acting = Acting(
+        env_state=jnp.arange(B) * 10,
+        obs=jnp.zeros((B, 2)),
+        action=jnp.zeros((B,), jnp.int32),
+        reward=jnp.zeros((B,)),
+        terminated=jnp.zeros((B,), bool),
+        start=jnp.zeros((B,), bool),
+        ended=jnp.zeros((B,), bool),
+        reset_obs=jnp.zeros((B, 2)),
+        carry=jnp.zeros((B,)),
+    )
+    final_obs = jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    reset_obs = jnp.array([[-1.0, -1.0], [-2.0, -2.0], [3.0, 3.0]])
+    action = jnp.array([1, 2, 1], jnp.int32)
+    terminated = jnp.array([True, False, False])
+    truncated = jnp.array([False, True, False])
+    info = {"final_observation": final_obs}
+    after = next_rows(
+        acting, jnp.ones((B,)), action, reset_obs, jnp.arange(B) + 1, jnp.array([5.0, 6.0, 7.0]),
+        terminated, truncated, info,
+    )  # fmt: skip
+    np.testing.assert_array_equal(after.obs, final_obs)  # the last observations, not the resets
+    np.testing.assert_array_equal(after.reward, [5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(after.terminated, [True, False, False])  # truncation is no end
+    np.testing.assert_array_equal(after.start, [False, False, False])
+    np.testing.assert_array_equal(after.ended, [True, True, False])
+    np.testing.assert_array_equal(after.action, action)
+    np.testing.assert_array_equal(after.env_state, [1, 2, 3])
+    np.testing.assert_array_equal(after.carry, 1.0)
+
+    # The next step: envs 0 and 1 hold (their step is discarded) and write the reset rows.
+    step_obs = jnp.array([[9.0, 9.0], [9.0, 9.0], [4.0, 4.0]])
+    again = next_rows(
+        after, jnp.full((B,), 2.0), jnp.array([2, 2, 2], jnp.int32), step_obs,
+        jnp.arange(B) + 100, jnp.array([8.0, 8.0, 8.0]), jnp.zeros((B,), bool),
+        jnp.zeros((B,), bool), {"final_observation": step_obs},
+    )  # fmt: skip
+    np.testing.assert_array_equal(again.obs, [[-1.0, -1.0], [-2.0, -2.0], [4.0, 4.0]])
+    np.testing.assert_array_equal(again.start, [True, True, False])
+    np.testing.assert_array_equal(again.action, [0, 0, 2])
+    np.testing.assert_array_equal(again.reward, [0.0, 0.0, 8.0])
+    np.testing.assert_array_equal(again.terminated, [False, False, False])
+    np.testing.assert_array_equal(again.ended, [False, False, False])
+    np.testing.assert_array_equal(again.env_state, [1, 2, 102])  # held, held, stepped
+    np.testing.assert_array_equal(again.carry, 2.0)
+
+
+def test_stored_carry_is_the_filters_carry_before_each_row(catch):
+    # The carry stored with row t must be the one the filter held before obs[t]: the initial
+    # carry at the first row, and at row t + 1 observe_step's output on row t from the stored
+    # carry of row t, with the parameters that acted in that iteration (the last row's output is
+    # the carry in `acting`). The latent sample of a step depends on the acting key, so only
+    # the backbone carry and `deter` are recomputed; the stored `stoch` of row t + 1 enters the
+    # backbone input of row t + 1, so a wrong one shows in `deter` of row t + 2.
+    agent, _, states, _ = catch
+    final = states[-1]
+    K, B = CATCH.act_steps, CATCH.num_envs
+    stored = jax.tree.map(lambda ring: time_order(ring, final), final.replay.carry)
+    after_last = jax.tree.map(lambda x: np.asarray(x)[None], final.acting.carry)
+    stored_next = jax.tree.map(lambda s, a: np.concatenate([s[1:], a]), stored, after_last)
+    data = final.replay.data
+    obs, action, start = (time_order(getattr(data, f), final) for f in ("obs", "action", "start"))
+    initial = agent.model.initial_carry(B)
+    assert leaves_equal(jax.tree.map(lambda x: x[0], stored), initial)
+
+    def flat(x):
+        return jnp.asarray(x).reshape(K * B, *x.shape[2:])
+
+    @compiled
+    def filtered(params, carry, obs, action, start):
+        carry, _, _ = agent.model.observe_step(params, carry, obs, action, start, jax.random.key(0))
+        return carry
+
+    for i in range(CATCH.num_iterations):
+        rows = slice(i * K, (i + 1) * K)
+        carry, expected = (
+            jax.tree.map(lambda x, r=rows: flat(x[r]), c) for c in (stored, stored_next)
+        )
+        out = filtered(
+            states[i].world_model.params,
+            carry,
+            flat(obs[rows]),
+            flat(action[rows]),
+            flat(start[rows]),
+        )
+        for got, want in zip(
+            jax.tree.leaves(out.core), jax.tree.leaves(expected.core), strict=True
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"iteration {i}")
+        np.testing.assert_allclose(
+            out.state.deter, expected.state.deter, rtol=1e-5, atol=1e-5, err_msg=f"iteration {i}"
+        )
+
+
+def test_training_waits_for_a_window_then_changes_the_parameters(catch):
+    _, _, states, metrics = catch
+    learnt = ("world_model", "actor", "critic", "slow_critic", "return_scale")
+    # Iteration 1: 8 rows per env, windows need 12: the skip branch.
+    assert int(states[1].replay.count) < CATCH.replay.window
+    for name in TRAINING:
+        assert np.isnan(metrics[0][name]), name
+    assert metrics[0]["nonfinite"] == 0 and metrics[0]["nonfinite_streak"] == 0
+    for name in learnt:
+        assert leaves_equal(getattr(states[0], name), getattr(states[1], name)), name
+    assert not leaves_equal(states[0].replay, states[1].replay)
+    # Iteration 2 on: trained on replayed windows, every update finite.
+    for i in range(1, CATCH.num_iterations):
+        for name in TRAINING:
+            assert np.isfinite(metrics[i][name]), (i, name)
+        assert metrics[i]["nonfinite"] == 0
+        for name in ("world_model", "actor", "critic"):
+            before, after = getattr(states[i], name), getattr(states[i + 1], name)
+            assert not leaves_equal(before.params, after.params), (i, name)
+            assert int(after.step) == i * CATCH.updates_per_iteration, (i, name)
+
+
+def test_update_is_traced_once(catch):
+    _, update, states, _ = catch
+    # The fixture ran six iterations under chex.assert_max_traces(n=1): three more, from the
+    # state of init, of the skip branch and of the last one, neither trace nor compile again.
+    for state in (states[0], states[1], states[-1]):
+        jax.block_until_ready(update(state))
+    assert update._cache_size() == 1
+    assert avals(states[0]) == avals(states[-1])
+
+
+@pytest.mark.slow
+def test_imagination_from_terminal_states_gets_no_weight(catch):
+    # Windows of terminal rows only: every imagined trajectory starts past an episode's end,
+    # which the world model never saw, so the actor and critic losses (weighted means) are 0
+    # and so are their gradients; the world model still trains. The ring as it is: not 0.
+    agent, _, states, _ = catch
+    config = agent.config
+    optimizers = tuple(
+        make_optimizer(lr, config.grad_clip)
+        for lr in (config.model_lr, config.actor_lr, config.critic_lr)
+    )
+    actor, critic = make_heads(config, agent.spec)
+    train_step = compiled(
+        make_train_step(config, agent.spec, agent.model, actor, critic, optimizers)
+    )
+    state = states[-1]
+    terminal = state._replace(
+        replay=state.replay._replace(
+            data=state.replay.data._replace(terminated=jnp.ones_like(state.replay.data.terminated))
+        )
+    )
+    key = jax.random.key(5)
+    _, metrics = jax.device_get(train_step(terminal, key))
+    for name in ("actor_loss", "actor_grad_norm", "critic_loss", "critic_grad_norm"):
+        assert metrics[name] == 0.0, name
+    assert metrics["wm_grad_norm"] > 0
+    _, metrics = jax.device_get(train_step(state, key))
+    for name in ("actor_loss", "critic_loss", "critic_grad_norm"):
+        assert metrics[name] != 0.0, name
+
+
+# ---------------------------------------------------------------------------------------------
+# One jitted iteration of each world-model family (s4wm on Catch above, rssm below) and action
+# space; windows of 4 fit in the 8 steps of the first iteration, so it trains.
+
+
+def check_iteration(config, state, new_state, metrics):
+    """An iteration that trained: shapes kept, finite scalar metrics, parameters changed."""
+    chex.assert_trees_all_equal_shapes_and_dtypes(state, new_state)
+    assert int(new_state.update) == int(state.update) + 1
+    assert int(new_state.replay.count) == int(state.replay.count) + config.act_steps
+    for name in TRAINING:
+        assert np.shape(metrics[name]) == (), name
+        assert np.isfinite(metrics[name]), name
+    assert int(metrics["nonfinite"]) == 0
+    steps = int(state.world_model.step) + config.updates_per_iteration
+    assert int(new_state.world_model.step) == steps
+    for name in ("world_model", "actor", "critic"):
+        before, after = getattr(state, name).params, getattr(new_state, name).params
+        assert not leaves_equal(before, after), name
+
+
+def test_catch_iterations_train_the_s4wm(catch):
+    _, _, states, metrics = catch
+    check_iteration(CATCH, states[1], states[2], metrics[1])
+
+
+RSSM = tiny(
+    "RepeatPreviousEasy",
+    model="rssm",
+    core="gru",
+    replay=ReplayConfig(capacity=32, length=4, context="episode_start"),
+)
+
+
+@pytest.fixture(scope="module")
+def rssm_seeds():
+    """Two seeds of the rssm: init and one iteration, both vmapped."""
+    agent = make_agent(RSSM)
+    keys = jax.random.split(jax.random.key(2), 2)
+    states = compiled(jax.vmap(agent.init))(keys)
+    new_states, metrics = compiled(jax.vmap(agent.update))(states)
+    return states, new_states, jax.device_get(metrics)
+
+
+def test_rssm_iterations_vmap_over_seeds(rssm_seeds):
+    config = RSSM
+    states, new_states, metrics = rssm_seeds
+    for seed in range(2):
+        state, new_state = (jax.tree.map(lambda x, s=seed: x[s], s) for s in (states, new_states))
+        check_iteration(config, state, new_state, jax.tree.map(lambda x, s=seed: x[s], metrics))
+    # The seeds differ: parameters, what they met and the losses.
+    params = states.world_model.params
+    assert not leaves_equal(*(jax.tree.map(lambda x, s=s: x[s], params) for s in range(2)))
+    replayed = new_states.replay.data.obs
+    assert not np.array_equal(replayed[0], replayed[1])
+    for name in ("wm_loss", "actor_loss", "critic_loss"):
+        assert metrics[name][0] != metrics[name][1], name
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    """Pendulum with dynamics backpropagation and no entropy bonus: the actor's gradient comes
+    from the returns alone."""
+    config = tiny("Pendulum-v1", actor_gradient="backprop", entropy_coef=0.0)
+    agent = make_agent(config)
+    state = compiled(agent.init)(jax.random.key(3))
+    new_state, metrics = compiled(agent.update)(state)
+    return agent, state, new_state, jax.device_get(metrics)
+
+
+def test_iteration_on_a_continuous_task_backpropagates_through_the_dynamics(pendulum):
+    agent, state, new_state, metrics = pendulum
+    check_iteration(agent.config, state, new_state, metrics)
+    assert metrics["actor_grad_norm"] > 0  # no entropy bonus: only the returns' gradient
+    assert metrics["entropy"] != 0
+
+
+def test_continuous_actions_map_from_unit_box_to_the_task_bounds(pendulum):
+    # The bounded normal's mean is in [-1, 1]; Pendulum's torque is in [-2, 2]: the replayed
+    # action a drives the task with torque 2 clip(a, -1, 1) (the task keeps it as last_u).
+    agent, _, new_state, _ = pendulum
+    action = np.asarray(new_state.acting.action)[:, 0]
+    (last_u,) = (
+        leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(new_state.acting.env_state)
+        if "last_u" in jax.tree_util.keystr(path)
+    )
+    assert agent.spec.action_dim == 1
+    np.testing.assert_allclose(last_u, 2.0 * np.clip(action, -1.0, 1.0), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and checkpoints.
+
+BAD_CONFIGS = [
+    ({"train_ratio": 0.0}, "train_ratio"),
+    ({"train_ratio": -1.0}, "train_ratio"),
+    ({"replay": {"capacity": 8, "length": 8, "burn_in": 4}}, "capacity"),
+    ({"horizon": 0}, "horizon"),
+    ({"model": "dreamer"}, "model"),
+    ({"core": "mamba"}, "core"),
+    ({"total_timesteps": 15}, "total_timesteps"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), BAD_CONFIGS)
+def test_bad_config_fails_with_a_one_line_message(overrides, field):
+    with pytest.raises(ValueError) as error:
+        if "replay" in overrides:  # the window is checked by ReplayConfig itself
+            overrides = {"replay": ReplayConfig(**overrides["replay"])}
+        tiny("RepeatPreviousEasy", **overrides)
+    message = str(error.value)
+    assert "\n" not in message
+    assert field in message
+    assert any(fix in message for fix in ("raise", "use", "shorten")), message
+
+
+def test_backprop_on_discrete_actions_fails_before_compiling():
+    config = tiny("RepeatPreviousEasy", actor_gradient="backprop")
+    with pytest.raises(ValueError, match="reinforce") as error:
+        make_agent(config)
+    assert "\n" not in str(error.value)
+
+
+def test_checkpoint_template_matches_the_live_state(catch, pendulum):
+    # The command line restores a checkpoint through eval_shape(init): same tree, every leaf an
+    # array, the same shapes, dtypes and weak types as the state init returns and update keeps
+    # (Pendulum's reset leaves a weakly typed leaf that its step makes strong).
+    for agent, state, after in ((catch[0], catch[2][0], catch[2][1]), pendulum[:3]):
+        template = jax.eval_shape(agent.init, jax.random.key(0))
+        assert jax.tree.structure(template) == jax.tree.structure(state)
+        assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(state))
+        assert avals(template) == avals(state) == avals(after)
