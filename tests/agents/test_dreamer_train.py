@@ -402,6 +402,7 @@ def rssm_seeds():
     return states, new_states, jax.device_get(metrics)
 
 
+@pytest.mark.slow  # its own compile; vmap over seeds is also run by the command line's 2 seeds
 def test_rssm_iterations_vmap_over_seeds(rssm_seeds):
     config = RSSM
     states, new_states, metrics = rssm_seeds

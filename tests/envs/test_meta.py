@@ -298,7 +298,15 @@ def entry_rollout(name):
     return env, params, jax.device_get(steps)  # numpy: eager jax indexing compiles per op
 
 
-@pytest.mark.parametrize("name", sorted(ROLLOUT_STEPS))
+ROLLOUT_NAMES = [
+    pytest.param(name, marks=pytest.mark.slow) if name == "MetaControl-heldout" else name
+    for name in sorted(ROLLOUT_STEPS)
+]
+"""Entries of the rollout checks; MetaControl-heldout is slow-marked (the same factory and
+wrappers as MetaControl-train, another task set)."""
+
+
+@pytest.mark.parametrize("name", ROLLOUT_NAMES)
 def test_entry_spaces_under_jit_and_vmap(name):
     env, params, (obs0, _, out) = entry_rollout(name)
     space = env.observation_space(params)
@@ -314,7 +322,7 @@ def test_entry_spaces_under_jit_and_vmap(name):
     assert np.all(np.isfinite(out.reward))
 
 
-@pytest.mark.parametrize("name", sorted(ROLLOUT_STEPS))
+@pytest.mark.parametrize("name", ROLLOUT_NAMES)
 def test_first_and_last_trials_are_played(name):
     """Every env finishes its first outer episode: all trials played, rewards in first and last."""
     _, params, (_, _, out) = entry_rollout(name)

@@ -64,6 +64,7 @@ def raw(leaf):
     return jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
 
 
+@pytest.mark.slow  # about a minute of compiling; the lifecycle's resume is tested on PPO and WM
 def test_tiny_run_then_resume_equals_uninterrupted(tmp_path):
     straight = dreamer.main(dreamer.parse([*TINY, "--run-dir", str(tmp_path / "straight")]))
     assert straight.status == "finished" and straight.summary["updates"] == 6

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from experiments.ppo import cli as ppo
 from experiments.run import checkpoint, loop
@@ -86,6 +87,7 @@ def untimed(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in TIMING} for r in RunDir(run_dir).read_metrics()]
 
 
+@pytest.mark.slow  # a subprocess and two compiles; the loop and handler cases above stay fast
 def test_sigint_checkpoints_exits_130_and_resume_equals_an_uninterrupted_run(tmp_path):
     total = ["--total-timesteps", str(2 * 8 * 600)]  # 600 updates in chunks of 20
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"

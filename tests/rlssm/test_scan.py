@@ -42,7 +42,9 @@ def random_problem(key, complex_state: bool, time_varying: bool, length=37, batc
     return a, b, start, h0
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "mode", ("sequential", "chunked", pytest.param("parallel", marks=pytest.mark.slow))
+)
 @pytest.mark.parametrize("complex_state", [False, True])
 @pytest.mark.parametrize("time_varying", [False, True])
 def test_scan_matches_python_loop(mode, complex_state, time_varying):
