@@ -34,7 +34,9 @@ def tiny_config(env_name: str, core: str, **overrides) -> PPOConfig:
 
 
 @pytest.mark.parametrize("core", cores.registered())
-@pytest.mark.parametrize("env_name", ["RepeatFirstEasy", "Pendulum-v1"])
+@pytest.mark.parametrize(
+    "env_name", ["RepeatFirstEasy", pytest.param("Pendulum-v1", marks=pytest.mark.slow)]
+)
 def test_every_core_inits_and_updates(core, env_name):
     agent = make_agent(tiny_config(env_name, core))
     state = jax.jit(agent.init)(jax.random.key(0))

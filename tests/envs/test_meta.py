@@ -347,7 +347,9 @@ def test_meta_cartpole_matches_popjaxrl_settings():
     np.testing.assert_allclose(out.reward, 1.0 / 200)  # every step of every trial pays 1/200
 
 
-@pytest.mark.parametrize("name", ["MetaControl-train", "MetaControl-heldout"])
+@pytest.mark.parametrize(
+    "name", ["MetaControl-train", pytest.param("MetaControl-heldout", marks=pytest.mark.slow)]
+)
 def test_task_and_projections_fixed_per_episode_and_resampled(name):
     env, _, (_, state0, out) = entry_rollout(name)
     assert isinstance(env.env.env.env.env, meta.MultiTask)  # Meta > Obs > Action > Trials > tasks
