@@ -1,6 +1,7 @@
 """The model-based agent: actor-critic in a world model's imagination (DreamerV3-style).
 
 Public API:
+    DreamerConfig, make_agent, make_train: the whole training loop in one jit (train.py).
     lambda_returns: TD(lambda) returns of an imagined trajectory (`[horizon, B]`, time-major).
     discount_weights: the loss weight of each imagined state (the discounted chance to reach it).
     ReturnScale, init_return_scale, update_return_scale, scale: DreamerV3's return normalisation
@@ -17,6 +18,7 @@ Public API:
 
 from agents.dreamer import replay
 from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
+from agents.dreamer.config import DreamerConfig
 from agents.dreamer.critic import critic_loss, ema_update
 from agents.dreamer.replay import ReplayConfig, Replayed, ReplayState
 from agents.dreamer.return_norm import (
@@ -26,8 +28,10 @@ from agents.dreamer.return_norm import (
     update_return_scale,
 )
 from agents.dreamer.returns import discount_weights, lambda_returns
+from agents.dreamer.train import make_agent, make_train
 
 __all__ = [
+    "DreamerConfig",
     "ReplayConfig",
     "ReplayState",
     "Replayed",
@@ -40,6 +44,8 @@ __all__ = [
     "ema_update",
     "init_return_scale",
     "lambda_returns",
+    "make_agent",
+    "make_train",
     "replay",
     "scale",
     "update_return_scale",

@@ -276,40 +276,37 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     return Imagined(features, action, imagined.reward, imagined.continue_prob)
 
 
-def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
-    """Returns `train_step(state, key) -> (state, metrics)`: one world-model and one
-    actor-critic update on replayed windows."""
-    wm_opt, actor_opt, critic_opt = optimizers
-    wm_step = make_optimizer_step(model, wm_opt)
+def replayed_windows(config: DreamerConfig, model, state: DreamerState, key):
+    """`(batch [T, batch], carry [batch])`: replayed windows and the carry to observe them from
+    (the stored carry refreshed by the burn-in, or the model's initial carry)."""
+    sample_key, burn_in_key = jax.random.split(key)
+    replayed = replay.sample_with_context(
+        config.replay, state.replay, sample_key, config.batch_size
+    )
+    carry = replayed.carry
+    if carry is None:
+        carry = model.initial_carry(config.batch_size)
+    if replayed.burn_in is not None:
+        b = replayed.burn_in
+        params = state.world_model.params
+        carry = model.observe(params, carry, b.obs, b.action, b.start, burn_in_key)[0]
+        carry = jax.lax.stop_gradient(carry)
+    return replayed.batch, carry
+
+
+def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
+    """Returns `step(state, wm_params, starts, start_terminated, key) -> (actor, critic,
+    return_scale, metrics)`: imagination from `starts` (`[N]` carries), lambda-returns, and one
+    actor and one critic update."""
+    actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
-    flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
 
     def value_of(params, features):
         return values.mean(critic.apply(params, features))
 
-    def train_step(state: DreamerState, key):
-        sample_key, burn_in_key, wm_key, filter_key, imagine_key = jax.random.split(key, 5)
-        replayed = replay.sample_with_context(
-            config.replay, state.replay, sample_key, config.batch_size
-        )
-        batch = replayed.batch
-        carry = (
-            replayed.carry if replayed.carry is not None else model.initial_carry(config.batch_size)
-        )
-        if replayed.burn_in is not None:
-            b = replayed.burn_in
-            carry = model.observe(
-                state.world_model.params, carry, b.obs, b.action, b.start, burn_in_key
-            )[0]
-            carry = jax.lax.stop_gradient(carry)
-        world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
-        carries = filter_carries(model, world_model.params, carry, batch, filter_key)
-        starts = jax.lax.stop_gradient(flat(carries))
-
+    def step(state: DreamerState, wm_params, starts, start_terminated, key):
         def imagined_returns(actor_params):
-            traj = imagine(
-                config, spec, model, actor, world_model.params, actor_params, starts, imagine_key
-            )
+            traj = imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
             value = value_of(state.critic.params, traj.features)
             returns = lambda_returns(
                 traj.reward, value, traj.continues, config.gamma, config.lambda_
@@ -319,27 +316,20 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
         traj, value, returns = jax.lax.stop_gradient(imagined_returns(state.actor.params))
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
         # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
-        start_continues = 1.0 - flat(batch.terminated).astype(jnp.float32)
-        weight = discount_weights(traj.continues, config.gamma) * start_continues
+        weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
         return_scale = update_return_scale(state.return_scale, returns)
 
         def actor_objective(params):
             dist = policy_of(spec, actor, params)(traj.features[:-1])
             # Dynamics backpropagation differentiates the returns: the same trajectory (same
             # key, so the same values) imagined again with `params`.
-            differentiable = (
-                imagined_returns(params)[2] if config.actor_gradient == "backprop" else returns
-            )
+            backprop = config.actor_gradient == "backprop"
+            target = imagined_returns(params)[2] if backprop else returns
+            log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             return actor_loss(
-                dist.log_prob(traj.action),
-                dist.entropy(),
-                differentiable,
-                value[:-1],
-                weight,
-                scale(return_scale),
-                config.actor_gradient,
-                config.entropy_coef,
-            )
+                log_prob, entropy, target, value[:-1], weight, scale(return_scale),
+                config.actor_gradient, config.entropy_coef,
+            )  # fmt: skip
 
         def critic_objective(params):
             logits = critic.apply(params, traj.features[:-1])
@@ -348,35 +338,60 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
 
         actor_state, actor_metrics = apply(actor_objective, state.actor, actor_opt)
         critic_state, critic_metrics = apply(critic_objective, state.critic, critic_opt)
-        finite = all_finite(
-            wm_metrics["loss"],
-            wm_metrics["grad_norm"],
-            actor_metrics["actor_loss"],
-            critic_metrics["critic_loss"],
-            actor_metrics["grad_norm"],
-            critic_metrics["grad_norm"],
+        metrics = {
+            **renamed(actor_metrics, "actor_grad_norm"),
+            **renamed(critic_metrics, "critic_grad_norm"),
+            "return_scale": scale(return_scale),
+            "imagined_return": returns.mean(),
+        }
+        return actor_state, critic_state, return_scale, metrics
+
+    return step
+
+
+def renamed(metrics: dict, grad_norm: str) -> dict:
+    """`metrics` with its `grad_norm` under the name `grad_norm` (e.g. `actor_grad_norm`)."""
+    return {(grad_norm if k == "grad_norm" else k): v for k, v in metrics.items()}
+
+
+def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
+    """Returns `train_step(state, key) -> (state, metrics)`: one world-model and one
+    actor-critic update on replayed windows, kept only if every loss and gradient is finite."""
+    wm_opt, actor_opt, critic_opt = optimizers
+    wm_step = make_optimizer_step(model, wm_opt)
+    actor_critic_step = make_actor_critic_step(
+        config, spec, model, actor, critic, (actor_opt, critic_opt)
+    )
+    flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
+
+    def train_step(state: DreamerState, key):
+        replay_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
+        batch, carry = replayed_windows(config, model, state, replay_key)
+        world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
+        carries = filter_carries(model, world_model.params, carry, batch, filter_key)
+        starts = jax.lax.stop_gradient(flat(carries))
+        start_terminated = flat(batch.terminated).astype(jnp.float32)
+        actor_state, critic_state, return_scale, ac_metrics = actor_critic_step(
+            state, world_model.params, starts, start_terminated, imagine_key
         )
+        checked = ("actor_loss", "critic_loss", "actor_grad_norm", "critic_grad_norm")
+        finite = all_finite(
+            wm_metrics["loss"], wm_metrics["grad_norm"], *(ac_metrics[k] for k in checked)
+        )
+        slow = ema_update(state.slow_critic, critic_state.params, config.slow_critic_decay)
         new = state._replace(
             world_model=world_model,
             actor=actor_state,
             critic=critic_state,
-            slow_critic=ema_update(
-                state.slow_critic, critic_state.params, config.slow_critic_decay
-            ),
+            slow_critic=slow,
             return_scale=return_scale,
         )
-        state = keep_if_finite(new, state, finite)
         metrics = {
             **{f"wm_{k}": v for k, v in wm_metrics.items()},
-            **{k: v for k, v in actor_metrics.items() if k != "grad_norm"},
-            "actor_grad_norm": actor_metrics["grad_norm"],
-            **{k: v for k, v in critic_metrics.items() if k != "grad_norm"},
-            "critic_grad_norm": critic_metrics["grad_norm"],
-            "return_scale": scale(return_scale),
-            "imagined_return": returns.mean(),
+            **ac_metrics,
             "nonfinite": 1 - finite.astype(jnp.int32),
         }
-        return state, metrics
+        return keep_if_finite(new, state, finite), metrics
 
     return train_step
 
