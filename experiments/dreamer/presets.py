@@ -2,8 +2,56 @@
 
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
-from experiments.dreamer.trainer import TrainArgs
-from experiments.run.config import RunConfig
+from experiments.dreamer.trainer import DreamerRunConfig, TrainArgs
+
+
+def _preset_memory() -> tuple[str, TrainArgs]:
+    return (
+        "Memory/RewardCue (a cue shown for the first 4 of 32 context steps, then 16 query steps "
+        "whose corner goals pay +1 or -1 by the cue), 16x16 frames as vectors, S4WM on S5 at "
+        "cpu-small's widths, 48-step windows (an episode's length) from the stored carry, "
+        "200k env steps per seed, 2 seeds; CPU-sized.",
+        TrainArgs(
+            DreamerConfig(
+                env_name="Memory/RewardCue",
+                env_options={"context_length": 32, "query_length": 16, "tile_size": 2},
+                replay=ReplayConfig(capacity=4096, length=48, context="stored"),
+                total_timesteps=200_000,
+            ),
+            DreamerRunConfig(num_seeds=2),
+            "memory",
+        ),
+    )
+
+
+def _preset_brax() -> tuple[str, TrainArgs]:
+    return (
+        "Continuous control on brax/halfcheetah (the PPO brax preset's task) with DreamerV3's "
+        "proprioceptive settings: 16 envs, train ratio 512, batch 16 x 64 from the episode "
+        "start, 800k-step replay, S4WM on S5 at width 512, bounded normal actor, 1M env steps. "
+        "GPU-sized; add --no-checkpoint-replay for small checkpoints.",
+        TrainArgs(
+            DreamerConfig(
+                env_name="brax/halfcheetah",
+                num_envs=16,
+                act_steps=16,
+                total_timesteps=1_000_000,
+                train_ratio=512.0,
+                batch_size=16,
+                replay=ReplayConfig(capacity=50_000, length=64, context="episode_start"),
+                core_size=512,
+                state_size=64,
+                hidden_size=512,
+                latent_groups=32,
+                latent_classes=32,
+                model_lr=1e-4,
+                actor_lr=3e-5,
+                critic_lr=3e-5,
+            ),
+            DreamerRunConfig(),
+            "brax",
+        ),
+    )
 
 
 def presets() -> dict[str, tuple[str, TrainArgs]]:
@@ -12,7 +60,7 @@ def presets() -> dict[str, tuple[str, TrainArgs]]:
         "cpu-small": (
             "POPGym RepeatPreviousEasy with S4WM on an S5 backbone (R2I's design) at width 64, "
             "8 envs, train ratio 32, 100k env steps per seed, 2 seeds; CPU-sized.",
-            TrainArgs(DreamerConfig(), RunConfig(num_seeds=2), "cpu-small"),
+            TrainArgs(DreamerConfig(), DreamerRunConfig(num_seeds=2), "cpu-small"),
         ),
         "popgym-r2i": (
             "R2I's POPGym settings (Samsonov et al. 2024): 8 envs, train ratio 64, batch 4 x "
@@ -34,8 +82,10 @@ def presets() -> dict[str, tuple[str, TrainArgs]]:
                     actor_lr=3e-5,
                     critic_lr=3e-5,
                 ),
-                RunConfig(),
+                DreamerRunConfig(),
                 "popgym-r2i",
             ),
         ),
+        "memory": _preset_memory(),
+        "brax": _preset_brax(),
     }

@@ -1,9 +1,13 @@
 """The model-based agent as a trainer of the shared run lifecycle (experiments.run.lifecycle).
 
-What it adds: its command-line type (`TrainArgs`: `DreamerConfig` and `RunConfig`), the compiled
-chunk programs (acting, replay and updates all inside each chunk; cached per config within a
-process), its summary (final return, MMER, env steps/s, world-model and actor-critic losses) and
-report lines. The checkpoint is the whole `DreamerState` of every seed, the replay ring included.
+What it adds: its command-line type (`TrainArgs`: `DreamerConfig` and `DreamerRunConfig`), the
+compiled chunk programs (acting, replay and updates all inside each chunk; cached per config within
+a process), its summary (final return, MMER, env steps/s, world-model and actor-critic losses) and
+report lines. The checkpoint is the whole `DreamerState` of every seed, the replay ring included,
+so a resumed run ends bitwise equal to an uninterrupted one. With `--no-checkpoint-replay`
+checkpoints leave the ring out (`DreamerTrainer.checkpointed`): a resumed run restarts with an
+empty ring (zeros, as `agents.dreamer.replay.init` makes it), trains again once it holds a window,
+and is no longer equal to an uninterrupted run.
 """
 
 import dataclasses
@@ -15,7 +19,7 @@ import tyro
 from rich.console import Console
 
 from agents.dreamer.config import DreamerConfig
-from agents.dreamer.train import Agent, make_agent
+from agents.dreamer.train import Agent, DreamerState, make_agent
 from experiments.run import lifecycle, plots, scores
 from experiments.run.config import NESTED, Args, RunConfig
 from experiments.run.loop import LoopResult
@@ -23,8 +27,22 @@ from experiments.run.programs import ChunkPrograms
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
 
+NOT_BITWISE = (
+    "checkpoints leave the replay out (--no-checkpoint-replay): a resumed run starts with an "
+    "empty replay, so it is not bitwise equal to an uninterrupted run."
+)
 TRAINING_KEYS = ("wm_loss", "wm_recon", "wm_kl", "actor_loss", "critic_loss", "imagined_return")
 """Metrics drawn in plots/training.png."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamerRunConfig(RunConfig):
+    """How a run is executed and recorded (the shared run settings, plus what checkpoints hold)."""
+
+    checkpoint_replay: bool = True
+    """Keep the replay ring in checkpoints (a resume is bitwise equal to an uninterrupted run);
+    --no-checkpoint-replay leaves it out (far smaller checkpoints): a resumed run then starts
+    with an empty replay and waits for a window before training again. Fixed for the run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +51,7 @@ class TrainArgs(Args):
 
     dreamer: Annotated[DreamerConfig, NESTED] = dataclasses.field(default_factory=DreamerConfig)
     """The algorithm."""
-    run: Annotated[RunConfig, NESTED] = dataclasses.field(default_factory=RunConfig)
+    run: Annotated[DreamerRunConfig, NESTED] = dataclasses.field(default_factory=DreamerRunConfig)
     """How the run is executed and recorded."""
     preset: tyro.conf.Suppress[str] = "cpu-small"
     """Name of the preset these values started from."""
@@ -71,7 +89,7 @@ class DreamerSession:
     """One run: the cached programs of its config, and its summary."""
 
     config: DreamerConfig
-    run: RunConfig
+    run: DreamerRunConfig
     built: Built
 
     def __post_init__(self) -> None:
@@ -111,7 +129,7 @@ class DreamerSession:
             "train_seconds": wall,
             "chunk_compile_seconds": self.compile_seconds,
             "steps_per_second": steps * self.run.num_seeds / wall if wall > 0 else None,
-            "replay_in_checkpoint": True,
+            "replay_in_checkpoint": self.run.checkpoint_replay,
         }
 
 
@@ -122,6 +140,7 @@ class DreamerTrainer(lifecycle.Trainer):
     command: ClassVar[str] = "python -m experiments.dreamer"
     config_field: ClassVar[str] = "dreamer"
     config_type: ClassVar[type] = DreamerConfig
+    run_type: ClassVar[type] = DreamerRunConfig
 
     def presets(self) -> dict[str, tuple[str, TrainArgs]]:
         from experiments.dreamer.presets import presets
@@ -149,15 +168,26 @@ class DreamerTrainer(lifecycle.Trainer):
     def check(self, config: DreamerConfig) -> None:
         build(config)
 
-    def open(self, config: DreamerConfig, run: RunConfig, run_dir: RunDir, console):
+    def open(self, config: DreamerConfig, run: DreamerRunConfig, run_dir: RunDir, console):
+        if not run.checkpoint_replay:
+            console.print(f"[yellow]note:[/yellow] {NOT_BITWISE}")
         return DreamerSession(config, run, build(config))
 
+    def checkpointed(self, run: DreamerRunConfig, state: DreamerState):
+        if run.checkpoint_replay:
+            return state, None
+        return state._replace(replay=None), state.replay
+
+    def joined(self, run: DreamerRunConfig, saved: DreamerState, rest) -> DreamerState:
+        return saved if rest is None else saved._replace(replay=rest)
+
     def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
-        return [
+        lines = [
             f"final return {summary['final_return_mean']:.3f} (mean of the last 10% of "
             f"iterations over {summary['num_seeds']} seed(s)), best iteration mean "
             f"{summary['mmer_mean']:.3f}; files in {run_dir}"
         ]
+        return lines if summary["replay_in_checkpoint"] else [*lines, NOT_BITWISE]
 
 
 TRAINER = DreamerTrainer()

@@ -7,9 +7,11 @@
 `experiments.run.loop` (metrics, loggers, progress, checkpoints, non-finite stop, pause), lets
 the trainer finish (plots, evaluation) and writes summary.json. A trainer plugs in by
 subclassing `Trainer`: its config types, how to open a `Session` (the compiled programs of one
-run), its summary fields and report lines. Exit codes of `cli`: 0 finished or paused, 1 stopped
-on non-finite updates, 2 bad input (config, run directory, checkpoint, dataset), 130
-interrupted by Ctrl-C or SIGTERM after checkpointing the chunk in flight.
+run), its summary fields and report lines, and optionally which part of the training state its
+checkpoints leave out (`checkpointed`/`joined`; by default they hold all of it). Exit codes of
+`cli`: 0 finished or paused, 1 stopped on non-finite updates, 2 bad input (config, run
+directory, checkpoint, dataset), 130 interrupted by Ctrl-C or SIGTERM after checkpointing the
+chunk in flight.
 """
 
 import abc
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import jax
+import jax.numpy as jnp
 from rich.console import Console
 
 from experiments.run import checkpoint
@@ -131,6 +134,17 @@ class Trainer(abc.ABC):
             stored, **{name: getattr(given, name) for name in self.session_fields}
         )
 
+    def checkpointed(self, run: RunConfig, state: Any) -> tuple[Any, Any]:
+        """`(saved, rest)`: the part of `state` that checkpoints hold and the part they leave
+        out, which lives only in memory between chunks (e.g. a large replay buffer). A resumed
+        run restarts `rest` as zeros of its shapes, so it is then no longer equal to an
+        uninterrupted run. Works on `jax.eval_shape` templates too. Default: all is saved."""
+        return state, None
+
+    def joined(self, run: RunConfig, saved: Any, rest: Any) -> Any:
+        """The training state from the parts `checkpointed` split it into (default: `saved`)."""
+        return saved
+
     def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
         """Lines printed after the status line."""
         return []
@@ -199,15 +213,18 @@ def make_loggers(run: RunConfig, run_dir: RunDir, record: dict) -> list[Logger]:
 def initial_state(
     trainer: Trainer, session: Session, config, run: RunConfig, run_dir: RunDir, console
 ) -> tuple[Any, int]:
-    """`(state, start update)`: from the newest checkpoint, or a fresh init when there is none."""
+    """`(state, start update)`: from the newest checkpoint, or a fresh init when there is none.
+
+    What the trainer's checkpoints leave out (`Trainer.checkpointed`) restarts as zeros."""
     keys = seed_keys(trainer, run)
     latest = checkpoint.latest(run_dir.checkpoints)
     if latest is None:
         run_dir.truncate_metrics(0)
         return session.init(keys), 0
-    template = jax.eval_shape(session.init, keys)
+    template, rest = trainer.checkpointed(run, jax.eval_shape(session.init, keys))
     meta = {"config_sha256": fingerprint(trainer, config, run)}
-    state = checkpoint.restore(latest, template, meta)
+    saved = checkpoint.restore(latest, template, meta)
+    state = trainer.joined(run, saved, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), rest))
     start = int(state.update[0])
     run_dir.truncate_metrics(start)
     console.print(f"resuming from {latest} (update {start})")
@@ -262,23 +279,24 @@ def train_loop(
     bar = TrainingProgress(
         plan.total_updates * unit, start * unit, run.progress, console, session.label
     )
+    saved, rest = trainer.checkpointed(run, state)
+
+    def run_chunk(saved: Any, size: int) -> tuple[Any, dict]:
+        """The loop holds (and checkpoints) the saved part; the rest waits here between chunks."""
+        nonlocal rest
+        state, metrics = session.run_chunk(trainer.joined(run, saved, rest), size)
+        saved, rest = trainer.checkpointed(run, state)
+        return saved, metrics
+
     try:
         with bar as progress:
-            return run_loop(
-                state,
-                start,
-                plan,
-                session.run_chunk,
-                run_dir,
-                meta,
-                progress,
-                loggers,
-                elapsed,
-                stop,
+            result = run_loop(
+                saved, start, plan, run_chunk, run_dir, meta, progress, loggers, elapsed, stop
             )
     finally:
         for logger in loggers:
             logger.close()
+    return dataclasses.replace(result, state=trainer.joined(run, result.state, rest))
 
 
 def start(trainer: Trainer, args: Args) -> tuple[Any, RunConfig, RunDir | None]:

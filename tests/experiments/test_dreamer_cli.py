@@ -1,7 +1,9 @@
 """The model-based agent's command line end to end on a tiny config, through the shared run
 lifecycle: run directory, checkpoint with the replay ring, resume equal to an uninterrupted run,
-help and bad input. Both runs share one compiled program (same config, same process)."""
+checkpoints without the replay (--no-checkpoint-replay) and their resume, presets, help and bad
+input. Runs of one config share one compiled program (same process)."""
 
+import io
 import json
 from pathlib import Path
 
@@ -9,8 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rich.console import Console
 
 from experiments.dreamer import cli as dreamer
+from experiments.dreamer.presets import presets
+from experiments.dreamer.trainer import TRAINER, DreamerRunConfig, build
+from experiments.run import checkpoint, lifecycle
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
 
@@ -85,6 +91,68 @@ def test_tiny_run_then_resume_equals_uninterrupted(tmp_path):
         assert np.array_equal(raw(x), raw(y))
 
 
+def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    i = argv.index(flag)
+    return [*argv[: i + 1], value, *argv[i + 2 :]]
+
+
+def test_run_without_replay_in_checkpoints_resumes_with_an_empty_replay(tmp_path):
+    # Windows of 8 steps: the ring (4 rows per iteration) holds one from the 2nd iteration on.
+    argv = [*with_flag(TINY, "--replay.length", "8"), "--no-checkpoint-replay"]
+    run_dir = tmp_path / "run"
+    paused = dreamer.main(dreamer.parse([*argv, "--run-dir", str(run_dir), "--stop-after", "2"]))
+    assert paused.status == "paused" and paused.summary["replay_in_checkpoint"] is False
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["run"]["checkpoint_replay"] is False
+    latest = checkpoint.latest(run_dir / "checkpoints")
+    saved = [leaf["path"] for leaf in checkpoint.read_manifest(latest)["leaves"]]
+    replay_leaves = jax.tree.leaves(paused.state.replay)
+    assert len(saved) == len(jax.tree.leaves(paused.state)) - len(replay_leaves)
+    assert saved and not [path for path in saved if "replay" in path]
+    # The restored state: everything as saved, the replay as fresh zeros.
+    config, run, _ = lifecycle.load_config(TRAINER, RunDir.open(run_dir))
+    console = Console(file=io.StringIO())
+    session = TRAINER.open(config, run, RunDir.open(run_dir), console)
+    state, start = lifecycle.initial_state(
+        TRAINER, session, config, run, RunDir.open(run_dir), console
+    )
+    assert start == 2 and int(paused.state.replay.count[0]) == 8
+    for x, y in zip(
+        jax.tree.leaves(state._replace(replay=None)),
+        jax.tree.leaves(paused.state._replace(replay=None)),
+        strict=True,
+    ):
+        assert np.array_equal(raw(x), raw(y))
+    assert all(not np.asarray(leaf).any() for leaf in jax.tree.leaves(state.replay))
+    console = Console(file=io.StringIO(), width=200)
+    resumed = dreamer.main(dreamer.parse(["--resume", str(run_dir), "--no-progress"]), console)
+    assert resumed.status == "finished" and resumed.summary["updates"] == 6
+    assert json.loads((run_dir / "summary.json").read_text())["replay_in_checkpoint"] is False
+    assert "not bitwise equal to an uninterrupted run" in console.file.getvalue()
+    # The ring restarted empty at update 2: 4 iterations of 4 rows since, not 6.
+    assert np.asarray(resumed.state.replay.count).tolist() == [16, 16]
+    rows = untimed(run_dir)
+    assert [r["update"] for r in rows] == [u for u in range(1, 7) for _ in range(2)]
+    trained = sorted({r["update"] for r in rows if r["wm_loss"] is not None})
+    assert trained == [2, 4, 5, 6]  # updates 1 and 3 waited for a window in the ring
+
+
+def test_presets_validate_and_build():
+    table = presets()
+    assert {"cpu-small", "popgym-r2i", "memory", "brax"} <= set(table)
+    for name, (description, args) in table.items():
+        assert description and args.preset == name and isinstance(args.run, DreamerRunConfig)
+        assert dreamer.parse([name]) == args
+        agent = build(args.dreamer).agent  # environment, world model, heads; nothing compiled
+        state = jax.eval_shape(agent.init, jax.random.key(0))
+        assert state.replay.data.obs.shape[:2] == (
+            args.dreamer.replay.capacity,
+            args.dreamer.num_envs,
+        )
+    assert table["memory"][1].dreamer.env_name == "Memory/RewardCue"
+    assert not build(table["brax"][1].dreamer).agent.spec.discrete
+
+
 def test_help_and_bad_input(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         dreamer.parse(["--help"])
@@ -99,3 +167,5 @@ def test_help_and_bad_input(capsys, tmp_path):
             )
         )
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(ConfigError, match="drop --checkpoint-replay"):  # fixed for a run
+        dreamer.main(dreamer.parse(["--resume", str(tmp_path), "--no-checkpoint-replay"]))
