@@ -210,21 +210,33 @@ def make_loggers(run: RunConfig, run_dir: RunDir, record: dict) -> list[Logger]:
     return loggers
 
 
+def restore_state(trainer: Trainer, run: RunConfig, path: Path, template: Any, meta: dict) -> Any:
+    """The training state of every seed in checkpoint `path` (see `checkpoint.restore`).
+
+    Args:
+        template: the whole state's `jax.eval_shape` (e.g. of a session's `init`); what the
+            trainer's checkpoints leave out (`Trainer.checkpointed`) restarts as zeros of its
+            shapes.
+        meta: metadata the checkpoint must have been saved with (the config's fingerprint).
+    """
+    template, rest = trainer.checkpointed(run, template)
+    saved = checkpoint.restore(path, template, meta)
+    return trainer.joined(run, saved, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), rest))
+
+
 def initial_state(
     trainer: Trainer, session: Session, config, run: RunConfig, run_dir: RunDir, console
 ) -> tuple[Any, int]:
-    """`(state, start update)`: from the newest checkpoint, or a fresh init when there is none.
-
-    What the trainer's checkpoints leave out (`Trainer.checkpointed`) restarts as zeros."""
+    """`(state, start update)`: from the newest checkpoint (see `restore_state`), or a fresh
+    init when there is none."""
     keys = seed_keys(trainer, run)
     latest = checkpoint.latest(run_dir.checkpoints)
     if latest is None:
         run_dir.truncate_metrics(0)
         return session.init(keys), 0
-    template, rest = trainer.checkpointed(run, jax.eval_shape(session.init, keys))
+    template = jax.eval_shape(session.init, keys)
     meta = {"config_sha256": fingerprint(trainer, config, run)}
-    saved = checkpoint.restore(latest, template, meta)
-    state = trainer.joined(run, saved, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), rest))
+    state = restore_state(trainer, run, latest, template, meta)
     start = int(state.update[0])
     run_dir.truncate_metrics(start)
     console.print(f"resuming from {latest} (update {start})")
