@@ -4,10 +4,11 @@
     python -m experiments.dreamer --env-name CartPole-v1 --model rssm --core gru
     python -m experiments.dreamer --replay.context episode_start --replay.length 64
     python -m experiments.dreamer --resume RUN_DIR            # continue a stopped run
+    python -m experiments.dreamer memory --no-checkpoint-replay  # checkpoints without the replay
 
 Every field of `agents.dreamer.DreamerConfig` is a flag (the replay's as `--replay.*`); the run
-(chunks, checkpoints with the replay ring, resume, Ctrl-C, summary) is the shared lifecycle of
-experiments.run.
+(chunks, checkpoints with the replay ring unless --no-checkpoint-replay, resume, Ctrl-C,
+summary) is the shared lifecycle of experiments.run.
 """
 
 import sys
