@@ -1,0 +1,323 @@
+"""The model-based agent (agents.dreamer) against S5-PPO: speed, and learning at equal env steps.
+
+    python -m benchmarks.dreamer --kinds speed                 # speed rows, JSON lines
+    python -m benchmarks.dreamer --kinds learning --tasks RepeatPreviousEasy --steps 50000
+    python -m benchmarks.dreamer ... --write-docs              # and docs/BENCHMARKS.md
+
+Speed (section `dreamer-speed`), the `cpu-small` preset on a POPGym Easy task:
+- end to end: one jitted chunk of whole iterations (acting, replay, `updates_per_iteration`
+  world-model and actor-critic updates), after the replay holds a window; env steps/s, updates/s
+  and imagined steps/s (updates x replayed steps x horizon), median of `repeats` chunks, and
+  the compile time of the chunk;
+- seeds: the same chunk vmapped over 4 seeds, wall time over one seed's;
+- shares: acting (`act`, one iteration's `K` steps), world model (replay sampling, its loss and
+  optimiser step, the filter that gives imagination its start carries) and actor-critic
+  (imagination, returns, both updates), each compiled and timed on its own; shares of their sum
+  per iteration (`act + updates_per_iteration x (world model + actor-critic)`);
+- per update at replay length 256: one train step of S4WM(s5) and of RSSM(gru).
+
+Learning (section `dreamer-learning`): per task, the agent and S5-PPO (the PPO `cpu-small`
+preset's network) trained on the same budget of env steps per seed, `seeds` seeds vmapped each.
+Both return curves are cut into `bins` equal spans of env steps and averaged within each span;
+MMER is the best span's mean (per seed, then mean and s.e. over seeds), the final return the
+last span's. Binning by env steps puts the two agents on one axis: a PPO update covers 4096
+steps, an iteration of the agent 128.
+"""
+
+import dataclasses
+import statistics
+import time
+import warnings
+from typing import Literal
+
+import jax
+import numpy as np
+import tyro
+
+from agents.dreamer import train as dreamer
+from agents.dreamer.config import DreamerConfig
+from agents.dreamer.replay import ReplayConfig
+from agents.ppo import make_train as make_ppo_train
+from agents.world_model import make_optimizer, make_optimizer_step
+from benchmarks.common import emit, machine, time_compiled, write_section
+from experiments.dreamer.presets import presets as dreamer_presets
+from experiments.ppo.presets import presets as ppo_presets
+
+Kind = Literal["speed", "learning"]
+
+
+def base_config(**overrides) -> DreamerConfig:
+    """The `cpu-small` preset's config with `overrides`."""
+    config = dreamer_presets()["cpu-small"][1].dreamer
+    return dataclasses.replace(config, **overrides)
+
+
+def ppo_config(env_name: str, steps: int):
+    """The PPO `cpu-small` preset (S5, 2 layers of 64) on `env_name` for `steps` env steps."""
+    config = ppo_presets()["cpu-small"][1].ppo
+    return dataclasses.replace(config, env_name=env_name, total_timesteps=steps)
+
+
+def warm_state(agent: dreamer.Agent, seeds: int | None = None):
+    """An agent state whose replay holds a window (enough iterations run), one seed or `seeds`."""
+    config = agent.config
+    warm = -(-config.replay.window // config.act_steps) + 1
+    if seeds is None:
+        state = jax.jit(agent.init)(jax.random.key(0))
+        return jax.jit(agent.run, static_argnums=1)(state, warm)[0]
+    keys = jax.random.split(jax.random.key(0), seeds)
+    state = jax.jit(jax.vmap(agent.init))(keys)
+    return jax.jit(jax.vmap(agent.run, (0, None)), static_argnums=1)(state, warm)[0]
+
+
+def timed_chunk(agent: dreamer.Agent, state, iterations: int, repeats: int, vmapped: bool):
+    """`(compile seconds, [seconds per chunk])` of `iterations` iterations from `state`."""
+    run = jax.vmap(agent.run, (0, None)) if vmapped else agent.run
+    t0 = time.perf_counter()
+    compiled = jax.jit(run, static_argnums=1).lower(state, iterations).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(compiled(state))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(state))
+        times.append(time.perf_counter() - t0)
+    return compile_s, times
+
+
+def piece_seconds(agent: dreamer.Agent, state) -> dict[str, float]:
+    """Median seconds of acting (one iteration), the world-model part and the actor-critic part
+    of one update, each compiled on its own."""
+    config, spec, model = agent.config, agent.spec, agent.model
+    actor, critic = dreamer.make_heads(config, spec)
+    opt = make_optimizer(config.model_lr, config.grad_clip)
+    wm_step = make_optimizer_step(model, opt)
+    ac_step = dreamer.make_actor_critic_step(config, spec, model, actor, critic, (opt, opt))
+    flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
+
+    def world_model(state, key):
+        batch, carry = dreamer.replayed_windows(config, model, state, key)
+        trained, _ = wm_step(state.world_model, batch, key, carry)
+        carries = dreamer.filter_carries(model, trained.params, carry, batch, key)
+        return trained, flat(carries), flat(batch.terminated).astype(np.float32)
+
+    key = jax.random.key(1)
+    act = jax.jit(dreamer.make_act(config, spec, model, actor)).lower(state).compile()
+    wm = jax.jit(world_model).lower(state, key).compile()
+    trained, starts, terminated = wm(state, key)
+    ac = jax.jit(ac_step).lower(state, trained.params, starts, terminated, key).compile()
+    return {
+        "act": time_compiled(act, state),
+        "world_model": time_compiled(wm, state, key),
+        "actor_critic": time_compiled(ac, state, trained.params, starts, terminated, key),
+    }
+
+
+def update_seconds(config: DreamerConfig) -> float:
+    """Median seconds of one train step (world model + actor-critic) of `config`."""
+    agent = dreamer.make_agent(config)
+    actor, critic = dreamer.make_heads(config, agent.spec)
+    opt = make_optimizer(config.model_lr, config.grad_clip)
+    step = dreamer.make_train_step(config, agent.spec, agent.model, actor, critic, (opt,) * 3)
+    state = warm_state(agent)
+    key = jax.random.key(2)
+    return time_compiled(jax.jit(step).lower(state, key).compile(), state, key)
+
+
+def measure_speed(task: str, iterations: int, repeats: int) -> list[dict]:
+    """The speed rows of the `cpu-small` config on `task` (see the module docstring)."""
+    config = base_config(env_name=task)
+    agent = dreamer.make_agent(config)
+    one = warm_state(agent)
+    compile_s, times = timed_chunk(agent, one, iterations, repeats, vmapped=False)
+    seeds4 = warm_state(agent, 4)
+    _, times4 = timed_chunk(agent, seeds4, iterations, repeats, vmapped=True)
+    median = statistics.median(times)
+    steps = iterations * config.steps_per_iteration
+    updates = iterations * config.updates_per_iteration
+    pieces = piece_seconds(agent, one)
+    per_iteration = {
+        "act": pieces["act"],
+        "world_model": config.updates_per_iteration * pieces["world_model"],
+        "actor_critic": config.updates_per_iteration * pieces["actor_critic"],
+    }
+    total = sum(per_iteration.values())
+    long = {"replay": ReplayConfig(capacity=4096, length=256, context="stored"), "batch_size": 4}
+    s4wm_s = update_seconds(base_config(env_name=task, **long))
+    rssm_s = update_seconds(base_config(env_name=task, model="rssm", core="gru", **long))
+    return [
+        {
+            "case": f"speed {task}",
+            "compile_s": round(compile_s, 1),
+            "env_steps_per_s": round(steps / median, 1),
+            "env_steps_per_s_range": [round(steps / max(times), 1), round(steps / min(times), 1)],
+            "updates_per_s": round(updates / median, 2),
+            "imagined_steps_per_s": round(
+                updates * config.batch_size * config.replay.length * config.horizon / median
+            ),
+            "train_ratio": config.train_ratio,
+            "seeds4_over_1": round(statistics.median(times4) / median, 2),
+            "share": {k: round(v / total, 3) for k, v in per_iteration.items()},
+            "update_s_at_length_256": {"s4wm(s5)": round(s4wm_s, 4), "rssm(gru)": round(rssm_s, 4)},
+            "repeats": repeats,
+            "iterations": iterations,
+        }
+    ]
+
+
+def binned(returns: np.ndarray, steps_per_row: int, budget: int, bins: int) -> np.ndarray:
+    """`[N, bins]`: the mean return of each seed within each equal span of env steps."""
+    ends = (np.arange(returns.shape[1]) + 1) * steps_per_row
+    which = np.minimum((ends - 1) * bins // budget, bins - 1)
+    out = np.full((returns.shape[0], bins), np.nan)
+    for b in range(bins):
+        chunk = returns[:, which == b]
+        if chunk.size:
+            with warnings.catch_warnings():  # a span where no episode ended stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[:, b] = np.nanmean(np.where(np.isfinite(chunk), chunk, np.nan), axis=1)
+    return out
+
+
+def scores(returns: np.ndarray, steps_per_row: int, budget: int, bins: int) -> dict:
+    """MMER and final return (per seed, mean, s.e.) of a `[N, rows]` return curve."""
+    curve = binned(returns, steps_per_row, budget, bins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_curve = np.nanmean(curve, axis=0)
+    mmer = np.nanmax(curve, axis=1)
+    final = curve[:, -1]
+    se = float(np.std(mmer, ddof=1) / np.sqrt(len(mmer))) if len(mmer) > 1 else float("nan")
+    return {
+        "mmer": round(float(np.mean(mmer)), 3),
+        "mmer_se": round(se, 3),
+        "mmer_per_seed": [round(float(v), 3) for v in mmer],
+        "final": round(float(np.nanmean(final)), 3),
+        "curve": [round(float(v), 3) for v in mean_curve],
+    }
+
+
+def train_curve(train, seeds: int) -> tuple[np.ndarray, float, float]:
+    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`."""
+    keys = jax.random.split(jax.random.key(0), seeds)
+    t0 = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(keys))
+    return np.asarray(metrics["return_mean"]), compile_s, time.perf_counter() - t0
+
+
+def measure_learning(task: str, steps: int, seeds: int, bins: int) -> list[dict]:
+    """The agent and S5-PPO on `task` for `steps` env steps per seed."""
+    rows = []
+    config = base_config(env_name=task, total_timesteps=steps)
+    ppo = ppo_config(task, steps)
+    runs = {
+        "dreamer s4wm(s5)": (dreamer.make_train(config), config.steps_per_iteration),
+        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update),
+    }
+    for agent, (train, per_row) in runs.items():
+        returns, compile_s, run_s = train_curve(train, seeds)
+        used = returns.shape[1] * per_row
+        rows.append(
+            {
+                "case": f"{task} {agent}",
+                "task": task,
+                "agent": agent,
+                "env_steps_per_seed": used,
+                "seeds": seeds,
+                **scores(returns, per_row, used, bins),
+                "compile_s": round(compile_s, 1),
+                "run_s": round(run_s, 1),
+            }
+        )
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Which benchmarks to run."""
+
+    kinds: tuple[Kind, ...] = ("speed", "learning")
+    """speed and/or learning."""
+    tasks: tuple[str, ...] = ("RepeatPreviousEasy",)
+    """Registered task names (POPGym Easy tasks for the speed rows)."""
+    steps: int = 50_000
+    """Env steps per seed of each learning run (the issue's target budget is up to 500k)."""
+    seeds: int = 3
+    """Seeds of each learning run (vmapped)."""
+    bins: int = 20
+    """Spans of env steps the learning curves are averaged over."""
+    iterations: int = 8
+    """Iterations per timed chunk (speed)."""
+    repeats: int = 3
+    """Timed chunks per speed figure (median and min-max)."""
+    write_docs: bool = False
+    """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
+
+
+def command(args: Args, kind: str) -> str:
+    """The command that reproduces the rows of `kind`."""
+    parts = ["python -m benchmarks.dreamer", f"--kinds {kind}", f"--tasks {' '.join(args.tasks)}"]
+    if kind == "learning":
+        parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--bins {args.bins}"]
+    else:
+        parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
+    return " ".join([*parts, "--write-docs"])
+
+
+def speed_table(rows: list[dict]) -> str:
+    lines = [
+        "| case | env steps/s (median, min-max) | updates/s | imagined steps/s | 4 seeds / 1 "
+        "| acting / world model / actor-critic | one update at T=256: s4wm(s5), rssm(gru) "
+        "| compile |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        low, high = r["env_steps_per_s_range"]
+        share = " / ".join(f"{v:.0%}" for v in r["share"].values())
+        long = " , ".join(f"{v * 1000:.0f} ms" for v in r["update_s_at_length_256"].values())
+        lines.append(
+            f"| {r['case']} | {r['env_steps_per_s']} ({low}-{high}) | {r['updates_per_s']} | "
+            f"{r['imagined_steps_per_s']:,} | {r['seeds4_over_1']}x | {share} | {long} | "
+            f"{r['compile_s']} s |"
+        )
+    return "\n".join(lines)
+
+
+def learning_table(rows: list[dict]) -> str:
+    lines = [
+        "| task | agent | env steps/seed | MMER (s.e.) | per seed | final | run + compile |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['agent']} | {r['env_steps_per_seed']:,} | {r['mmer']} "
+            f"({r['mmer_se']}) | {r['mmer_per_seed']} | {r['final']} | {r['run_s']} s + "
+            f"{r['compile_s']} s |"
+        )
+    return "\n".join(lines)
+
+
+def main(args: Args) -> list[dict]:
+    rows: dict[str, list[dict]] = {"speed": [], "learning": []}
+    for kind in args.kinds:
+        for task in args.tasks:
+            if kind == "speed":
+                new = measure_speed(task, args.iterations, args.repeats)
+            else:
+                new = measure_learning(task, args.steps, args.seeds, args.bins)
+            for row in new:
+                emit(row)
+            rows[kind] += new
+    if args.write_docs:
+        tables = {"speed": speed_table, "learning": learning_table}
+        for kind in args.kinds:
+            header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
+            write_section(f"dreamer-{kind}", header + tables[kind](rows[kind]))
+    return rows["speed"] + rows["learning"]
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
