@@ -79,6 +79,21 @@ class DreamerState(NamedTuple):
     """Iterations in a row with a non-finite loss or gradient (int32 scalar)."""
 
 
+class Learner(NamedTuple):
+    """The parts of `DreamerState` that an update changes."""
+
+    world_model: TrainState
+    actor: TrainState
+    critic: TrainState
+    slow_critic: Any
+    return_scale: ReturnScale
+
+
+def learner(state: DreamerState) -> Learner:
+    """The learnt parts of `state`."""
+    return Learner(*(getattr(state, name) for name in Learner._fields))
+
+
 class Imagined(NamedTuple):
     """An imagined trajectory from `N` start states, time-major, without gradient."""
 
@@ -379,19 +394,15 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
             wm_metrics["loss"], wm_metrics["grad_norm"], *(ac_metrics[k] for k in checked)
         )
         slow = ema_update(state.slow_critic, critic_state.params, config.slow_critic_decay)
-        new = state._replace(
-            world_model=world_model,
-            actor=actor_state,
-            critic=critic_state,
-            slow_critic=slow,
-            return_scale=return_scale,
-        )
+        new = Learner(world_model, actor_state, critic_state, slow, return_scale)
         metrics = {
             **{f"wm_{k}": v for k, v in wm_metrics.items()},
             **ac_metrics,
             "nonfinite": 1 - finite.astype(jnp.int32),
         }
-        return keep_if_finite(new, state, finite), metrics
+        # Only the learnt parts are selected: the replay ring (most of the state's bytes) is
+        # not copied by an update.
+        return state._replace(**keep_if_finite(new, learner(state), finite)._asdict()), metrics
 
     return train_step
 
@@ -411,9 +422,15 @@ def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):
     train_step = make_train_step(config, spec, model, actor, critic, optimizers)
 
     def train_phase(state: DreamerState, key):
+        # The scan carries the learnt parts only; the replay ring is read, never written, by
+        # the updates, so it stays one buffer instead of a loop carry.
+        def body(learnt: Learner, key):
+            new, metrics = train_step(state._replace(**learnt._asdict()), key)
+            return learner(new), metrics
+
         keys = jax.random.split(key, config.updates_per_iteration)
-        state, metrics = jax.lax.scan(train_step, state, keys)
-        return state, jax.tree.map(jnp.mean, metrics)
+        learnt, metrics = jax.lax.scan(body, learner(state), keys)
+        return state._replace(**learnt._asdict()), jax.tree.map(jnp.mean, metrics)
 
     def skip_phase(state: DreamerState, key):
         shapes = jax.eval_shape(train_phase, state, key)[1]
