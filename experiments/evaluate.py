@@ -1,12 +1,15 @@
-"""Evaluate a trained PPO run: load a checkpoint, play episodes, print and save return statistics.
+"""Evaluate a trained run: load a checkpoint, play episodes, print and save return statistics.
 
     python -m experiments.evaluate RUN_DIR                         # training task, 100 episodes
     python -m experiments.evaluate RUN_DIR --greedy --episodes 500
     python -m experiments.evaluate RUN_DIR --env-name MetaControl-heldout   # another task
 
-Every seed of the run is evaluated with its own parameters (and observation statistics) on
-`--episodes` fresh environments; the first episode of each environment counts (counting every
-episode inside a fixed horizon would favour short ones). On meta-RL tasks (`MetaCartPole`,
+RUN_DIR is a run of `python -m experiments.ppo` or of `python -m experiments.dreamer` (the
+model-based agent); config.json's `agent` says which, and the same statistics come out. Every
+seed of the run is evaluated with its own parameters (PPO: and observation statistics; the
+model-based agent: its world model filtering each observation for its actor) on `--episodes`
+fresh environments; the first episode of each environment counts (counting every episode
+inside a fixed horizon would favour short ones). On meta-RL tasks (`MetaCartPole`,
 `MetaControl-*`, `MetaBrax-*`) the return of each trial of those episodes is reported too
 (`trial_return_mean`, and `last_minus_first`: positive when the policy improves within an
 episode, i.e. learns in context). Results go to
@@ -15,7 +18,9 @@ episode, i.e. learns in context). Results go to
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -23,13 +28,16 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
+from agents.common.environment import EnvSpec
+from agents.common.evaluate import evaluate_seeds
+from agents.dreamer import evaluate as dreamer_evaluate
 from agents.ppo import environment
-from agents.ppo.environment import EnvSpec
-from agents.ppo.evaluate import first_episode_trials, first_episodes, make_evaluate
-from experiments.ppo.trainer import TRAINER, build
+from agents.ppo.evaluate import make_policy_rollout
+from experiments.dreamer import trainer as dreamer_trainer
+from experiments.ppo import trainer as ppo_trainer
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
-from experiments.run.lifecycle import fingerprint, load_config, seed_keys
+from experiments.run.lifecycle import Trainer, fingerprint, load_config, seed_keys
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError
 
@@ -38,10 +46,10 @@ DEFAULT_MAX_STEPS = 1000
 
 @dataclasses.dataclass(frozen=True)
 class EvalArgs:
-    """Evaluate the policy of a PPO run directory."""
+    """Evaluate the policy of a run directory (PPO or the model-based agent)."""
 
     run_dir: tyro.conf.Positional[Path]
-    """Run directory written by `python -m experiments.ppo`."""
+    """Run directory written by `python -m experiments.ppo` or `python -m experiments.dreamer`."""
     episodes: int = 100
     """Episodes per seed (one fresh environment each)."""
     max_steps: int = 0
@@ -128,6 +136,7 @@ def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> li
                 "unfinished": int((~d).sum()),
                 "return_mean": float(r.mean()) if finished else None,
                 "return_std": float(r.std()) if finished else None,
+                "return_se": standard_error(r),
                 "return_min": float(r.min()) if finished else None,
                 "return_max": float(r.max()) if finished else None,
                 "length_mean": float(n.mean()) if finished else None,
@@ -137,42 +146,93 @@ def seed_stats(returns: np.ndarray, lengths: np.ndarray, done: np.ndarray) -> li
     return stats
 
 
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """What evaluating the runs of one trainer needs from it (config.json's `agent` picks it)."""
+
+    trainer: Trainer
+    build: Callable[[Any], Any]
+    """`build(config)`: the trainer's cached agent (`.agent.spec`) and programs (`.programs`)."""
+    task: Callable[[Any, str, dict], EnvSpec]
+    """`task(config, name, options)`: another task, wrapped as the agent's training task."""
+    rollout: Callable[[Any, Any, EnvSpec, bool], Callable]
+    """`rollout(config, built, spec, greedy)`: agents.common.evaluate's loop with the policy."""
+    policy: Callable[[Any], Any]
+    """The policy's parameters in a restored training state (leaves lead with `N`)."""
+
+
+KINDS = {
+    "ppo": Kind(
+        ppo_trainer.TRAINER,
+        ppo_trainer.build,
+        lambda config, name, options: environment.make_env(config, name, **options),
+        lambda config, built, spec, greedy: make_policy_rollout(
+            config, spec, built.agent.network, greedy
+        ),
+        lambda state: (state.train_state.params, state.obs_stats),
+    ),
+    "dreamer": Kind(
+        dreamer_trainer.TRAINER,
+        dreamer_trainer.build,
+        lambda config, name, options: dreamer_evaluate.task_spec(name, options),
+        lambda config, built, spec, greedy: dreamer_evaluate.make_evaluate(config, spec, greedy),
+        dreamer_evaluate.policy_params,
+    ),
+}
+"""The trainers whose runs `evaluate` reads, by config.json's `agent` tag."""
+
+
+def kind_of(run_dir: RunDir) -> Kind:
+    """The trainer of `run_dir`, from its config.json's `agent` (not from the folder's name)."""
+    agent = run_dir.read_config().get("agent")
+    if agent not in KINDS:
+        raise ConfigError(
+            f"{run_dir.config_path} records agent={agent!r}; experiments.evaluate reads runs of "
+            f"{', '.join(KINDS)} (world-model runs: python -m experiments.world_model_eval)."
+        )
+    return KINDS[agent]
+
+
+def restore(kind: Kind, config: Any, run, built, path: Path | None, run_dir: RunDir):
+    """`(state of every seed, checkpoint path)`: `path`, or the newest checkpoint of the run."""
+    path = path or checkpoint.latest(run_dir.checkpoints)
+    if path is None:
+        raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
+    template = jax.eval_shape(built.programs.init, seed_keys(kind.trainer, run))
+    meta = {"config_sha256": fingerprint(kind.trainer, config, run)}
+    return checkpoint.restore(path, template, meta), path
+
+
+def eval_task(args: EvalArgs, kind: Kind, config: Any, trained: EnvSpec) -> tuple[EnvSpec, str]:
+    """`(spec, name)` of the task to play: the training task, or `--env-name` if it fits."""
+    if args.env_name is None:
+        return trained, config.env_name
+    try:
+        spec = kind.task(config, args.env_name, dict(args.env_options))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    check_compatible(trained, spec, args.env_name)
+    return spec, args.env_name
+
+
 def evaluate_run(args: EvalArgs) -> dict:
     """Runs the evaluation of `args`; returns (and writes) the results."""
     run_dir = RunDir.open(args.run_dir)
-    ppo, run, _ = load_config(TRAINER, run_dir)
-    built = build(ppo)
-    path = args.checkpoint or checkpoint.latest(run_dir.checkpoints)
-    if path is None:
-        raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
-    template = jax.eval_shape(built.init, seed_keys(TRAINER, run))
-    state = checkpoint.restore(path, template, {"config_sha256": fingerprint(TRAINER, ppo, run)})
-    spec = built.agent.spec
-    task = ppo.env_name
-    if args.env_name is not None:
-        try:
-            spec = environment.make_env(ppo, args.env_name, **args.env_options)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(str(err)) from None
-        check_compatible(built.agent.spec, spec, args.env_name)
-        task = args.env_name
-    steps = horizon(args, spec)
-    evaluate = make_evaluate(ppo, spec, built.agent.network, greedy=args.greedy)
-
-    trials = num_trials(spec)
-
-    def per_seed(params, obs_stats, key):
-        result = evaluate(params, obs_stats, key, args.episodes, steps)
-        by_trial = first_episode_trials(result, trials)[0] if trials else None
-        return first_episodes(result), by_trial
-
+    kind = kind_of(run_dir)
+    config, run, _ = load_config(kind.trainer, run_dir)
+    built = kind.build(config)
+    state, path = restore(kind, config, run, built, args.checkpoint, run_dir)
+    spec, task = eval_task(args, kind, config, built.agent.spec)
+    steps, trials = horizon(args, spec), num_trials(spec)
+    rollout = kind.rollout(config, built, spec, args.greedy)
+    evaluate = jax.jit(evaluate_seeds(rollout, args.episodes, steps, trials))
     keys = jax.random.split(jax.random.key(args.seed), run.num_seeds)
-    out, by_trial = jax.jit(jax.vmap(per_seed))(state.train_state.params, state.obs_stats, keys)
+    out, by_trial = evaluate(kind.policy(state), keys)
     returns, lengths, done = (np.asarray(x) for x in jax.device_get(out))
-    stats = seed_stats(returns, lengths, done)
     finished = returns[done]
     results = {
         "run_dir": str(run_dir.path),
+        "agent": kind.trainer.agent,
         "checkpoint": str(path),
         "update": int(np.asarray(state.update)[0]),
         "task": task,
@@ -183,7 +243,7 @@ def evaluate_run(args: EvalArgs) -> dict:
         "episodes": int(done.sum()),
         "return_mean": float(finished.mean()) if finished.size else None,
         "return_std": float(finished.std()) if finished.size else None,
-        "per_seed": stats,
+        "per_seed": seed_stats(returns, lengths, done),
     }
     if trials:
         results["num_trials"] = trials
@@ -209,8 +269,9 @@ def report(results: dict, console: Console) -> None:
         numbers = ["-" if v is None else f"{v:.3f}" for v in cells]
         numbers.append("-" if s["length_mean"] is None else f"{s['length_mean']:.1f}")
         table.add_row(str(seed), str(s["episodes"]), *numbers, str(s["unfinished"]))
+    agent = f"{results['agent']}, " if "agent" in results else ""
     console.print(
-        f"{results['task']} ({results['policy']} policy, update {results['update']}, "
+        f"{results['task']} ({agent}{results['policy']} policy, update {results['update']}, "
         f"{results['max_steps']} steps)"
     )
     console.print(table)
