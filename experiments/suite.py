@@ -1,31 +1,41 @@
-"""Memory cores x POPGym tasks x seeds: train each cell with PPO, tabulate and plot MMER.
+"""Agents x memory cores x POPGym tasks x seeds: train each cell, tabulate and plot MMER.
 
     python -m experiments.suite cpu                 # reduced S5 vs GRU comparison on a CPU
     python -m experiments.suite paper               # the S5 RL paper's comparison (GPU-sized)
     python -m experiments.suite cpu --cores s5 gru lru --tasks RepeatFirstEasy --num-seeds 3
+    python -m experiments.suite cpu --agents ppo dreamer     # PPO vs the model-based agent
 
-Each (core, task) cell is an ordinary run directory (`OUT/runs/<core>/<task>/`) trained by
-experiments.ppo with all seeds at once, so a killed suite continues where it stopped when run
-again with the same `--out-dir` (finished cells are skipped, interrupted ones resumed). The score
-is POPGym's MMER (experiments.scores): `OUT/mmer.csv` (one row per cell), `OUT/mmer.md` (tasks x
-cores, mean ± std over seeds, and the mean over tasks) and `OUT/mmer.png`.
+`--agents` picks who trains each (core, task) pair: `ppo` (recurrent PPO with the core; the
+default) and `dreamer` (the model-based agent, agents.dreamer, with the core as its world
+model's backbone, from the experiments.dreamer preset `--dreamer-preset`). Each (agent, core,
+task) cell is an ordinary run directory (PPO's `OUT/runs/<core>/<task>/`, the model-based
+agent's `OUT/runs-dreamer/<core>/<task>/`) trained with all seeds at once, so a killed suite
+continues where it stopped when run again with the same `--out-dir` (finished cells are skipped,
+interrupted ones resumed). The score is POPGym's MMER (experiments.scores): `OUT/mmer.csv` (one
+row per cell), `OUT/mmer.md` (tasks x (agent, core), mean ± std over seeds, and the mean over
+tasks) and `OUT/mmer.png`; with PPO alone the columns are named by the core only.
 """
 
 import csv
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args
 
 import tyro
 from rich.console import Console
 from rich.table import Table
 
 import rlssm.cores as cores
+from experiments.dreamer import presets as dreamer_presets
+from experiments.dreamer import trainer as dreamer_trainer
+from experiments.ppo import trainer as ppo_trainer
 from experiments.ppo.presets import presets
-from experiments.ppo.trainer import TRAINER, TrainArgs
 from experiments.run import plots, scores
 from experiments.run.checkpoint import CheckpointError
-from experiments.run.lifecycle import main
+from experiments.run.config import Args
+from experiments.run.lifecycle import Trainer, main
 from experiments.run.loop import FINISHED
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError, to_dict
@@ -47,12 +57,16 @@ PAPER_FAMILIES = (
 )
 """The POPGym families of Lu et al. (2023), each at Easy, Medium and Hard."""
 PAPER_TASKS = tuple(f"{f}{level}" for f in PAPER_FAMILIES for level in ("Easy", "Medium", "Hard"))
+AgentName = Literal["ppo", "dreamer"]
+"""The agents a suite can train (see `AGENTS`)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SuiteConfig:
-    """Which cores, tasks and seeds to train, and from which PPO preset."""
+    """Which agents, cores, tasks and seeds to train, and from which presets."""
 
+    agents: tuple[AgentName, ...] = ("ppo",)
+    """Agents per cell: ppo (recurrent PPO), dreamer (the core as its world model's backbone)."""
     cores: tuple[str, ...] = ("s5", "gru")
     """Registered core names (see rlssm.cores.registered())."""
     tasks: tuple[str, ...] = ("RepeatFirstEasy", "RepeatPreviousEasy")
@@ -61,6 +75,10 @@ class SuiteConfig:
     """Seeds per cell (trained at once)."""
     base_preset: str = "cpu-small"
     """experiments.ppo preset giving every PPO hyperparameter not set here."""
+    dreamer_preset: str = "cpu-small"
+    """experiments.dreamer preset giving every value of the model-based agent not set here."""
+    dreamer_options: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
+    """DreamerConfig fields of the dreamer cells, e.g. `train_ratio 64 replay.length 64`."""
     hidden_size: int | None = None
     """Width H of every core (S5/LRU state size too); default: the preset core's width."""
     num_layers: int | None = None
@@ -70,15 +88,15 @@ class SuiteConfig:
     num_envs: int | None = None
     """Parallel environments; default: the preset's."""
     num_steps: int | None = None
-    """Rollout length; default: the preset's."""
+    """PPO's rollout length; default: the preset's."""
     update_epochs: int | None = None
-    """Epochs per update; default: the preset's."""
+    """PPO's epochs per update; default: the preset's."""
     num_minibatches: int | None = None
-    """Minibatches per epoch; default: the preset's."""
+    """PPO's minibatches per epoch; default: the preset's."""
     previous_action_reward: bool | None = None
-    """Previous action, reward and start flag in the observation; default: the preset's."""
+    """Previous action, reward and start flag in PPO's observation; default: the preset's."""
     chunk_updates: int = 0
-    """Updates per jitted chunk; 0: automatic (see experiments.ppo)."""
+    """Updates (model-based agent: iterations) per jitted chunk; 0: automatic."""
     out_dir: Path = Path("runs/suite")
     """Suite directory (run again with the same directory to continue)."""
     progress: bool = True
@@ -90,8 +108,14 @@ class SuiteConfig:
             raise ValueError(f"cores: unknown {unknown}; registered: {cores.registered()}.")
         if self.base_preset not in presets():
             raise ValueError(f"base_preset={self.base_preset!r}; use one of {list(presets())}.")
-        if self.num_seeds < 1 or not self.cores or not self.tasks:
-            raise ValueError("num_seeds must be >= 1 and cores and tasks non-empty.")
+        if self.dreamer_preset not in dreamer_presets.presets():
+            known = list(dreamer_presets.presets())
+            raise ValueError(f"dreamer_preset={self.dreamer_preset!r}; use one of {known}.")
+        strange = sorted(set(self.agents) - set(get_args(AgentName)))
+        if strange:
+            raise ValueError(f"agents: unknown {strange}; use some of {get_args(AgentName)}.")
+        if self.num_seeds < 1 or not self.cores or not self.tasks or not self.agents:
+            raise ValueError("num_seeds must be >= 1 and agents, cores and tasks non-empty.")
 
 
 OVERRIDES = (
@@ -140,54 +164,130 @@ def core_config(cfg: SuiteConfig, name: str, base: cores.CoreConfig) -> cores.Co
     return cores.config_for(name, **options)
 
 
-def cell_args(cfg: SuiteConfig, core: str, task: str) -> TrainArgs:
-    """Training arguments of one (core, task) cell."""
+def ppo_args(cfg: SuiteConfig, core: str, task: str) -> Args:
+    """PPO's training arguments of one (core, task) cell."""
     base = presets()[cfg.base_preset][1]
     overrides = {k: getattr(cfg, k) for k in OVERRIDES if getattr(cfg, k) is not None}
-    return base.replace(
-        env_name=task,
-        core=core_config(cfg, core, base.ppo.core),
-        num_seeds=cfg.num_seeds,
-        chunk_updates=cfg.chunk_updates,
-        run_dir=cell_dir(cfg, core, task),
-        progress=cfg.progress,
-        **overrides,
+    return base.replace(env_name=task, core=core_config(cfg, core, base.ppo.core), **overrides)
+
+
+def dreamer_args(cfg: SuiteConfig, core: str, task: str) -> Args:
+    """The model-based agent's training arguments of one (core, task) cell: its preset with the
+    core as the world model's backbone, the suite's budget and `--dreamer-options`."""
+    base = dreamer_presets.presets()[cfg.dreamer_preset][1]
+    options: dict = dict(cfg.dreamer_options)
+    replay = {
+        k.removeprefix("replay."): options.pop(k) for k in list(options) if k.startswith("replay.")
+    }
+    if cfg.hidden_size is not None:
+        options |= {"core_size": cfg.hidden_size, "state_size": cfg.hidden_size}
+    if cfg.num_layers is not None:
+        options["core_layers"] = cfg.num_layers
+    shared = ("total_timesteps", "num_envs")
+    options |= {k: getattr(cfg, k) for k in shared if getattr(cfg, k) is not None}
+    try:
+        if replay:
+            options["replay"] = dataclasses.replace(base.dreamer.replay, **replay)
+        return base.replace(env_name=task, core=core, **options)
+    except (TypeError, ValueError) as err:  # an unknown field, a value out of range
+        raise ConfigError(f"--dreamer-options: {err}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """How the suite trains one agent's cells."""
+
+    trainer: Trainer
+    args: Callable[[SuiteConfig, str, str], Args]
+    """`args(cfg, core, task)`: the cell's training arguments (before the run settings)."""
+    preset: Callable[[SuiteConfig], Args]
+    """The preset the cells start from (a stopped cell resumes through it)."""
+    runs: str
+    """Folder of its cells in the suite directory."""
+
+
+AGENTS = {
+    "ppo": Agent(ppo_trainer.TRAINER, ppo_args, lambda cfg: presets()[cfg.base_preset][1], "runs"),
+    "dreamer": Agent(
+        dreamer_trainer.TRAINER,
+        dreamer_args,
+        lambda cfg: dreamer_presets.presets()[cfg.dreamer_preset][1],
+        "runs-dreamer",
+    ),
+}
+"""The agents of `--agents`; each keeps its cells in a folder of its own."""
+
+
+def cell_args(cfg: SuiteConfig, core: str, task: str, agent: str = "ppo") -> Args:
+    """Training arguments of one (agent, core, task) cell."""
+    return (
+        AGENTS[agent]
+        .args(cfg, core, task)
+        .replace(
+            num_seeds=cfg.num_seeds,
+            chunk_updates=cfg.chunk_updates,
+            run_dir=cell_dir(cfg, core, task, agent),
+            progress=cfg.progress,
+        )
     )
 
 
-def cell_dir(cfg: SuiteConfig, core: str, task: str) -> Path:
-    return cfg.out_dir / "runs" / core / task.replace("/", "-")
+def cell_dir(cfg: SuiteConfig, core: str, task: str, agent: str = "ppo") -> Path:
+    return cfg.out_dir / AGENTS[agent].runs / core / task.replace("/", "-")
 
 
-def train_cell(cfg: SuiteConfig, core: str, task: str, console: Console) -> list[dict]:
+def label(cfg: SuiteConfig, agent: str, core: str) -> str:
+    """The column (and bar series) of a cell: the core, or `agent core` when not PPO alone."""
+    return core if tuple(cfg.agents) == ("ppo",) else f"{agent} {core}"
+
+
+def labels(cfg: SuiteConfig) -> list[str]:
+    return [label(cfg, agent, core) for agent in cfg.agents for core in cfg.cores]
+
+
+def train_cell(cfg: SuiteConfig, args: Args, agent: str, console: Console) -> list[dict]:
     """Trains (or continues, or skips when finished) one cell; returns its metrics rows."""
-    args = cell_args(cfg, core, task)
-    path = cell_dir(cfg, core, task)
+    trainer, path = AGENTS[agent].trainer, args.run.run_dir
     existing = RunDir(path)
     if existing.config_path.exists():
         summary = existing.read_summary()
         if summary is None or summary["status"] != FINISHED:
-            default = presets()[cfg.base_preset][1]
-            main(TRAINER, default.replace(resume=path, progress=cfg.progress), console)
+            default = AGENTS[agent].preset(cfg)
+            main(trainer, default.replace(resume=path, progress=cfg.progress), console)
     else:
-        main(TRAINER, args, console)
+        main(trainer, args, console)
     return RunDir.open(path).read_metrics()
 
 
 def run_suite(cfg: SuiteConfig, console: Console | None = None) -> list[dict]:
-    """Trains every cell, then writes the MMER table and chart; returns one record per cell."""
+    """Trains every cell, then writes the MMER table and chart; returns one record per cell.
+
+    Every cell's arguments are made (and validated) before the first cell trains."""
     console = console or Console()
+    cells = [
+        (task, agent, core, cell_args(cfg, core, task, agent))
+        for task in cfg.tasks
+        for agent in cfg.agents
+        for core in cfg.cores
+    ]
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(cfg.out_dir / "suite.json", to_dict(cfg))
     records = []
-    for task in cfg.tasks:
-        for core in cfg.cores:
-            console.rule(f"{core} on {task}")
-            per_seed = scores.mmer(train_cell(cfg, core, task, console))
-            mean, std = scores.mean_std(per_seed)
-            records.append(
-                {"task": task, "core": core, "mmer_mean": mean, "mmer_std": std, "mmer": per_seed}
-            )
+    for task, agent, core, args in cells:
+        console.rule(f"{label(cfg, agent, core)} on {task}")
+        per_seed = scores.mmer(train_cell(cfg, args, agent, console))
+        mean, std = scores.mean_std(per_seed)
+        records.append(
+            {
+                "task": task,
+                "agent": agent,
+                "core": core,
+                "label": label(cfg, agent, core),
+                "mmer_mean": mean,
+                "mmer_std": std,
+                "mmer": per_seed,
+            }
+        )
     write_tables(cfg, records)
     console.print(results_table(cfg, records))
     console.print(f"wrote {cfg.out_dir / 'mmer.md'}, mmer.csv and mmer.png")
@@ -195,18 +295,18 @@ def run_suite(cfg: SuiteConfig, console: Console | None = None) -> list[dict]:
 
 
 def score_table(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
-    """`{task: {core: (mean, std)}}` of MMER."""
+    """`{task: {label: (mean, std)}}` of MMER (the label names agent and core)."""
     table: dict[str, dict[str, tuple[float, float]]] = {}
     for r in records:
-        table.setdefault(r["task"], {})[r["core"]] = (r["mmer_mean"], r["mmer_std"])
+        table.setdefault(r["task"], {})[r["label"]] = (r["mmer_mean"], r["mmer_std"])
     return table
 
 
 def task_means(cfg: SuiteConfig, records: list[dict]) -> dict[str, float]:
-    """Mean over tasks of each core's MMER (NaN if a task has none)."""
+    """Mean over tasks of each (agent, core)'s MMER (NaN if a task has none)."""
     return {
-        core: sum(r["mmer_mean"] for r in records if r["core"] == core) / len(cfg.tasks)
-        for core in cfg.cores
+        name: sum(r["mmer_mean"] for r in records if r["label"] == name) / len(cfg.tasks)
+        for name in labels(cfg)
     }
 
 
@@ -214,38 +314,47 @@ def cell_text(mean: float, std: float) -> str:
     return "-" if mean != mean else f"{mean:.3f} ± {std:.3f}"
 
 
+def presets_text(cfg: SuiteConfig) -> str:
+    """Which presets the cells started from, for the table's caption."""
+    used = {"ppo": f"PPO preset {cfg.base_preset}"}
+    used["dreamer"] = f"model-based agent preset {cfg.dreamer_preset}"
+    return ", ".join(used[agent] for agent in cfg.agents)
+
+
 def write_tables(cfg: SuiteConfig, records: list[dict]) -> None:
     """mmer.csv, mmer.md and mmer.png in the suite directory."""
     with open(cfg.out_dir / "mmer.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "core", "mmer_mean", "mmer_std", "mmer_per_seed"])
+        writer.writerow(["task", "core", "mmer_mean", "mmer_std", "mmer_per_seed", "agent"])
         for r in records:
             per_seed = " ".join(f"{v:.4f}" for v in r["mmer"])
-            writer.writerow([r["task"], r["core"], r["mmer_mean"], r["mmer_std"], per_seed])
-    table = score_table(records)
+            row = [r["task"], r["core"], r["mmer_mean"], r["mmer_std"], per_seed, r["agent"]]
+            writer.writerow(row)
+    table, columns = score_table(records), labels(cfg)
     lines = [
         f"MMER (max-mean episodic return, mean ± std over {cfg.num_seeds} seeds), "
-        f"PPO preset {cfg.base_preset}.",
+        f"{presets_text(cfg)}.",
         "",
-        "| task | " + " | ".join(cfg.cores) + " |",
-        "|---|" + "---|" * len(cfg.cores),
+        "| task | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for task, row in table.items():
-        cells = [cell_text(*row[c]) for c in cfg.cores]
+        cells = [cell_text(*row[c]) for c in columns]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     means = task_means(cfg, records)
-    lines.append("| mean over tasks | " + " | ".join(f"{means[c]:.3f}" for c in cfg.cores) + " |")
+    lines.append("| mean over tasks | " + " | ".join(f"{means[c]:.3f}" for c in columns) + " |")
     (cfg.out_dir / "mmer.md").write_text("\n".join(lines) + "\n")
     plots.score_chart(table, cfg.out_dir / "mmer.png", "MMER")
 
 
 def results_table(cfg: SuiteConfig, records: list[dict]) -> Table:
     """The MMER table for the terminal."""
-    table = Table("task", *cfg.cores, title="MMER (mean ± std over seeds)")
+    columns = labels(cfg)
+    table = Table("task", *columns, title="MMER (mean ± std over seeds)")
     for task, row in score_table(records).items():
-        table.add_row(task, *(cell_text(*row[c]) for c in cfg.cores))
+        table.add_row(task, *(cell_text(*row[c]) for c in columns))
     means = task_means(cfg, records)
-    table.add_row("mean over tasks", *(f"{means[c]:.3f}" for c in cfg.cores))
+    table.add_row("mean over tasks", *(f"{means[c]:.3f}" for c in columns))
     return table
 
 

@@ -23,6 +23,8 @@ from experiments.run import checkpoint, lifecycle, scores
 from experiments.run.checkpoint import CheckpointError
 from experiments.run.run_dir import RunDir, RunDirError
 from experiments.run.serialize import ConfigError
+from tests.experiments.test_evaluate_dreamer import DREAMER_OPTIONS as OPTIONS
+from tests.experiments.test_evaluate_dreamer import ITERATIONS, trained_args, unoptimised
 
 UPDATES = 8
 TIMING = ("wall_time", "steps_per_second")
@@ -193,21 +195,27 @@ def test_evaluate_loads_the_run_and_saves_statistics(straight):
         evaluate.evaluate_run(other)
 
 
+def tiny_suite(tmp_path: Path, **changes) -> suite.SuiteConfig:
+    """A suite whose PPO cells have the shared run's config (GRU of width 8 on RepeatFirstEasy)."""
+    fields = {
+        "cores": ("gru", "none"),
+        "tasks": ("RepeatFirstEasy",),
+        "hidden_size": 8,
+        "num_seeds": 2,
+        "total_timesteps": 2 * 8 * UPDATES,
+        "num_envs": 2,
+        "num_steps": 8,
+        "update_epochs": 1,
+        "num_minibatches": 1,
+        "chunk_updates": 2,
+        "out_dir": tmp_path / "suite",
+        "progress": False,
+    }
+    return suite.SuiteConfig(**{**fields, **changes})
+
+
 def test_suite_writes_the_mmer_table_and_plot(straight, tmp_path):
-    cfg = suite.SuiteConfig(
-        cores=("gru", "none"),
-        tasks=("RepeatFirstEasy",),
-        hidden_size=8,
-        num_seeds=2,
-        total_timesteps=2 * 8 * UPDATES,
-        num_envs=2,
-        num_steps=8,
-        update_epochs=1,
-        num_minibatches=1,
-        chunk_updates=2,
-        out_dir=tmp_path / "suite",
-        progress=False,
-    )
+    cfg = tiny_suite(tmp_path)
     records = suite.run_suite(cfg)
     assert [(r["task"], r["core"]) for r in records] == [
         ("RepeatFirstEasy", "gru"),
@@ -222,6 +230,93 @@ def test_suite_writes_the_mmer_table_and_plot(straight, tmp_path):
     assert len((cfg.out_dir / "mmer.csv").read_text().splitlines()) == 3
     again = suite.run_suite(cfg)  # finished cells are read back, not trained again
     np.testing.assert_array_equal([r["mmer"] for r in again], [r["mmer"] for r in records])
+
+
+@pytest.mark.slow  # compiles the model-based agent's iteration (~20 s) unless shared
+def test_suite_compares_ppo_and_the_model_based_agent(straight, tmp_path):
+    cfg = tiny_suite(tmp_path, agents=("ppo", "dreamer"), cores=("gru",), dreamer_options=OPTIONS)
+    with unoptimised():
+        records = suite.run_suite(cfg)
+    assert [(r["agent"], r["core"]) for r in records] == [("ppo", "gru"), ("dreamer", "gru")]
+    ppo_cell = cfg.out_dir / "runs" / "gru" / "RepeatFirstEasy"
+    dreamer_cell = cfg.out_dir / "runs-dreamer" / "gru" / "RepeatFirstEasy"
+    assert untimed(ppo_cell) == untimed(straight.run_dir)  # PPO's cells as without the axis
+    record = RunDir(dreamer_cell).read_config()
+    assert record["agent"] == "dreamer" and record["run"]["num_seeds"] == 2
+    sizes = {k: record["dreamer"][k] for k in ("env_name", "core", "core_size", "total_timesteps")}
+    expected = {"core": "gru", "core_size": 8, "total_timesteps": 2 * 8 * UPDATES}
+    assert sizes == {"env_name": "RepeatFirstEasy", **expected}
+    rows = RunDir(dreamer_cell).read_metrics()
+    assert [r["update"] for r in rows[-2:]] == [ITERATIONS] * 2
+    assert records[1]["mmer"] == scores.mmer(rows)
+    table = (cfg.out_dir / "mmer.md").read_text()
+    assert "| task | ppo gru | dreamer gru |" in table and "model-based agent preset" in table
+    assert (cfg.out_dir / "mmer.png").stat().st_size > 1000
+    lines = (cfg.out_dir / "mmer.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].endswith(",agent") and lines[2].endswith(",dreamer")
+
+
+def fake_main(trainer, args, console):
+    """Stands in for training: a finished run directory whose every seed returned 0.5 (PPO) or
+    0.25 (the model-based agent) in its one update."""
+    run_dir = RunDir.create(args.run.run_dir, {"agent": trainer.agent})
+    value = 0.5 if trainer.agent == "ppo" else 0.25
+    run_dir.append_metrics([{"update": 1, "seed": s, "return_mean": value} for s in (0, 1)])
+    run_dir.write_summary({"status": "finished"})
+
+
+def test_suite_agent_axis_cells_columns_and_bad_options(tmp_path, monkeypatch):
+    cfg = tiny_suite(tmp_path, agents=("ppo", "dreamer"), dreamer_options=OPTIONS)
+    args = suite.cell_args(cfg, "none", "RepeatFirstEasy", "dreamer")
+    config = args.dreamer
+    assert (config.core, config.core_size, config.state_size, config.model) == (
+        "none",
+        8,
+        8,
+        "s4wm",
+    )
+    assert (config.env_name, config.num_envs, config.total_timesteps) == ("RepeatFirstEasy", 2, 128)
+    assert (config.replay.length, config.train_ratio, args.run.num_seeds) == (4, 4.0, 2)
+    assert args.run.run_dir == cfg.out_dir / "runs-dreamer" / "none" / "RepeatFirstEasy"
+    # The gru cell is the evaluate test's tiny run: a process running both compiles it once.
+    assert (
+        suite.cell_args(cfg, "gru", "RepeatFirstEasy", "dreamer").dreamer == trained_args().dreamer
+    )
+    bad = tiny_suite(tmp_path, agents=("dreamer",), dreamer_options={"replay.lenght": 4})
+    with pytest.raises(ConfigError, match=r"dreamer-options.*lenght"):
+        suite.run_suite(bad)
+    assert not cfg.out_dir.exists()  # refused before any cell was written
+    monkeypatch.setattr(suite, "main", fake_main)
+    records = suite.run_suite(cfg)
+    cells = [(r["agent"], r["core"], r["mmer_mean"]) for r in records]
+    ppo_cells, dreamer_cells = (
+        [("ppo", c, 0.5) for c in cfg.cores],
+        [("dreamer", c, 0.25) for c in cfg.cores],
+    )
+    assert cells == [*ppo_cells, *dreamer_cells]
+    for r in records:  # each agent's cells in its own folder, trained by its own trainer
+        folder = suite.cell_dir(cfg, r["core"], r["task"], r["agent"])
+        assert RunDir(folder).read_config()["agent"] == r["agent"]
+    folders = {suite.cell_dir(cfg, r["core"], r["task"], r["agent"]) for r in records}
+    assert len(folders) == 4 and not any(a in b.parents for a in folders for b in folders)
+    table = (cfg.out_dir / "mmer.md").read_text()
+    assert "| task | ppo gru | ppo none | dreamer gru | dreamer none |" in table
+    assert "| mean over tasks | 0.500 | 0.500 | 0.250 | 0.250 |" in table
+    assert (cfg.out_dir / "mmer.png").stat().st_size > 1000
+
+
+def test_suite_command_line_takes_agents_and_dreamer_options(monkeypatch):
+    seen = []
+    monkeypatch.setattr(suite, "run_suite", lambda cfg, console: seen.append(cfg))
+    assert (
+        suite.cli(["cpu", "--agents", "ppo", "dreamer", "--dreamer-options", "replay.length", "16"])
+        == 0
+    )
+    assert suite.cli(["cpu"]) == 0
+    assert seen[0].agents == ("ppo", "dreamer") and seen[0].dreamer_options == {"replay.length": 16}
+    assert seen[1].agents == ("ppo",) and seen[1].dreamer_options == {}
+    with pytest.raises(ValueError, match="dreamer_preset"):
+        suite.SuiteConfig(dreamer_preset="gpu-huge")
 
 
 def test_tensorboard_logging_when_switched_on(tmp_path):
