@@ -37,7 +37,7 @@ from experiments.dreamer import trainer as dreamer_trainer
 from experiments.ppo import trainer as ppo_trainer
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
-from experiments.run.lifecycle import Trainer, fingerprint, load_config, seed_keys
+from experiments.run.lifecycle import Trainer, fingerprint, load_config, restore_state, seed_keys
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError
 
@@ -200,7 +200,7 @@ def restore(kind: Kind, config: Any, run, built, path: Path | None, run_dir: Run
         raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
     template = jax.eval_shape(built.programs.init, seed_keys(kind.trainer, run))
     meta = {"config_sha256": fingerprint(kind.trainer, config, run)}
-    return checkpoint.restore(path, template, meta), path
+    return restore_state(kind.trainer, run, path, template, meta), path
 
 
 def eval_task(args: EvalArgs, kind: Kind, config: Any, trained: EnvSpec) -> tuple[EnvSpec, str]:

@@ -15,6 +15,7 @@ import rlssm.world_models as wm
 from agents.common import require
 from agents.common.config import config_hash
 from agents.dreamer.actor import GRADIENTS
+from agents.dreamer.features import FEATURES
 from agents.dreamer.replay import ReplayConfig
 
 
@@ -50,6 +51,9 @@ class DreamerConfig:
     """G: categorical latent variables of the world model."""
     latent_classes: int = 8
     """K: classes per latent variable."""
+    features: Literal["output", "full"] = "output"
+    """What the actor and critic read: output (DreamerV3: latent and backbone output) or full
+    (R2I's full-state policy: also every backbone layer's recurrent state)."""
     head_layers: int = 2
     """Hidden layers of the actor and of the critic."""
     value_bins: int = 255
@@ -103,6 +107,10 @@ class DreamerConfig:
         require(
             self.core in wm.BACKBONES,
             f"core={self.core!r} is unknown; use one of {tuple(wm.BACKBONES)}.",
+        )
+        require(
+            self.features in FEATURES,
+            f"features={self.features!r} is unknown; use one of {FEATURES}.",
         )
         require(
             self.actor_gradient in GRADIENTS,

@@ -28,6 +28,7 @@ import rlssm.world_models as wm
 from agents.common.environment import EnvSpec, make_env
 from agents.common.evaluate import EvalResult, make_rollout
 from agents.dreamer.config import DreamerConfig
+from agents.dreamer.features import features_of
 from agents.dreamer.train import DreamerState, make_heads, make_world_model, policy_of, select
 
 
@@ -66,8 +67,8 @@ def make_evaluate(
         wm_params, actor_params = params
         obs_key, action_key = jax.random.split(key)
         previous = select(start, jnp.zeros_like(memory.action), memory.action)
-        carry, state, _ = model.observe_step(wm_params, memory.carry, obs, previous, start, obs_key)
-        dist = policy_of(spec, actor, actor_params)(state.features)
+        carry, _, _ = model.observe_step(wm_params, memory.carry, obs, previous, start, obs_key)
+        dist = policy_of(spec, actor, actor_params)(features_of(config.features, carry))
         action = dist.mode() if greedy else dist.sample(seed=action_key)
         action = action.astype(memory.action.dtype)
         return Filter(carry, action), action

@@ -1,8 +1,8 @@
 """The model-based agent as pure functions: `make_train(config) -> train(key)`, one jit.
 
 Axis names: `N` seeds, `B` environments, `K` acting steps per iteration, `T` replayed window
-steps, `batch` windows per update, `horizon` imagined steps, `F` model features (`S + H`), `A`
-actions. One iteration (`update`):
+steps, `batch` windows per update, `horizon` imagined steps, `F` the actor's and critic's
+features (`S + H`, more with `features="full"`), `A` actions. One iteration (`update`):
 
 1. act `K` steps in `B` environments: the world model filters every observation with
    `observe_step` (one carry per environment, reset by `start`, the recurrence it trains with),
@@ -19,6 +19,7 @@ step, the auto-reset observation as a row of its own with `start` (DreamerV3's r
 environment does not step then, so the world model sees terminal states and learns `continue`.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,6 +37,7 @@ from agents.dreamer import replay
 from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.features import features_of
 from agents.dreamer.return_norm import ReturnScale, init_return_scale, scale, update_return_scale
 from agents.dreamer.returns import discount_weights, lambda_returns
 from agents.world_model import TrainState, init_train_state, make_optimizer, make_optimizer_step
@@ -155,10 +157,11 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
         wm_params, actor_params = params
         obs_key, action_key, env_key = jax.random.split(key, 3)
         row = wm.Batch(acting.obs, acting.action, acting.reward, acting.terminated, acting.start)
-        carry, state, _ = model.observe_step(
+        carry, _, _ = model.observe_step(
             wm_params, acting.carry, row.obs, row.action, row.start, obs_key
         )
-        action = policy_of(spec, actor, actor_params)(state.features).sample(seed=action_key)
+        features = features_of(config.features, carry)
+        action = policy_of(spec, actor, actor_params)(features).sample(seed=action_key)
         out = step(spec, env_key, acting.env_state, action.astype(acting.action.dtype))
         after = next_rows(acting, carry, action.astype(acting.action.dtype), *out)
         return after, (row, acting.carry, out[-1], after.start)
@@ -209,7 +212,7 @@ def make_init(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimi
 
     def init(key: jax.Array) -> DreamerState:
         key, wm_key, actor_key, critic_key, env_key = jax.random.split(key, 5)
-        features = jnp.zeros((1, model.config.stoch_size + model.config.deter_size))
+        features = features_of(config.features, model.initial_carry(1))
         actor_params = actor.init(actor_key, features)
         critic_params = critic.init(critic_key, features)
         obs, env_state = reset(spec, env_key, config.num_envs)
@@ -285,8 +288,10 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     def act(features, policy_key):
         return policy(features).sample(seed=policy_key)
 
-    _, imagined = model.imagine(wm_params, starts, act, key, horizon=config.horizon)
-    features = jnp.concatenate([starts.state.features[None], imagined.state.features], 0)
+    read = functools.partial(features_of, config.features)
+    horizon = config.horizon
+    _, imagined = model.imagine(wm_params, starts, act, key, horizon, policy_features=read)
+    features = jnp.concatenate([read(starts)[None], imagined.features], 0)
     action = jnp.argmax(imagined.action, -1) if spec.discrete else imagined.action
     return Imagined(features, action, imagined.reward, imagined.continue_prob)
 

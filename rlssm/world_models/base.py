@@ -349,6 +349,7 @@ class WorldModel:
         key: PRNGKeyArray,
         horizon: int | None = None,
         sample: bool = True,
+        policy_features: Callable[[WorldModelCarry], Float[Array, "B F"]] | None = None,
     ) -> tuple[WorldModelCarry, Imagination]:
         """Rolls the prior forward from `carry` (e.g. the carry `observe` returned on a context).
 
@@ -361,10 +362,14 @@ class WorldModel:
                 when a policy is given.
             horizon: number of steps; needed with a policy, read from `actions` otherwise.
             sample: False takes the prior's modes.
+            policy_features: what a policy reads instead of `features[B, S + H]`:
+                `policy_features(carry) -> [B, F]` (e.g. with the backbone's whole carry, R2I's
+                full-state policy); the `Imagination` then also holds it after every step.
 
         Returns:
             The carry after the last step and the `Imagination` (states, actions, decoded frame
-            means, reward means, continue probabilities), each `[horizon, B, ...]`.
+            means, reward means, continue probabilities, and `policy_features` when given), each
+            `[horizon, B, ...]`.
         """
         net = self.net(sample)
         policy = actions if callable(actions) else None
@@ -374,20 +379,26 @@ class WorldModel:
             raise ValueError("imagine with a policy needs a horizon.")
         dim = self.config.action_dim
 
+        def read(carry: WorldModelCarry):
+            return carry.state.features if policy_features is None else policy_features(carry)
+
         def body(carry, inputs):
             step_key, action = inputs
             if policy is not None:
                 step_key, policy_key = jax.random.split(step_key)
-                action = policy(carry.state.features, policy_key)
+                action = policy(read(carry), policy_key)
             action = encode_action(action, dim)
             carry, state, _ = net.apply(params, carry, action, step_key, method="imagine_step")
-            return carry, (state, action)
+            return carry, (state, action, None if policy_features is None else read(carry))
 
         keys = jax.random.split(key, horizon)
-        carry, (states, encoded) = jax.lax.scan(body, carry, (keys, None if policy else actions))
-        return carry, self._imagination(params, states, encoded)
+        xs = (keys, None if policy else actions)
+        carry, (states, encoded, features) = jax.lax.scan(body, carry, xs)
+        return carry, self._imagination(params, states, encoded, features)
 
-    def _imagination(self, params, states: LatentState, action: jax.Array) -> Imagination:
+    def _imagination(
+        self, params, states: LatentState, action: jax.Array, features: jax.Array | None = None
+    ) -> Imagination:
         predictions = self.predict(params, states)
         reward_dist = reward_for(self.config)
         return Imagination(
@@ -396,6 +407,7 @@ class WorldModel:
             obs=self.observation_mean(predictions.obs),
             reward=reward_dist.mean(predictions.reward),
             continue_prob=jax.nn.sigmoid(predictions.continue_logit),
+            features=features,
         )
 
     def observation_mean(self, decoded: Float[Array, "*batch"]) -> Float[Array, "*batch"]:

@@ -89,3 +89,6 @@ class Imagination(NamedTuple):
     """Predicted reward means `[horizon, B]`."""
     continue_prob: jax.Array
     """Predicted probability of not terminating `[horizon, B]`."""
+    features: jax.Array | None = None
+    """What the policy read, after every step `[horizon, B, F]` (`imagine`'s
+    `policy_features`), or None."""

@@ -421,8 +421,8 @@ def test_rssm_iterations_vmap_over_seeds(rssm_seeds):
 @pytest.fixture(scope="module")
 def pendulum():
     """Pendulum with dynamics backpropagation and no entropy bonus: the actor's gradient comes
-    from the returns alone."""
-    config = tiny("Pendulum-v1", actor_gradient="backprop", entropy_coef=0.0)
+    from the returns alone; actor and critic read R2I's full state (Catch covers "output")."""
+    config = tiny("Pendulum-v1", actor_gradient="backprop", entropy_coef=0.0, features="full")
     agent = make_agent(config)
     state = compiled(agent.init)(jax.random.key(3))
     new_state, metrics = compiled(agent.update)(state)
@@ -434,6 +434,16 @@ def test_iteration_on_a_continuous_task_backpropagates_through_the_dynamics(pend
     check_iteration(agent.config, state, new_state, metrics)
     assert metrics["actor_grad_norm"] > 0  # no entropy bonus: only the returns' gradient
     assert metrics["entropy"] != 0
+
+
+def test_full_state_features_feed_actor_and_critic(pendulum):
+    # S5 (state size 4: 2 complex states per layer) adds real and imaginary parts to z and h.
+    agent, state, _, _ = pendulum
+    model = agent.model.config
+    width = model.stoch_size + model.deter_size + 2 * 2 * agent.config.core_layers
+    for name in ("actor", "critic"):
+        kernels = [x for x in jax.tree.leaves(getattr(state, name).params) if x.ndim == 2]
+        assert kernels[0].shape[0] == width, name
 
 
 def test_continuous_actions_map_from_unit_box_to_the_task_bounds(pendulum):

@@ -79,10 +79,11 @@ def trained_args(*extra: str) -> dreamer.TrainArgs:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A finished tiny run, in a folder whose name suggests another agent (config.json tells)."""
+    """A finished tiny run, in a folder whose name suggests another agent (config.json tells),
+    whose checkpoints leave the replay out (evaluation restores them all the same)."""
     run_dir = tmp_path_factory.mktemp("runs") / "ppo-s5"
     with unoptimised():
-        result = dreamer.main(trained_args("--run-dir", str(run_dir)))
+        result = dreamer.main(trained_args("--run-dir", str(run_dir), "--no-checkpoint-replay"))
     assert result.status == "finished"
     return run_dir
 
