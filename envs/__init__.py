@@ -2,7 +2,8 @@
 
 Public API:
     make(name, **options) -> (env, params); registered() -> names; accepted_options(name);
-    is_heavy(name) (runs brax physics: minutes of compilation on a CPU).
+    is_heavy(name) (runs brax physics: minutes of compilation on a CPU);
+    register(name, factory, heavy=False, overwrite=False) adds a user's task (docs/CUSTOM.md).
     Wrappers (``envs.wrappers``): EpisodeStatistics, PreviousActionReward, FlattenObservation,
     MaskObservation, GaussianObservationNoise, AffineReward, ClipAction, RescaleAction,
     ConformToContract.
@@ -11,7 +12,7 @@ See docs/ARCHITECTURE.md for the environment contract.
 """
 
 from envs.brax_adapter import BraxEnv
-from envs.registry import accepted_options, is_heavy, make, registered
+from envs.registry import accepted_options, is_heavy, make, register, registered
 from envs.wrappers import (
     AffineReward,
     ClipAction,
@@ -38,5 +39,6 @@ __all__ = [
     "accepted_options",
     "is_heavy",
     "make",
+    "register",
     "registered",
 ]

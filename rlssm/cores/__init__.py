@@ -5,6 +5,10 @@ carry = core.initialize_carry(batch_size)
 params = core.init(key, carry, x, start)                 # x[T, B, D], start[T, B] bool
 carry, y = core.apply(params, carry, x, start)           # y[T, B, H]
 carry, y_t = core.apply(params, carry, x_t, start_t, method="step")
+
+rlssm.cores.register("mine", MyConfig) adds a user's core (docs/CUSTOM.md): it is then built by
+name here and by rlssm.world_models as a backbone, and, as any config, by PPO
+(`PPOConfig(core=MyConfig())`).
 """
 
 import dataclasses
@@ -32,6 +36,49 @@ CONFIGS: dict[str, type[CoreConfig]] = {
         FeedForwardConfig,
     )
 }
+
+
+def register(name: str, config_type: type[CoreConfig], *, overwrite: bool = False) -> None:
+    """Registers a user's core config class under `name`, so that `make(name)` builds it.
+
+    Args:
+        name: The registry name; must equal `config_type.name` (what saved configs store).
+        config_type: A frozen dataclass subclass of `CoreConfig` (or of `BlockConfig`,
+            `LinearConfig`) whose `build()` returns the core module (a `MemoryCore`).
+        overwrite: Replace a core already registered under `name` (ours or a user's).
+
+    Raises:
+        ValueError: `name` is taken and `overwrite` is False, or differs from `config_type.name`.
+        TypeError: `config_type` is not a frozen `CoreConfig` dataclass with its own `build`.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"cores.register: name must be a non-empty string, got {name!r}.")
+    where = f"cores.register({name!r}, ...)"
+    if not (isinstance(config_type, type) and issubclass(config_type, CoreConfig)):
+        raise TypeError(
+            f"{where}: config_type must be a subclass of rlssm.cores.CoreConfig (the class, not an "
+            f"instance), got {config_type!r}."
+        )
+    cls = config_type.__name__
+    if "__dataclass_params__" not in vars(config_type):
+        raise TypeError(f"{where}: decorate {cls} with @dataclasses.dataclass(frozen=True).")
+    if not config_type.__dataclass_params__.frozen:
+        raise TypeError(f"{where}: {cls} must be frozen: @dataclasses.dataclass(frozen=True).")
+    if config_type.build is CoreConfig.build:
+        raise TypeError(f"{where}: {cls} must define build() returning its core module.")
+    if config_type.name != name:
+        raise ValueError(
+            f"{where}: {cls}.name is {config_type.name!r}; set `name: ClassVar[str] = {name!r}` "
+            f"in {cls} (saved configs store the core by this name)."
+        )
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"{where}: overwrite must be a bool, got {overwrite!r}.")
+    if name in CONFIGS and not overwrite:
+        raise ValueError(
+            f"Core {name!r} is already registered ({CONFIGS[name].__name__}); pass "
+            "overwrite=True to replace it, or pick another name."
+        )
+    CONFIGS[name] = config_type
 
 
 def registered() -> tuple[str, ...]:
@@ -88,6 +135,7 @@ __all__ = [
     "linear_scan",
     "linear_step",
     "make",
+    "register",
     "registered",
     "reset_operator",
 ]

@@ -14,6 +14,7 @@ Time convention: `action[t]` led to `obs[t]`, `reward[t]`, `terminated[t]` came 
 
 import dataclasses
 import difflib
+from collections.abc import Iterator, Mapping
 
 from rlssm import cores
 from rlssm.cores import CoreConfig
@@ -42,10 +43,31 @@ from rlssm.world_models.state import (
 from rlssm.world_models.tssm import TSSM, TransformerConfig, TransformerCore
 
 MODELS: dict[str, type[WorldModel]] = {cls.name: cls for cls in (S4WM, RSSM, TSSM)}
-BACKBONES: dict[str, type[CoreConfig]] = {
-    **cores.CONFIGS,
-    TransformerConfig.name: TransformerConfig,
-}
+# Backbones of world models only (not memory cores of rlssm.cores).
+_WORLD_MODEL_BACKBONES: dict[str, type[CoreConfig]] = {TransformerConfig.name: TransformerConfig}
+
+
+class _Backbones(Mapping[str, type[CoreConfig]]):
+    """Every registered core (`rlssm.cores.CONFIGS`, read live, so `rlssm.cores.register` adds
+    to it) and the world-model-only backbones (`transformer`)."""
+
+    def _merged(self) -> dict[str, type[CoreConfig]]:
+        return {**_WORLD_MODEL_BACKBONES, **cores.CONFIGS}
+
+    def __getitem__(self, name: str) -> type[CoreConfig]:
+        return self._merged()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**cores.CONFIGS, **_WORLD_MODEL_BACKBONES})
+
+    def __len__(self) -> int:
+        return len(self._merged())
+
+    def __repr__(self) -> str:
+        return f"BACKBONES({dict(self._merged())!r})"
+
+
+BACKBONES: Mapping[str, type[CoreConfig]] = _Backbones()
 
 
 def registered() -> tuple[str, ...]:
