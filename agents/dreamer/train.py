@@ -26,7 +26,6 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 from jaxtyping import Array, Bool, Float
 
 import rlssm.world_models as wm
@@ -40,7 +39,13 @@ from agents.dreamer.critic import critic_loss, ema_update
 from agents.dreamer.features import features_of
 from agents.dreamer.return_norm import ReturnScale, init_return_scale, scale, update_return_scale
 from agents.dreamer.returns import discount_weights, lambda_returns
-from agents.world_model import TrainState, init_train_state, make_optimizer, make_optimizer_step
+from agents.world_model import (
+    TrainState,
+    apply_gradients,
+    init_train_state,
+    make_optimizer,
+    make_optimizer_step,
+)
 from rlssm.world_models.networks import MLP
 
 
@@ -321,19 +326,19 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
 
-    def value_of(params, features):
-        return values.mean(critic.apply(params, features))
-
     def step(state: DreamerState, wm_params, starts, start_terminated, key):
-        def imagined_returns(actor_params):
-            traj = imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
-            value = value_of(state.critic.params, traj.features)
-            returns = lambda_returns(
-                traj.reward, value, traj.continues, config.gamma, config.lambda_
-            )
-            return traj, value, returns
+        def trajectory(actor_params):
+            return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
 
-        traj, value, returns = jax.lax.stop_gradient(imagined_returns(state.actor.params))
+        def returns_of(traj, value):
+            return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
+
+        traj = jax.lax.stop_gradient(trajectory(state.actor.params))
+        # The critic's logits on every imagined state, once: they give the values (for the
+        # returns) and, through the vjp, the critic's gradient.
+        logits, critic_vjp = jax.vjp(lambda p: critic.apply(p, traj.features), state.critic.params)
+        value = jax.lax.stop_gradient(values.mean(logits))
+        returns = returns_of(traj, value)
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
         # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
         weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
@@ -341,23 +346,33 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
 
         def actor_objective(params):
             dist = policy_of(spec, actor, params)(traj.features[:-1])
-            # Dynamics backpropagation differentiates the returns: the same trajectory (same
-            # key, so the same values) imagined again with `params`.
-            backprop = config.actor_gradient == "backprop"
-            target = imagined_returns(params)[2] if backprop else returns
+            target = returns
+            if config.actor_gradient == "backprop":
+                # Dynamics backpropagation differentiates the returns: the same trajectory
+                # (same key, so the same values) imagined again with `params`.
+                again = trajectory(params)
+                critic_value = values.mean(critic.apply(state.critic.params, again.features))
+                target = returns_of(again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             return actor_loss(
                 log_prob, entropy, target, value[:-1], weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef,
             )  # fmt: skip
 
-        def critic_objective(params):
-            logits = critic.apply(params, traj.features[:-1])
-            slow = value_of(state.slow_critic, traj.features[:-1])
-            return critic_loss(values, logits, returns, slow, weight, config.slow_critic_reg)
+        slow = values.mean(critic.apply(state.slow_critic, traj.features[:-1]))
 
-        actor_state, actor_metrics = apply(actor_objective, state.actor, actor_opt)
-        critic_state, critic_metrics = apply(critic_objective, state.critic, critic_opt)
+        def critic_objective(all_logits):
+            return critic_loss(
+                values, all_logits[:-1], returns, slow, weight, config.slow_critic_reg
+            )
+
+        grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
+        actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
+        logit_grads, critic_metrics = jax.grad(critic_objective, has_aux=True)(logits)
+        (grads,) = critic_vjp(logit_grads)
+        critic_state, critic_metrics = apply_gradients(
+            state.critic, grads, critic_opt, critic_metrics
+        )
         metrics = {
             **renamed(actor_metrics, "actor_grad_norm"),
             **renamed(critic_metrics, "critic_grad_norm"),
@@ -410,15 +425,6 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
         return state._replace(**keep_if_finite(new, learner(state), finite)._asdict()), metrics
 
     return train_step
-
-
-def apply(objective, train_state: TrainState, optimizer) -> tuple[TrainState, dict]:
-    """One optimiser step on `objective(params) -> (loss, metrics)`; adds `grad_norm`."""
-    grads, metrics = jax.grad(objective, has_aux=True)(train_state.params)
-    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
-    params = optax.apply_updates(train_state.params, updates)
-    metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
-    return TrainState(params, opt_state, train_state.step + 1), metrics
 
 
 def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):

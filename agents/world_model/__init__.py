@@ -5,7 +5,8 @@ Public API:
     make_agent(model, config) -> Agent(config, model, optimizer, init, update, run, evaluate):
         pure, jittable functions of one seed; `LoopState` is what an update carries.
     update_seeds(agent), evaluate_seeds(agent): the same over `N` seeds (`jax.vmap`).
-    TrainState, init_train_state, make_optimizer, make_optimizer_step: the optimiser step.
+    TrainState, init_train_state, make_optimizer, make_optimizer_step, apply_gradients: the
+    optimiser step.
     TRAINING_FIELDS, BlindQuery, blind_mask, sample_windows: training batches from a dataset.
     SeedEvaluation: long-term imagination results of one seed.
 """
@@ -22,6 +23,7 @@ from agents.world_model.data import (
 from agents.world_model.evaluate import SeedEvaluation, make_evaluate
 from agents.world_model.optimizer import (
     TrainState,
+    apply_gradients,
     init_train_state,
     make_optimizer,
     make_optimizer_step,
@@ -45,6 +47,7 @@ __all__ = [
     "SeedEvaluation",
     "TrainConfig",
     "TrainState",
+    "apply_gradients",
     "blind_mask",
     "evaluate_seeds",
     "init_train_state",

@@ -64,9 +64,20 @@ def make_optimizer_step(
     ) -> tuple[TrainState, Metrics]:
         grad_fn = jax.grad(model.loss, has_aux=True)
         grads, metrics = grad_fn(train_state.params, batch, key, carry)
-        updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
-        params = optax.apply_updates(train_state.params, updates)
-        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
-        return TrainState(params, opt_state, train_state.step + 1), metrics
+        return apply_gradients(train_state, grads, optimizer, metrics)
 
     return step
+
+
+def apply_gradients(
+    train_state: TrainState,
+    grads: Params,
+    optimizer: optax.GradientTransformation,
+    metrics: Metrics,
+) -> tuple[TrainState, Metrics]:
+    """One optax update of `train_state` by `grads`; `metrics` gain `grad_norm` (before the
+    optimiser's clipping). Any network's parameters, not only a world model's."""
+    updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+    params = optax.apply_updates(train_state.params, updates)
+    metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+    return TrainState(params, opt_state, train_state.step + 1), metrics
