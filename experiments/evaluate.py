@@ -3,6 +3,7 @@
     python -m experiments.evaluate RUN_DIR                         # training task, 100 episodes
     python -m experiments.evaluate RUN_DIR --greedy --episodes 500
     python -m experiments.evaluate RUN_DIR --env-name MetaControl-heldout   # another task
+    python -m experiments.evaluate RUN_DIR --record 3              # and render 3 episodes
 
 RUN_DIR is a run of `python -m experiments.ppo` or of `python -m experiments.dreamer` (the
 model-based agent); config.json's `agent` says which, and the same statistics come out. Every
@@ -14,6 +15,12 @@ inside a fixed horizon would favour short ones). On meta-RL tasks (`MetaCartPole
 (`trial_return_mean`, and `last_minus_first`: positive when the policy improves within an
 episode, i.e. learns in context). Results go to
 `RUN_DIR/eval/<task>-<greedy|sampled>-<update>.json` unless `--output` says otherwise.
+
+`--record N` also renders the first episode of the first `N` environments of seed 0 (the same
+keys as the evaluation) into `RUN_DIR/eval/record/<task>-<greedy|sampled>-<update>/`: an animated
+GIF per episode for image observations (memory suite, MinAtar), else a PNG of the observations,
+actions and rewards over time, plus a text rendering for POPGym card and grid tasks (see
+experiments.record).
 """
 
 import dataclasses
@@ -33,6 +40,7 @@ from agents.common.evaluate import evaluate_seeds
 from agents.dreamer import evaluate as dreamer_evaluate
 from agents.ppo import environment
 from agents.ppo.evaluate import make_policy_rollout
+from experiments import record as recording
 from experiments.dreamer import trainer as dreamer_trainer
 from experiments.ppo import trainer as ppo_trainer
 from experiments.run import checkpoint
@@ -66,12 +74,17 @@ class EvalArgs:
     """Checkpoint folder to load (default: the newest in RUN_DIR/checkpoints)."""
     output: Path | None = None
     """Where to write the JSON results (default: RUN_DIR/eval/...)."""
+    record: int = 0
+    """Render the first episodes of this many environments of seed 0 (GIF, PNG, text) into
+    RUN_DIR/eval/record/<task>-<policy>-<update>/; 0: none."""
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}.")
+        if not 0 <= self.record <= self.episodes:
+            raise ValueError(f"record must be in [0, episodes={self.episodes}], got {self.record}.")
         if self.env_options and self.env_name is None:
             raise ValueError("env_options need --env-name (the training task has its own).")
 
@@ -248,11 +261,32 @@ def evaluate_run(args: EvalArgs) -> dict:
     if trials:
         results["num_trials"] = trials
         results.update(trial_stats(np.asarray(jax.device_get(by_trial)), done))
+    if args.record:
+        params = jax.tree.map(lambda x: x[0], kind.policy(state))
+        folder = record_folder(run_dir, results)
+        results["record"] = [
+            str(p) for p in record_episodes(rollout, params, keys[0], args, steps, spec, folder)
+        ]
     output = args.output or default_output(run_dir, results)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_json(output, results)
     results["output"] = str(output)
     return results
+
+
+def record_episodes(
+    rollout: Callable, params: Any, key: jax.Array, args: EvalArgs, steps: int, spec, folder: Path
+) -> list[Path]:
+    """Plays seed 0's evaluation again keeping the observations of its first `--record`
+    environments, and writes their first episodes into `folder` (experiments.record)."""
+    play = jax.jit(rollout, static_argnames=("num_envs", "num_steps", "record"))
+    result = play(params, key, num_envs=args.episodes, num_steps=steps, record=args.record)
+    return recording.write_episodes(folder, spec, jax.device_get(result), folder.name)
+
+
+def record_folder(run_dir: RunDir, results: dict) -> Path:
+    """RUN_DIR/eval/record/<task>-<policy>-<update>/."""
+    return run_dir.path / "eval" / "record" / default_output(run_dir, results).stem
 
 
 def default_output(run_dir: RunDir, results: dict) -> Path:
@@ -288,6 +322,10 @@ def report(results: dict, console: Console) -> None:
             f" (s.e. {'-' if se is None else f'{se:.3f}'})"
         )
     console.print(f"saved {results['output']}")
+    if results.get("record"):
+        folder = Path(results["record"][0]).parent
+        names = ", ".join(Path(p).name for p in results["record"])
+        console.print(f"recorded {folder}: {names}")
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -44,6 +44,9 @@ class EvalResult(NamedTuple):
     """int32: trial of its episode this step belongs to (0 for tasks without trials)."""
     action: jax.Array | None = None
     """Action the environment got at this step (`[T, B]` or `[T, B, A]`)."""
+    obs: jax.Array | None = None
+    """`[T, R, D]`: the observation the policy acted on, of the first `R` environments (only
+    with `rollout(..., record=R)`; None otherwise)."""
 
 
 class EvalCarry(NamedTuple):
@@ -62,7 +65,7 @@ class EvalCarry(NamedTuple):
 def make_rollout(
     spec: EnvSpec, act: Act, initial_carry: Callable[[int], Any]
 ) -> Callable[..., EvalResult]:
-    """Returns `rollout(params, key, num_envs, num_steps) -> EvalResult` of one seed.
+    """Returns `rollout(params, key, num_envs, num_steps, record=0) -> EvalResult` of one seed.
 
     Args:
         spec: the (wrapped, `EpisodeStatistics` outermost) environment to play.
@@ -70,11 +73,15 @@ def make_rollout(
         initial_carry: `initial_carry(B)`, the policy's memory before the first observation.
 
     Every environment starts a new episode at reset (`start` is True on the first step and
-    after every episode end). The returned function is pure; `num_envs` and `num_steps` are
-    static under `jax.jit`.
+    after every episode end). With `record=R > 0` the result also holds the observations of the
+    first `R` environments (`EvalResult.obs`, for rendering episodes); the keys, and so the
+    episodes, are those of the same call without it. The returned function is pure; `num_envs`,
+    `num_steps` and `record` are static under `jax.jit`.
     """
 
-    def rollout(params, key: jax.Array, num_envs: int, num_steps: int) -> EvalResult:
+    def rollout(
+        params, key: jax.Array, num_envs: int, num_steps: int, record: int = 0
+    ) -> EvalResult:
         key, reset_key = jax.random.split(key)
         obs, env_state = reset(spec, reset_key, num_envs)
         start = jnp.ones((num_envs,), bool)
@@ -93,6 +100,7 @@ def make_rollout(
                 reward,
                 state.trial,
                 action,
+                state.obs[:record] if record else None,
             )
             completed_trials = info.get("trial", jnp.zeros_like(state.trial))
             trial = jnp.where(done, 0, completed_trials).astype(jnp.int32)
