@@ -15,11 +15,15 @@ import functools
 from pathlib import Path
 from typing import Annotated, ClassVar
 
+import jax
 import tyro
 from rich.console import Console
 
+from agents.dreamer import replay
 from agents.dreamer.config import DreamerConfig
+from agents.dreamer.diagnostics import open_loop
 from agents.dreamer.train import Agent, DreamerState, make_agent
+from experiments.dreamer import plots as dreamer_plots
 from experiments.run import lifecycle, plots, scores
 from experiments.run.config import NESTED, Args, RunConfig
 from experiments.run.loop import LoopResult
@@ -110,6 +114,7 @@ class DreamerSession:
         """Learning curves and the summary fields (final return, MMER, speed, losses)."""
         config, rows = self.config, run_dir.read_metrics()
         plots.learning_curves(rows, run_dir.plots, self.label, TRAINING_KEYS)
+        self.imagination_plot(result.state, run_dir)
         final, best = scores.final_return(rows), scores.mmer(rows)
         wall = rows[-1]["wall_time"] if rows else 0.0
         steps = result.update * config.steps_per_iteration
@@ -132,6 +137,20 @@ class DreamerSession:
             "replay_in_checkpoint": self.run.checkpoint_replay,
         }
 
+    def imagination_plot(self, state, run_dir: RunDir) -> Path | None:
+        """plots/imagination.png on image tasks: seed 0's replayed windows, real frames above
+        the world model's open-loop guesses (see experiments/dreamer/plots.py)."""
+        spec = self.built.agent.spec
+        shape = dreamer_plots.frame_shape(spec.env, spec.params)
+        seed0 = jax.tree.map(lambda x: x[0], state)
+        if shape is None or not bool(replay.can_sample(seed0.replay, self.config.replay.window)):
+            return None
+        shown = min(3, self.config.batch_size)
+        draw = jax.jit(open_loop, static_argnums=(0, 1, 4))
+        result = draw(self.config, self.built.agent.model, seed0, jax.random.key(0), shown)
+        title = f"{self.label}, seed 0: replayed frames above open-loop imagined ones"
+        return dreamer_plots.imagination(result, shape, run_dir.plots / "imagination.png", title)
+
 
 class DreamerTrainer(lifecycle.Trainer):
     """The model-based agent (agents.dreamer) in the run lifecycle."""
@@ -141,6 +160,7 @@ class DreamerTrainer(lifecycle.Trainer):
     config_field: ClassVar[str] = "dreamer"
     config_type: ClassVar[type] = DreamerConfig
     run_type: ClassVar[type] = DreamerRunConfig
+    optimiser_fields: ClassVar[tuple[str, ...]] = ("model_lr", "actor_lr", "critic_lr", "grad_clip")
 
     def presets(self) -> dict[str, tuple[str, TrainArgs]]:
         from experiments.dreamer.presets import presets
@@ -167,6 +187,9 @@ class DreamerTrainer(lifecycle.Trainer):
 
     def check(self, config: DreamerConfig) -> None:
         build(config)
+
+    def init_function(self, config: DreamerConfig):
+        return build(config).programs.init
 
     def open(self, config: DreamerConfig, run: DreamerRunConfig, run_dir: RunDir, console):
         if not run.checkpoint_replay:

@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray, Real, Shaped
 
 from rlssm.world_models.base import Params, WorldModel
-from rlssm.world_models.state import Batch, Imagination
+from rlssm.world_models.state import Batch, Imagination, WorldModelCarry
 
 
 class QueryMetrics(NamedTuple):
@@ -160,6 +160,7 @@ def imagine_query(
     context_length: int,
     key: PRNGKeyArray,
     sample: bool = False,
+    carry: WorldModelCarry | None = None,
 ) -> Imagination:
     """Observes `batch`'s context, then imagines its query from the recorded query actions.
 
@@ -170,13 +171,15 @@ def imagine_query(
         context_length: `C`, records observed (teacher forcing) before imagining.
         key: split in two, for the context's and the imagination's samples.
         sample: draw latents (True) or take the modes (False, the default: deterministic).
+        carry: the carry before `obs[0]` (default: the initial carry, for whole episodes).
 
     Returns:
         The `Imagination` of the `T - C` query steps; step `i` is the guess of `obs[C + i]`.
     """
     context, query = split_phases(batch, context_length)
     observe_key, imagine_key = jax.random.split(key)
-    carry = model.initial_carry(batch.obs.shape[1])
+    if carry is None:
+        carry = model.initial_carry(batch.obs.shape[1])
     carry, _, _ = model.observe(
         params, carry, context.obs, context.action, context.start, observe_key, sample
     )
