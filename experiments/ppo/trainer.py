@@ -143,6 +143,7 @@ class PPOTrainer(lifecycle.Trainer):
     command: ClassVar[str] = "python -m experiments.ppo"
     config_field: ClassVar[str] = "ppo"
     config_type: ClassVar[type] = PPOConfig
+    optimiser_fields: ClassVar[tuple[str, ...]] = ("lr", "max_grad_norm")
 
     def presets(self) -> dict[str, tuple[str, TrainArgs]]:
         from experiments.ppo.presets import presets
@@ -166,6 +167,9 @@ class PPOTrainer(lifecycle.Trainer):
 
     def check(self, config: PPOConfig) -> None:
         build(ppo_config(config))
+
+    def init_function(self, config: PPOConfig) -> Callable:
+        return build(ppo_config(config)).init
 
     def open(self, config: PPOConfig, run: RunConfig, run_dir: RunDir, console) -> PPOSession:
         config = ppo_config(config)

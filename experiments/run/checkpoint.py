@@ -192,6 +192,12 @@ def restore(path: Path, template: Any, meta: dict | None = None, check_versions:
     return jax.tree.unflatten(treedef, leaves)
 
 
+def describe(state: Any) -> list[dict]:
+    """The manifest's description of every leaf of `state` (arrays or `jax.ShapeDtypeStruct`):
+    path, shape, dtype as stored (`restore` requires path, shape and dtype to match)."""
+    return _flatten(state)[1]
+
+
 def _leaf_name(index: int) -> str:
     return f"{index:06d}"
 

@@ -9,16 +9,19 @@ flattened on the command line (`--lr`, `--num-seeds`, ...), plus the preset's na
 
 import dataclasses
 import difflib
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import tyro
 
-from experiments.run.serialize import ConfigError
+from experiments.run.serialize import ConfigError, from_dict
 
 SESSION_FIELDS = ("resume", "stop_after", "progress")
 """Run settings a resumed run may change (everything else is fixed by config.json)."""
+BRANCH_FIELDS = ("branch_from", "from_checkpoint")
+"""Run settings that start a new run from another run's checkpoint (never stored)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +56,12 @@ class RunConfig:
     """Weights & Biases entity (team or user; default: wandb's default)."""
     resume: Path | None = None
     """Continue the run in this directory with its stored config (other flags: only
-    --stop-after and --progress/--no-progress)."""
+    --stop-after and --progress/--no-progress, and a larger budget to extend the run)."""
+    branch_from: Annotated[Path | None, tyro.conf.arg(name="from")] = None
+    """Start a new run from this run's newest checkpoint (or --from-checkpoint) with its
+    config and the flags given here changed (e.g. --lr); the state must keep its shapes."""
+    from_checkpoint: Path | None = None
+    """With --from: the checkpoint to start from (a folder under RUN/checkpoints)."""
 
     def __post_init__(self) -> None:
         checks = (
@@ -124,26 +132,65 @@ def is_config(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
-def check_resume_flags(args: Args, default: Args, session_fields: tuple[str, ...]) -> None:
+def check_resume_flags(
+    args: Args, default: Args, session_fields: tuple[str, ...], budget: str | None = None
+) -> None:
     """Refuses flags that `--resume` would ignore: the stored config.json wins.
 
     Args:
         args: the parsed command line.
         default: the preset `args` started from.
         session_fields: the fields a resumed run may change.
+        budget: the field whose larger value extends the run (named in the message).
 
     Raises:
         ConfigError: naming the flags to drop and those that may change.
     """
-    given, preset = _flat(args), _flat(default)
-    differs = [k for k in given if k not in session_fields and given[k] != preset[k]]
+    differs = list(changed_fields(args, default, session_fields))
     if differs:
-        flags = ", ".join("--" + name.replace("_", "-") for name in differs)
+        flags = ", ".join(flag(name) for name in differs)
         allowed = [f"--{n.replace('_', '-')}" for n in session_fields if n != "resume"]
         allowed = ", ".join(a if a != "--progress" else "--progress/--no-progress" for a in allowed)
+        extend = f", and a larger {flag(budget)} extends the run" if budget else ""
         raise ConfigError(
-            f"--resume uses the run's stored config.json; drop {flags} (only {allowed} may change)."
+            f"--resume uses the run's stored config.json; drop {flags} (only {allowed} may "
+            f"change{extend}; --from RUN starts a new run from its checkpoint with other settings)."
         )
+
+
+def changed_fields(args: Args, default: Args, ignored: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The flat fields the command line set, with their values: those of `args` that differ
+    from the preset `default`, and those `parse_presets` saw named (even at the preset's value,
+    e.g. `--from RUN --lr 1e-3` on a run whose lr is another)."""
+    given, preset, named = _flat(args), _flat(default), named_fields(args)
+    return {k: v for k, v in given.items() if k not in ignored and (v != preset[k] or k in named)}
+
+
+def named_fields(args: Args) -> frozenset[str]:
+    """The flat fields named on the command line that `parse_presets` parsed into `args`
+    (empty for `Args` built in code, and after `replace`)."""
+    return vars(args).get("_named", frozenset())
+
+
+def _named_in(argv: list[str], fields: set[str]) -> frozenset[str]:
+    """Flat field names that `argv`'s flags name (`--lr`, `--no-anneal-lr`, `--core.x`, core:x)."""
+    named = set()
+    for word in argv:
+        if word.startswith("core:") or word.startswith("--core."):
+            named.add("core")
+        if not word.startswith("--"):
+            continue
+        key = word[2:].split("=", 1)[0].replace("-", "_")
+        key = {"from": "branch_from"}.get(key, key)
+        for name in (key, key.removeprefix("no_")):
+            if name in fields:
+                named.add(name)
+    return frozenset(named)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a flat field name."""
+    return "--" + {"branch_from": "from"}.get(name, name).replace("_", "-")
 
 
 def _flat(args: Any) -> dict[str, Any]:
@@ -163,13 +210,17 @@ def parse_presets(table: dict, argv: list[str] | None, prog: str, description: s
             sys.exit(2)
         # Name the default preset: tyro's implicit choice misreads a leading `--no-<flag>`.
         argv = ["cpu-small", *argv]
+    preset = next((word for word in argv if word in table), "cpu-small")
+    default = _run_defaults(table[preset][1], argv) if preset in argv else None
+    if default is not None:  # flags apply to (and validate against) that run's settings
+        table = {**table, preset: (table[preset][0], default)}
     choice = tyro.extras.subcommand_type_from_defaults(
         {name: args for name, (_, args) in table.items()},
         {name: text for name, (text, _) in table.items()},
         prefix_names=False,
     )
     try:
-        return tyro.cli(
+        args = tyro.cli(
             choice,
             default=table["cpu-small"][1],
             args=argv,
@@ -180,6 +231,42 @@ def parse_presets(table: dict, argv: list[str] | None, prog: str, description: s
     except ValueError as err:  # a config's own validation, raised while tyro builds it
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(2)
+    object.__setattr__(args, "_named", _named_in(argv, set(args.flat())))  # see changed_fields
+    object.__setattr__(args, "_default", table[args.preset][1])  # see defaults
+    return args
+
+
+def defaults(args: Args, presets: dict) -> Args:
+    """What the command line of `args` started from: the preset or, with `--resume RUN` or
+    `--from RUN` parsed by `parse_presets`, that run's stored settings."""
+    return vars(args).get("_default") or presets[args.preset][1]
+
+
+def _run_defaults(preset: Args, argv: list[str]) -> Args | None:
+    """`preset` with the settings stored in the config.json of the run that `argv` resumes
+    (`--resume RUN`) or branches from (`--from RUN`; without its run directory), so that
+    flags change and are validated against that run's values; None when there is no such
+    readable run (the lifecycle then reports what is wrong with it)."""
+    for name, branch in (("--resume", False), ("--from", True)):
+        words = [w for w in argv if w == name or w.startswith(name + "=")]
+        if not words:
+            continue
+        word = words[0]
+        path = (
+            word.split("=", 1)[1] if "=" in word else next(iter(argv[argv.index(word) + 1 :]), "")
+        )
+        try:
+            record = json.loads((Path(path) / "config.json").read_text())
+            parts = {
+                field: from_dict(type(part), record[field], field)
+                for field, part in preset.parts().items()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if branch:
+            parts["run"] = dataclasses.replace(parts["run"], run_dir=None)
+        return dataclasses.replace(preset, **parts)
+    return None
 
 
 def _misspelt_preset(word: str, table: dict) -> str | None:

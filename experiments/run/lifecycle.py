@@ -2,6 +2,11 @@
 
     new run:  args -> (config, run) -> build (validates) -> RunDir.create -> train -> report
     resume:   RunDir.open -> config.json -> (config, run + session flags) -> build -> train
+    extend:   --resume RUN with a larger budget (`Trainer.budget_field`): config.json records the
+              new budget (and the earlier fingerprint, so older checkpoints still restore)
+    branch:   --from RUN [--from-checkpoint C]: RUN's config with the given flags changed, in a new
+              run directory that starts from RUN's checkpoint (same state shapes, checked on
+              `jax.eval_shape` before compiling); config.json records `branched_from`
 
 `train` restores the newest checkpoint (or initialises), compiles, runs the chunked loop of
 `experiments.run.loop` (metrics, loggers, progress, checkpoints, non-finite stop, pause), lets
@@ -19,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -28,7 +34,16 @@ from rich.console import Console
 
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
-from experiments.run.config import SESSION_FIELDS, Args, RunConfig, check_resume_flags
+from experiments.run.config import (
+    BRANCH_FIELDS,
+    SESSION_FIELDS,
+    Args,
+    RunConfig,
+    changed_fields,
+    check_resume_flags,
+    defaults,
+    flag,
+)
 from experiments.run.interrupt import StopRequest
 from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
 from experiments.run.loop import (
@@ -99,6 +114,10 @@ class Trainer(abc.ABC):
     key_impl: ClassVar[str | None] = None
     """PRNG implementation of the seeds' keys (None: JAX's default)."""
     speed_column: ClassVar[str] = "steps_per_second"
+    budget_field: ClassVar[str] = "total_timesteps"
+    """The config field of the run's length: `--resume RUN` with a larger value extends it."""
+    optimiser_fields: ClassVar[tuple[str, ...]] = ("lr",)
+    """Learning rates and clips: after a non-finite stop the hint branches with them lowered."""
 
     @abc.abstractmethod
     def presets(self) -> dict[str, tuple[str, Args]]:
@@ -128,6 +147,12 @@ class Trainer(abc.ABC):
         """Validates `config` beyond its dataclass (e.g. by building it) before a run starts."""
         return None
 
+    def init_function(self, config: Any) -> Callable[[jax.Array], Any] | None:
+        """`init(keys [N]) -> state` of `config` without opening a session, only traced by
+        `jax.eval_shape`: `--from` then names the changed settings that change the state's
+        shapes before anything compiles (None: the restore refuses them, naming a leaf)."""
+        return None
+
     def resumed(self, stored: RunConfig, given: RunConfig) -> RunConfig:
         """The stored run settings with this invocation's session fields."""
         return dataclasses.replace(
@@ -155,12 +180,13 @@ class Trainer(abc.ABC):
 
 
 def config_record(trainer: Trainer, config: Any, run: RunConfig, preset: str) -> dict:
-    """The content of config.json."""
+    """The content of config.json (a branch adds `branched_from`, an extension `extended`)."""
+    stored = {k: v for k, v in to_dict(run).items() if k not in BRANCH_FIELDS}
     return {
         "agent": trainer.agent,
         "preset": preset,
         trainer.config_field: to_dict(config),
-        "run": to_dict(run),
+        "run": stored,
     }
 
 
@@ -224,6 +250,15 @@ def restore_state(trainer: Trainer, run: RunConfig, path: Path, template: Any, m
     return trainer.joined(run, saved, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), rest))
 
 
+def checkpoint_meta(trainer: Trainer, record: dict, config: Any, run: RunConfig, path: Path):
+    """The metadata checkpoint `path` of the run of config.json `record` must hold: the
+    fingerprint of `config`, or one from before the run was extended (`record["extended"]`)."""
+    meta = {"config_sha256": fingerprint(trainer, config, run)}
+    earlier = {entry["config_sha256"] for entry in record.get("extended", [])}
+    saved = checkpoint.read_manifest(path).get("meta", {}).get("config_sha256")
+    return {"config_sha256": saved} if saved in earlier else meta
+
+
 def initial_state(
     trainer: Trainer, session: Session, config, run: RunConfig, run_dir: RunDir, console
 ) -> tuple[Any, int]:
@@ -235,7 +270,7 @@ def initial_state(
         run_dir.truncate_metrics(0)
         return session.init(keys), 0
     template = jax.eval_shape(session.init, keys)
-    meta = {"config_sha256": fingerprint(trainer, config, run)}
+    meta = checkpoint_meta(trainer, run_dir.read_config(), config, run, latest)
     state = restore_state(trainer, run, latest, template, meta)
     start = int(state.update[0])
     run_dir.truncate_metrics(start)
@@ -311,28 +346,232 @@ def train_loop(
     return dataclasses.replace(result, state=trainer.joined(run, result.state, rest))
 
 
-def start(trainer: Trainer, args: Args) -> tuple[Any, RunConfig, RunDir | None]:
-    """The configs of a new run (run dir not created yet) or of the resumed one."""
+@dataclasses.dataclass
+class Branch:
+    """Where a run started with `--from` branches off: a checkpoint of another run."""
+
+    source: RunDir
+    checkpoint: Path
+    update: int
+    config: Any
+    """The source run's algorithm config."""
+    run: RunConfig
+    """The source run's run settings (they say what its checkpoints hold)."""
+    changed: dict[str, tuple[Any, Any]]
+    """`{flat field: (source value, new value)}`."""
+
+    def record(self) -> dict:
+        """config.json's `branched_from`."""
+        return {
+            "run_dir": str(self.source.path),
+            "checkpoint": str(self.checkpoint),
+            "update": self.update,
+            "changed": {flag(k): to_dict(new) for k, (_, new) in self.changed.items()},
+        }
+
+
+@dataclasses.dataclass
+class Start:
+    """What `start` decided: the configs, and for a new run how its config.json begins."""
+
+    config: Any
+    run: RunConfig
+    run_dir: RunDir | None
+    """The resumed run (None: a new run, created by `main`)."""
+    preset: str
+    record: dict | None = None
+    """A resumed run's new config.json (an extended budget), to write before training."""
+    branch: Branch | None = None
+
+
+def start(trainer: Trainer, args: Args) -> Start:
+    """The configs of a new run (run dir not created yet), a branch, or of the resumed one."""
     given = args.parts()
     run = given["run"]
+    if run.resume is None and run.branch_from is not None:
+        return branch_start(trainer, args)
     if run.resume is None:
+        if run.from_checkpoint is not None:
+            raise ConfigError("--from-checkpoint needs --from RUN.")
         config = given[trainer.config_field]
         trainer.check(config)
-        return config, resolve(trainer, config, run, args.preset), None
-    check_resume_flags(args, trainer.presets()[args.preset][1], trainer.session_fields)
+        return Start(config, resolve(trainer, config, run, args.preset), None, args.preset)
     run_dir = RunDir.open(run.resume)
-    config, stored, _ = load_config(trainer, run_dir)
+    config, stored, preset = load_config(trainer, run_dir)
+    default = defaults(args, trainer.presets())
+    accepted, record = extension(trainer, args, default, run_dir, config, stored)
+    fields = (*trainer.session_fields, trainer.budget_field) if accepted else trainer.session_fields
+    check_resume_flags(args, default, fields, trainer.budget_field)
+    if record is not None:
+        config = from_dict(trainer.config_type, record[trainer.config_field], trainer.config_field)
     trainer.check(config)
-    return config, trainer.resumed(stored, run), run_dir
+    return Start(config, trainer.resumed(stored, run), run_dir, preset, record)
+
+
+def extension(
+    trainer: Trainer, args: Args, default: Args, run_dir: RunDir, config: Any, run: RunConfig
+) -> tuple[bool, dict | None]:
+    """`(accepted, new config.json)` of `--resume RUN` with a budget flag: accepted with the
+    new config.json when it is above the stored one, accepted alone when equal to it; else
+    `(False, None)`, and a smaller budget is left for `check_resume_flags` to refuse."""
+    name = trainer.budget_field
+    if name not in changed_fields(args, default) or not hasattr(config, name):
+        return False, None
+    given, stored = getattr(args, name), getattr(config, name)
+    if given == stored:
+        return True, None
+    try:
+        longer = dataclasses.replace(config, **{name: given})
+    except ValueError:
+        return False, None
+    if trainer.num_updates(longer) <= trainer.num_updates(config):
+        return False, None
+    record = run_dir.read_config()
+    earlier = {name: stored, "config_sha256": fingerprint(trainer, config, run)}
+    record = {
+        **record,
+        trainer.config_field: to_dict(longer),
+        "extended": [*record.get("extended", []), {**earlier, "to": given}],
+    }
+    return True, record
+
+
+def branch_start(trainer: Trainer, args: Args) -> Start:
+    """`--from RUN`: RUN's configs with the flags given here changed, checked against RUN's
+    checkpoint (refused, naming the settings, where the training state's shapes differ)."""
+    given = args.parts()["run"]
+    source = RunDir.open(given.branch_from)
+    config, stored, preset = load_config(trainer, source)
+    path = branch_checkpoint(source, given.from_checkpoint)
+    manifest = checkpoint.read_manifest(path)
+    ignored = (*trainer.session_fields, *BRANCH_FIELDS, "run_dir")
+    changes = changed_fields(args, defaults(args, trainer.presets()), ignored)
+    new_config, new_run = changed_configs(trainer, config, stored, changes)
+    new_run = dataclasses.replace(
+        trainer.resumed(new_run, given),
+        run_dir=given.run_dir,
+        resume=None,
+        branch_from=None,
+        from_checkpoint=None,
+    )
+    trainer.check(new_config)
+    step = manifest["step"]
+    old = {**vars_of(config), **vars_of(stored)}
+    changed = {k: (old[k], v) for k, v in changes.items()}
+    branch = Branch(source, path, step, config, stored, changed)
+    check_branch_shapes(trainer, branch, manifest)
+    total = trainer.num_updates(new_config)
+    if total <= step:
+        raise ConfigError(
+            f"--from {source.path}: {path} is at update {step}, the end of a run of {total} "
+            f"updates; give a larger {flag(trainer.budget_field)}."
+        )
+    run = resolve(trainer, new_config, new_run, preset)
+    return Start(new_config, run, None, preset, branch=branch)
+
+
+def vars_of(config: Any) -> dict[str, Any]:
+    """A config's fields by name."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def changed_configs(trainer: Trainer, config: Any, run: RunConfig, changes: dict) -> tuple:
+    """`(config, run)` with the flat `changes` routed to the part that has each field."""
+    own = {k: v for k, v in changes.items() if k in vars_of(config)}
+    try:
+        config = dataclasses.replace(config, **own)
+        run = dataclasses.replace(run, **{k: v for k, v in changes.items() if k not in own})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    return config, run
+
+
+def branch_checkpoint(source: RunDir, given: Path | None) -> Path:
+    """The checkpoint a branch starts from: `given` (as a path, or under the source run), or
+    the source's newest."""
+    if given is None:
+        path = checkpoint.latest(source.checkpoints)
+        if path is None:
+            raise CheckpointError(f"--from {source.path}: the run has no checkpoint yet.")
+        return path
+    for path in (Path(given), source.path / given, source.checkpoints / str(given)):
+        if (path / checkpoint.MANIFEST).is_file():
+            return path
+    found = ", ".join(p.name for p in checkpoint.available(source.checkpoints)) or "none"
+    raise CheckpointError(
+        f"--from-checkpoint {given} is not a checkpoint of {source.path} (it has: {found})."
+    )
+
+
+def check_branch_shapes(trainer: Trainer, branch: Branch, manifest: dict) -> None:
+    """Refuses (one line, naming the settings) a branch whose training state would not have
+    the shapes of the checkpoint's, comparing `jax.eval_shape` of the new init with it."""
+    saved = [(d["path"], d["shape"], d["dtype"]) for d in manifest["leaves"]]
+
+    def difference(changes: dict) -> str | None:
+        config, run = changed_configs(trainer, branch.config, branch.run, changes)
+        init = trainer.init_function(config)
+        if init is None:
+            return None
+        template = jax.eval_shape(init, seed_keys(trainer, run))
+        template, _ = trainer.checkpointed(branch.run, template)
+        new = [(d["path"], d["shape"], d["dtype"]) for d in checkpoint.describe(template)]
+        if len(new) != len(saved):
+            return f"{len(saved)} arrays saved, {len(new)} now"
+        for s, n in zip(saved, new, strict=True):
+            if s != n:
+                return f"saved {s[0]} {s[2]}{s[1]}, now {n[0]} {n[2]}{n[1]}"
+        return None
+
+    changes = {k: new for k, (_, new) in branch.changed.items()}
+    problem = difference(changes)
+    if problem is None:
+        return
+    culprits = [k for k in changes if difference({k: changes[k]}) is not None] or list(changes)
+    named = ", ".join(
+        f"{flag(k)} ({branch.changed[k][0]} -> {branch.changed[k][1]})" for k in culprits
+    )
+    raise ConfigError(
+        f"--from {branch.source.path}: {named} would change the training state's shapes "
+        f"({problem}); a branch continues the checkpoint's state, so change only settings "
+        "that keep them (learning rates, clipping, loss weights, the budget)."
+    )
+
+
+def branch_into(
+    trainer: Trainer, session: Session, branch: Branch, config, run, run_dir: RunDir, console
+) -> None:
+    """Starts the new run in `run_dir` at the branch: the source checkpoint's state saved as
+    this run's first checkpoint (this config's fingerprint), and the source's metrics up to it."""
+    template = jax.eval_shape(session.init, seed_keys(trainer, run))
+    record = branch.source.read_config()
+    meta = checkpoint_meta(trainer, record, branch.config, branch.run, branch.checkpoint)
+    state = restore_state(trainer, branch.run, branch.checkpoint, template, meta)
+    saved, _ = trainer.checkpointed(run, state)
+    meta = {"config_sha256": fingerprint(trainer, config, run)}
+    checkpoint.save(run_dir.checkpoints, branch.update, saved, meta)
+    rows = [r for r in branch.source.read_metrics() if r["update"] <= branch.update]
+    run_dir.append_metrics(rows)
+    console.print(f"branched from {branch.checkpoint} (update {branch.update})")
 
 
 def main(trainer: Trainer, args: Args, console: Console | None = None) -> TrainResult:
-    """Starts a new run, or continues `--resume`; returns the outcome."""
+    """Starts a new run, continues (or extends) `--resume`, or branches `--from`; returns the
+    outcome."""
     console = console or Console()
-    config, run, run_dir = start(trainer, args)
+    plan = start(trainer, args)
+    config, run, run_dir = plan.config, plan.run, plan.run_dir
     if run_dir is None:
-        run_dir = RunDir.create(run.run_dir, config_record(trainer, config, run, args.preset))
+        record = config_record(trainer, config, run, plan.preset)
+        if plan.branch is not None:
+            record["branched_from"] = plan.branch.record()
+        run_dir = RunDir.create(run.run_dir, record)
+    elif plan.record is not None:
+        run_dir.write_config(plan.record)
+        console.print(f"extended to {trainer.num_updates(config)} updates")
     session = trainer.open(config, run, run_dir, console)
+    if plan.branch is not None:
+        branch_into(trainer, session, plan.branch, config, run, run_dir, console)
     console.print(f"{trainer.headline(config, run)} -> {run_dir.path}")
     result = train(trainer, session, config, run, run_dir, console)
     report(trainer, result, console)
@@ -345,15 +584,57 @@ def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
     console.print(f"[{color}]{result.status}[/{color}]: {result.summary['message']}")
     for line in trainer.summary_lines(result.summary, result.run_dir):
         console.print(line)
-    if result.status in (PAUSED, INTERRUPTED):
-        console.print(f"continue: {trainer.command} --resume {result.run_dir}")
-    elif result.status == NONFINITE:
-        console.print(
-            "--resume would repeat the same updates and diverge again; start a new run with "
-            "other settings (a lower --lr, a smaller --max-grad-norm) instead."
-        )
-    for line in trainer.next_steps(result.summary, result.run_dir):
+    for line in next_commands(trainer, result):
         console.print(line)
+
+
+def next_commands(trainer: Trainer, result: TrainResult) -> list[str]:
+    """The commands that work on the run as it ended: continue a paused or interrupted run;
+    after a non-finite stop, branch from the last good checkpoint with lowered optimiser
+    settings (a plain --resume would diverge again); extend a finished run; and the
+    trainer's own (e.g. evaluate, only where a checkpoint exists)."""
+    run_dir, command = result.run_dir, trainer.command
+    try:
+        record = RunDir.open(run_dir).read_config()
+        config = record[trainer.config_field]
+    except (RunDirError, OSError, KeyError, ValueError):
+        record, config = None, None  # no concrete values to offer (a hand-made result)
+    lines = []
+    if result.status in (PAUSED, INTERRUPTED):
+        lines.append(f"continue: {command} --resume {run_dir}")
+    elif result.status == NONFINITE and result.summary.get("last_checkpoint") is None:
+        lines.append(
+            "--resume would repeat the same updates and diverge again, and no checkpoint was "
+            "written; start a new run with lower "
+            f"{' or '.join(flag(n) for n in trainer.optimiser_fields)} instead."
+        )
+    elif result.status == NONFINITE:
+        lowered = lowered_flags(trainer, record, config) or "--lr LR"
+        lines.append(
+            "--resume would repeat the same updates and diverge again; branch a new run from "
+            "the last good checkpoint with lower optimiser settings instead:"
+        )
+        lines.append(f"branch: {command} --from {run_dir} {lowered}")
+    elif result.status == FINISHED and config is not None and trainer.budget_field in config:
+        budget = 2 * config[trainer.budget_field]
+        lines.append(f"extend: {command} --resume {run_dir} {flag(trainer.budget_field)} {budget}")
+    return [*lines, *trainer.next_steps(result.summary, run_dir)]
+
+
+def lowered_flags(trainer: Trainer, record: dict | None, config: dict | None) -> str:
+    """Flags of `trainer.optimiser_fields` at the preset's value, or a tenth of the run's where
+    that is not lower ("" without a readable config.json)."""
+    if record is None or config is None:
+        return ""
+    preset = trainer.presets().get(record.get("preset", ""), (None, None))[1]
+    flags = []
+    for name in trainer.optimiser_fields:
+        if not isinstance(config.get(name), int | float):
+            continue
+        value = config[name]
+        default = getattr(preset, name, value) if preset is not None else value
+        flags.append(f"{flag(name)} {value / 10 if default >= value else default:g}")
+    return " ".join(flags)
 
 
 def cli(trainer: Trainer, args: Args, errors: tuple[type[Exception], ...] = ()) -> int:

@@ -136,7 +136,7 @@ def run_loop(
         progress.update(update * plan.steps_per_update, speed, _mean_return(metrics))
         bad_seed = nonfinite_seed(metrics, plan.max_nonfinite_streak)
         if bad_seed is not None:
-            where = last if last is not None else "none yet (the run starts over on --resume)"
+            where = last if last is not None else "none"
             message = (
                 f"stopped at update {update}: seed {bad_seed} had {plan.max_nonfinite_streak} "
                 f"updates in a row with non-finite losses or gradients (skipped). "

@@ -73,6 +73,10 @@ class RunDir:
         """The stored config."""
         return json.loads(self.config_path.read_text())
 
+    def write_config(self, config: dict) -> None:
+        """Replaces the stored config (atomically), e.g. with an extended budget."""
+        write_json(self.config_path, config)
+
     def append_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Appends rows (one per update and seed) to the JSONL and CSV files."""
         if not rows:

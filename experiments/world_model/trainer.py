@@ -241,6 +241,8 @@ class WorldModelTrainer(lifecycle.Trainer):
     session_fields: ClassVar[tuple[str, ...]] = WORLD_MODEL_SESSION_FIELDS
     key_impl: ClassVar[str | None] = "rbg"  # threefry draws compile slowly on the CPU
     speed_column: ClassVar[str] = "updates_per_second"
+    budget_field: ClassVar[str] = "steps"
+    optimiser_fields: ClassVar[tuple[str, ...]] = ("lr", "grad_clip")
 
     def presets(self) -> dict[str, tuple[str, TrainArgs]]:
         from experiments.world_model.presets import presets
@@ -270,6 +272,9 @@ class WorldModelTrainer(lifecycle.Trainer):
     def resumed(self, stored: WorldModelRunConfig, given: WorldModelRunConfig):
         run = super().resumed(stored, given)
         return dataclasses.replace(run, dataset_dir=given.dataset_dir or stored.dataset_dir)
+
+    def init_function(self, config: Experiment) -> Callable:
+        return build(config).init
 
     def open(self, config: Experiment, run, run_dir: RunDir, console) -> WorldModelSession:
         with console.status("preparing the dataset..."):
