@@ -4,13 +4,16 @@ writers on synthetic episodes, read back, and one `--record 1` on test_ppo_cli's
 import json
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
 from agents.common.environment import make_env
-from agents.common.evaluate import EvalResult
+from agents.common.evaluate import EvalResult, make_rollout
 from experiments import evaluate, record
+from tests.experiments.test_evaluate_dreamer import ITERATIONS, trained, unoptimised  # noqa: F401
 from tests.experiments.test_ppo_cli import UPDATES, straight  # noqa: F401 (a fixture)
 
 
@@ -25,6 +28,22 @@ def result(obs: np.ndarray, action: np.ndarray, reward: np.ndarray, ends: list[i
             completed[min(end + 2, steps - 1), b] = True  # a later episode, not recorded
     zeros = np.zeros((steps, count))
     return EvalResult(completed, zeros, zeros, reward, zeros.astype(np.int32), action, obs)
+
+
+def test_rollout_records_the_observations_each_action_was_taken_on():
+    spec = make_env("RepeatFirstEasy")
+
+    def act(params, carry, obs, start, key):  # names the suit it sees
+        return carry, jnp.argmax(obs, axis=-1)
+
+    rollout = jax.jit(make_rollout(spec, act, lambda n: ()), static_argnums=(2, 3, 4))
+    plain = rollout(None, jax.random.key(1), 3, 60)
+    recorded = rollout(None, jax.random.key(1), 3, 60, 2)
+    assert plain.obs is None and recorded.obs.shape == (60, 2, 4)
+    for a, b in zip(plain[:-1], recorded[:-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(recorded.action[:, :2], np.argmax(recorded.obs, axis=-1))
+    assert len(np.unique(recorded.obs[:, 0] @ np.arange(4) - recorded.obs[:, 1] @ np.arange(4))) > 1
 
 
 def test_image_episodes_become_gifs_with_a_frame_per_step(tmp_path):
@@ -116,9 +135,29 @@ def test_evaluate_records_an_episode_of_a_ppo_run(straight, capsys):  # noqa: F8
     lines = (folder / "episode0.txt").read_text(encoding="utf-8").splitlines()
     steps = [line for line in lines if line.startswith("step")]
     assert len(steps) == 51 and lines[-1].startswith("ended after 51 steps")
+    # RepeatFirst pays for naming the first card's suit: the rendered cards explain the rewards.
+    first = steps[0].split("obs ")[1]
+    for line in steps:
+        words = line.split()
+        assert (words[3] == first) == (float(words[5]) > 0), line
     # The recorded episode is the evaluation's first one of seed 0 (the same keys).
     output = straight.run_dir / "eval" / f"RepeatFirstEasy-greedy-{UPDATES:09d}.json"
     results = json.loads(output.read_text())
     assert results["record"] == [str(folder / "episode0.png"), str(folder / "episode0.txt")]
     recorded = float(lines[-1].split("return ")[1])
     assert recorded == pytest.approx(results["per_seed"][0]["returns"][0], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_evaluate_records_an_episode_of_a_dreamer_run(trained):  # noqa: F811
+    with unoptimised():
+        results = evaluate.evaluate_run(
+            evaluate.EvalArgs(trained, episodes=2, greedy=True, record=2)
+        )
+    files = [Path(p) for p in results["record"]]
+    expected = ["episode0.png", "episode0.txt", "episode1.png", "episode1.txt"]
+    assert [p.name for p in files] == expected and all(p.stat().st_size for p in files)
+    assert files[0].parent.name == f"RepeatFirstEasy-greedy-{ITERATIONS:09d}"
+    lines = files[3].read_text(encoding="utf-8").splitlines()
+    recorded = float(lines[-1].split("return ")[1])
+    assert recorded == pytest.approx(results["per_seed"][0]["returns"][1], abs=1e-3)
