@@ -314,6 +314,7 @@ def episode_text(spec: EnvSpec, episode: Episode, title: str) -> str | None:
     if describe is None and boards is None:
         return None
     names = card_action_names(env) or action_names(spec)
+    size = int(np.prod(env.observation_space(spec.params).shape))  # before appended features
     lines, total = [title, ""], 0.0
     for t in range(episode.length):
         total += float(episode.reward[t])
@@ -322,7 +323,7 @@ def episode_text(spec: EnvSpec, episode: Episode, title: str) -> str | None:
             f"step {t:4d}  action {action:>6}  reward {episode.reward[t]:+.4f}  return {total:+.4f}"
         )
         if describe is not None:
-            shown = describe(env, np.asarray(episode.obs[t]))
+            shown = describe(env, np.asarray(episode.obs[t, :size]))
             lines.append(f"{head}  obs {shown}" if "\n" not in shown else f"{head}\n{shown}")
         else:
             lines.append(head)

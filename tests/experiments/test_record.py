@@ -101,6 +101,11 @@ def test_vector_episodes_become_a_png_and_card_text(tmp_path):
     assert "obs ♣" in lines[2] and "action      ♣" in lines[2] and "+0.0196" in lines[2]
     assert "obs ♦" in lines[3] and "action      ♠" in lines[3]
     assert lines[-1] == "cut at the horizon after 3 steps, return +0.0196"
+    # With the previous action, reward and start appended, the cards read the same.
+    extended = make_env("RepeatFirstEasy", previous_action_reward=True)
+    episode = record.Episode(np.pad(obs[:, 0], ((0, 0), (0, 6))), action[:, 0], reward[:, 0], False)
+    assert extended.obs_size == 10
+    assert record.episode_text(extended, episode, "RF").splitlines()[1:] == lines[1:]
 
 
 def test_grid_tasks_render_their_boards_and_views():
