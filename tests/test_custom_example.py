@@ -15,15 +15,15 @@ from tests.envs.test_registry import check_contract
 from tests.rlssm import test_core_contract as contract
 
 ROOT = Path(__file__).resolve().parents[1]
-# The contract tests of tests/rlssm that take a core name: the reset semantics by default, the
-# rest (shapes, vmap, gradients, 10^4 steps) in the slow suite.
+# The contract tests of tests/rlssm that take a core name: step = sequence and the reset semantics
+# by default, the rest (chunks, shapes, vmap, gradients, 10^4 steps) in the slow suite.
 CORE_CONTRACT = [
     contract.test_step_loop_equals_sequence,
-    contract.test_chunks_with_carry_handover_equal_whole,
     contract.test_packed_episodes_equal_separate_runs,
     contract.test_zero_gradient_across_start,
 ]
 CORE_CONTRACT_SLOW = [
+    contract.test_chunks_with_carry_handover_equal_whole,
     contract.test_shapes_dtypes_and_carry_structure_under_jit,
     contract.test_vmap_over_seeds_matches_loop,
     contract.test_grad_wrt_params_is_finite_and_nonzero,
