@@ -293,11 +293,13 @@ def _annotation(annotation: Any, owner: Any) -> Any:
 
 def _type_matches(value: Any, annotation: Any) -> bool | None:
     """Whether ``value`` fits ``annotation``: True, False, or None when it cannot be told."""
-    if annotation in (inspect.Parameter.empty, Any):
+    if annotation is inspect.Parameter.empty or annotation is Any:
         return None
     if annotation is None or annotation is type(None):
         return value is None
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return any(value == choice for choice in typing.get_args(annotation))
     if origin is typing.Union or origin is types.UnionType:
         verdicts = [_type_matches(value, member) for member in typing.get_args(annotation)]
         return True if True in verdicts else (None if None in verdicts else False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Literal
 
 import pytest
 
@@ -10,8 +11,10 @@ import envs
 from envs import registry
 
 
-def cartpole(max_steps_in_episode: int = 200, label: str | None = None):
-    """A user factory: gymnax CartPole with a typed option (`label` only checks types)."""
+def cartpole(
+    max_steps_in_episode: int = 200, label: str | None = None, mode: Literal["a", "b"] = "a"
+):
+    """A user factory: gymnax CartPole with typed options (`label`, `mode` only check types)."""
     env, params = envs.make("CartPole-v1")
     return env, params.replace(max_steps_in_episode=max_steps_in_episode)
 
@@ -35,13 +38,17 @@ def test_registered_task_is_made_by_name(cleanup):
     envs.register("MyCartPole", cartpole)
     assert envs.registered()[-1] == "MyCartPole"
     assert not envs.is_heavy("MyCartPole")
-    assert envs.accepted_options("MyCartPole") == {"max_steps_in_episode": 200, "label": None}
+    accepted = {"max_steps_in_episode": 200, "label": None, "mode": "a"}
+    assert envs.accepted_options("MyCartPole") == accepted
     _, params = envs.make("MyCartPole", max_steps_in_episode=7)
     assert params.max_steps_in_episode == 7
     with pytest.raises(TypeError, match=r"\['steps'\]; accepted: max_steps_in_episode=200"):
         envs.make("MyCartPole", steps=3)
     with pytest.raises(TypeError, match=r"option label must be str \| None, got 3 \(int\)"):
         envs.make("MyCartPole", label=3)
+    with pytest.raises(TypeError, match=r"option mode must be Literal\['a', 'b'\], got 'c'"):
+        envs.make("MyCartPole", mode="c")
+    envs.make("MyCartPole", mode="b", label="mine")
 
 
 def test_taken_names_need_overwrite(cleanup):
