@@ -6,14 +6,16 @@ set of files per episode to `RUN/eval/record/<task>-<policy>-<update>/`:
 
 - image observations (the memory suite's RGB rooms, MinAtar's `[10, 10, C]` channels, any task
   whose unflattened observation is an image): `episode<i>.gif`, one upscaled frame per step with
-  the step, action and reward in its title (matplotlib's PillowWriter);
+  the step (memory tasks: and its phase, context or query), action, reward and return in its
+  title (matplotlib's PillowWriter; about 30 ms a frame on a CPU);
 - vector observations: `episode<i>.png`, the observation vector over time as a heatmap above
   the actions and rewards;
 - POPGym card and grid tasks, also `episode<i>.txt`: a line (or a small board) per step that
   decodes the observation (the card dealt, the 3x3 maze view, the face-up cards, the shots
   fired so far) with the action taken and the reward.
 
-Frame `t` shows the observation the policy acted on at step `t`, the action it took there and
+A new recording into the same folder replaces the episode files of the last one. Frame `t`
+shows the observation the policy acted on at step `t`, the action it took there and
 the reward that action earned; the terminal observation is not shown. Axis names: `T` steps,
 `B` environments, `D` observation features.
 """
@@ -35,6 +37,7 @@ from matplotlib import animation, ticker
 
 from agents.common.environment import EnvSpec
 from agents.common.evaluate import EvalResult
+from envs.memory.base import MemoryEnv
 from envs.popgym import cards, concentration, labyrinth
 
 MIN_IMAGE_SIDE = 192
@@ -167,14 +170,27 @@ def write_gif(path: Path, frames: np.ndarray, titles: list[str], fps: int = 8) -
     return path
 
 
-def frame_titles(episode: Episode, names: tuple[str, ...]) -> list[str]:
-    """`step t/T  action a` over `reward r  return R` for every step of an episode."""
+def frame_titles(
+    episode: Episode, names: tuple[str, ...], context_length: int | None = None
+) -> list[str]:
+    """`step t/T  action a` over `reward r  return R` for every step of an episode; with a
+    memory task's `context_length`, each step's phase too (`context` or `query`)."""
     returns = np.cumsum(episode.reward)
-    return [
-        f"step {t}/{episode.length}  action {action_text(episode.action[t], names)}\n"
-        f"reward {episode.reward[t]:+.3g}  return {returns[t]:+.3g}"
-        for t in range(episode.length)
-    ]
+    titles = []
+    for t in range(episode.length):
+        phase = "" if context_length is None else (" context", " query")[t >= context_length]
+        titles.append(
+            f"step {t}/{episode.length}{phase}  action {action_text(episode.action[t], names)}\n"
+            f"reward {episode.reward[t]:+.3g}  return {returns[t]:+.3g}"
+        )
+    return titles
+
+
+def context_length(spec: EnvSpec) -> int | None:
+    """The context phase's length of a memory benchmark (envs.memory), else None."""
+    if not isinstance(base_env(spec), MemoryEnv):
+        return None
+    return int(getattr(spec.params, "context_length", 0)) or None
 
 
 def write_strip(path: Path, episode: Episode, title: str, names: tuple[str, ...] = ()) -> Path:
@@ -351,7 +367,12 @@ def write_episode(
     if shape is not None:
         frames = to_frames(episode.obs, shape)
         written.append(
-            write_gif(folder / f"episode{index}.gif", frames, frame_titles(episode, names), fps)
+            write_gif(
+                folder / f"episode{index}.gif",
+                frames,
+                frame_titles(episode, names, context_length(spec)),
+                fps,
+            )
         )
     else:
         written.append(write_strip(folder / f"episode{index}.png", episode, title, names))
@@ -364,7 +385,11 @@ def write_episode(
 
 
 def write_episodes(folder: Path, spec: EnvSpec, result: EvalResult, task: str) -> list[Path]:
-    """Writes every recorded episode of a rollout with `record=R`; returns the files."""
+    """Writes every recorded episode of a rollout with `record=R` into `folder` (replacing the
+    episode files of an earlier recording there); returns the files."""
+    for stale in folder.glob("episode*") if folder.is_dir() else ():
+        if stale.suffix in (".gif", ".png", ".txt"):
+            stale.unlink()
     written = []
     for index, episode in enumerate(episodes_of(result)):
         written.extend(write_episode(folder, index, spec, episode, task))

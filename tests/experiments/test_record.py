@@ -54,9 +54,8 @@ def test_image_episodes_become_gifs_with_a_frame_per_step(tmp_path):
     steps = 7
     obs = rng.integers(0, 256, (steps, 2, int(np.prod(shape)))) / 255.0
     action = rng.integers(0, 4, (steps, 2))
-    files = record.write_episodes(
-        tmp_path, spec, result(obs, action, np.ones((steps, 2)), [4, -1]), "TwoRooms"
-    )
+    out = result(obs, action, np.ones((steps, 2)), [4, -1])
+    files = record.write_episodes(tmp_path, spec, out, "TwoRooms")
     assert [f.name for f in files] == ["episode0.gif", "episode1.gif"]
     for path, frames in zip(files, (5, steps), strict=True):
         with Image.open(path) as gif:
@@ -64,6 +63,10 @@ def test_image_episodes_become_gifs_with_a_frame_per_step(tmp_path):
             assert min(gif.size) >= record.MIN_IMAGE_SIDE
             gif.seek(frames - 1)
             assert np.asarray(gif.convert("RGB")).std() > 0
+    titles = record.frame_titles(record.episodes_of(out)[0], ("L", "R", "U", "D"), 3)
+    assert titles[2].startswith("step 2/5 context  action ") and " query " in titles[3]
+    assert record.context_length(spec) == spec.params.context_length
+    assert record.context_length(make_env("RepeatFirstEasy")) is None
     # The upscaled image is in the frame, pixel for pixel.
     frames = record.to_frames(obs[:, 0], shape)
     scale = frames.shape[1] // shape[0]
@@ -101,6 +104,10 @@ def test_vector_episodes_become_a_png_and_card_text(tmp_path):
     assert "obs ♣" in lines[2] and "action      ♣" in lines[2] and "+0.0196" in lines[2]
     assert "obs ♦" in lines[3] and "action      ♠" in lines[3]
     assert lines[-1] == "cut at the horizon after 3 steps, return +0.0196"
+    # A second recording of fewer episodes leaves no file of the first.
+    one = result(obs[:, :1], action[:, :1], reward[:, :1], [-1])
+    record.write_episodes(tmp_path, spec, one, "RF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episode0.png", "episode0.txt"]
     # With the previous action, reward and start appended, the cards read the same.
     extended = make_env("RepeatFirstEasy", previous_action_reward=True)
     episode = record.Episode(np.pad(obs[:, 0], ((0, 0), (0, 6))), action[:, 0], reward[:, 0], False)
