@@ -263,6 +263,8 @@ def _run_defaults(preset: Args, argv: list[str]) -> Args | None:
             }
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        session = {name: getattr(preset.run, name) for name in SESSION_FIELDS}
+        parts["run"] = dataclasses.replace(parts["run"], **session)  # this invocation's own
         if branch:
             parts["run"] = dataclasses.replace(parts["run"], run_dir=None)
         return dataclasses.replace(preset, **parts)

@@ -396,12 +396,13 @@ def start(trainer: Trainer, args: Args) -> Start:
         config = given[trainer.config_field]
         trainer.check(config)
         return Start(config, resolve(trainer, config, run, args.preset), None, args.preset)
+    default, budget = defaults(args, trainer.presets()), trainer.budget_field
+    check_resume_flags(args, default, (*trainer.session_fields, budget), budget)
     run_dir = RunDir.open(run.resume)
     config, stored, preset = load_config(trainer, run_dir)
-    default = defaults(args, trainer.presets())
     accepted, record = extension(trainer, args, default, run_dir, config, stored)
-    fields = (*trainer.session_fields, trainer.budget_field) if accepted else trainer.session_fields
-    check_resume_flags(args, default, fields, trainer.budget_field)
+    if not accepted:  # refuses a budget flag that does not extend the run
+        check_resume_flags(args, default, trainer.session_fields, budget)
     if record is not None:
         config = from_dict(trainer.config_type, record[trainer.config_field], trainer.config_field)
     trainer.check(config)

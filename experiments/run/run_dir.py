@@ -41,8 +41,8 @@ class RunDir:
         path = Path(path)
         if (path / CONFIG).exists():
             raise RunDirError(
-                f"{path} already holds a run; continue it with --resume {path} "
-                "or choose another --run-dir."
+                f"{path} already holds a run; continue or extend it with --resume {path}, "
+                f"branch from it with --from {path}, or choose another --run-dir."
             )
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
