@@ -439,13 +439,16 @@ def test_nonfinite_stop_offers_a_branch_from_its_last_good_checkpoint(tmp_path):
 
 
 def test_branch_without_changes_continues_like_the_source(straight, tmp_path):
+    # Another --seed: only a state restored from the checkpoint (keys included) continues alike.
     argv = ["--from", str(straight.run_dir), "--from-checkpoint", "checkpoints/000000004"]
-    branched = ppo.main(ppo.parse([*argv, "--run-dir", str(tmp_path / "b"), "--no-progress"]))
+    argv += ["--seed", "7", "--run-dir", str(tmp_path / "b"), "--no-progress"]
+    branched = ppo.main(ppo.parse(argv))
     assert branched.status == "finished"
     assert_same_run(straight, branched)
     record = json.loads((tmp_path / "b" / "config.json").read_text())
     assert record["run"] == json.loads((straight.run_dir / "config.json").read_text())["run"] | {
-        "run_dir": str(tmp_path / "b")
+        "run_dir": str(tmp_path / "b"),
+        "seed": 7,
     }
 
 
