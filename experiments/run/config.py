@@ -149,7 +149,7 @@ def check_resume_flags(
     differs = list(changed_fields(args, default, session_fields))
     if differs:
         flags = ", ".join(flag(name) for name in differs)
-        allowed = [f"--{n.replace('_', '-')}" for n in session_fields if n != "resume"]
+        allowed = [flag(n) for n in session_fields if n not in ("resume", budget)]
         allowed = ", ".join(a if a != "--progress" else "--progress/--no-progress" for a in allowed)
         extend = f", and a larger {flag(budget)} extends the run" if budget else ""
         raise ConfigError(
