@@ -23,6 +23,7 @@ import abc
 import dataclasses
 import hashlib
 import json
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -594,9 +595,9 @@ def next_commands(trainer: Trainer, result: TrainResult) -> list[str]:
     after a non-finite stop, branch from the last good checkpoint with lowered optimiser
     settings (a plain --resume would diverge again); extend a finished run; and the
     trainer's own (e.g. evaluate, only where a checkpoint exists)."""
-    run_dir, command = result.run_dir, trainer.command
+    run_dir, command = shlex.quote(str(result.run_dir)), trainer.command
     try:
-        record = RunDir.open(run_dir).read_config()
+        record = RunDir.open(result.run_dir).read_config()
         config = record[trainer.config_field]
     except (RunDirError, OSError, KeyError, ValueError):
         record, config = None, None  # no concrete values to offer (a hand-made result)
@@ -619,7 +620,7 @@ def next_commands(trainer: Trainer, result: TrainResult) -> list[str]:
     elif result.status == FINISHED and config is not None and trainer.budget_field in config:
         budget = 2 * config[trainer.budget_field]
         lines.append(f"extend: {command} --resume {run_dir} {flag(trainer.budget_field)} {budget}")
-    return [*lines, *trainer.next_steps(result.summary, run_dir)]
+    return [*lines, *trainer.next_steps(result.summary, result.run_dir)]
 
 
 def lowered_flags(trainer: Trainer, record: dict | None, config: dict | None) -> str:
