@@ -11,17 +11,23 @@ model's backbone, from the experiments.dreamer preset `--dreamer-preset`). Each 
 task) cell is an ordinary run directory (PPO's `OUT/runs/<core>/<task>/`, the model-based
 agent's `OUT/runs-dreamer/<core>/<task>/`) trained with all seeds at once, so a killed suite
 continues where it stopped when run again with the same `--out-dir` (finished cells are skipped,
-interrupted ones resumed). The score is POPGym's MMER (experiments.scores): `OUT/mmer.csv` (one
-row per cell), `OUT/mmer.md` (tasks x (agent, core), mean ± std over seeds, and the mean over
-tasks) and `OUT/mmer.png`; with PPO alone the columns are named by the core only.
+interrupted ones resumed). A cell is reused only when its config.json records the config this
+suite would train it with (the algorithm config, seeds and base seed); otherwise the suite refuses
+before anything trains, naming the differing settings: `--retrain-mismatched` deletes such cells
+and trains them again, or give another `--out-dir`. The score is POPGym's MMER
+(experiments.scores): `OUT/mmer.csv` (one row per cell), `OUT/mmer.md` (tasks x (agent, core),
+mean ± std over seeds, and the mean over tasks) and `OUT/mmer.png`, titled with the budget
+(environment steps per seed, seeds); with PPO alone the columns are named by the core only.
 """
 
 import csv
 import dataclasses
+import json
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import tyro
 from rich.console import Console
@@ -57,6 +63,9 @@ PAPER_FAMILIES = (
 )
 """The POPGym families of Lu et al. (2023), each at Easy, Medium and Hard."""
 PAPER_TASKS = tuple(f"{f}{level}" for f in PAPER_FAMILIES for level in ("Easy", "Medium", "Hard"))
+CPU_TASKS = ("RepeatFirstEasy", "RepeatPreviousEasy", "RepeatPreviousMedium")
+"""The `cpu` suite's tasks: two Easy ones that S5 and GRU both solve, and a Medium one where
+memory architectures separate at cpu-small's budget."""
 AgentName = Literal["ppo", "dreamer"]
 """The agents a suite can train (see `AGENTS`)."""
 
@@ -101,6 +110,9 @@ class SuiteConfig:
     """Suite directory (run again with the same directory to continue)."""
     progress: bool = True
     """Show a progress bar per cell."""
+    retrain_mismatched: bool = False
+    """Delete and train again the cells of --out-dir whose recorded config differs from this
+    suite's (default: refuse to run, naming the differing settings)."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.cores) - set(cores.registered()))
@@ -129,8 +141,10 @@ OVERRIDES = (
 """SuiteConfig fields that replace the preset's PPO values when set."""
 SUITES = {
     "cpu": (
-        "Reduced S5 vs GRU comparison on two easy POPGym tasks, CPU-sized (about 6 minutes).",
-        SuiteConfig(previous_action_reward=True, out_dir=Path("runs/suite-cpu")),
+        "Reduced S5 vs GRU comparison on two easy POPGym tasks and RepeatPreviousMedium, where"
+        " memory architectures separate; CPU-sized (6 cells of 1M steps x 2 seeds, 1.5 to 2"
+        " minutes each on a laptop CPU: about 10 minutes).",
+        SuiteConfig(tasks=CPU_TASKS, previous_action_reward=True, out_dir=Path("runs/suite-cpu")),
     ),
     "paper": (
         "S5 (4x256) vs GRU (256) on the POPGym tasks of Lu et al. (2023), popgym-paper PPO.",
@@ -245,6 +259,67 @@ def labels(cfg: SuiteConfig) -> list[str]:
     return [label(cfg, agent, core) for agent in cfg.agents for core in cfg.cores]
 
 
+def flat_dict(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as `{"a.b": leaf}`."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out |= flat_dict(item, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+UNSET = "unset"
+"""A setting that one of the two configs compared lacks."""
+
+
+def recorded_differences(args: Args, agent: str) -> dict[str, tuple[Any, Any]] | None:
+    """`{setting: (recorded, intended)}` where the cell's config.json differs from `args` (the
+    algorithm config, `num_seeds` and `seed`); None when the cell has no config.json."""
+    trainer, path = AGENTS[agent].trainer, args.run.run_dir
+    existing = RunDir(path)
+    if not existing.config_path.exists():
+        return None
+    record = existing.read_config()
+    field, run = trainer.config_field, args.parts()["run"]
+    intended = {field: to_dict(args.parts()[field]), "num_seeds": run.num_seeds, "seed": run.seed}
+    intended = flat_dict(json.loads(json.dumps(intended)))  # tuples as lists, as stored
+    stored = dict(record.get("run", {}))
+    recorded = flat_dict(
+        {field: record.get(field), **{k: stored.get(k) for k in ("num_seeds", "seed")}}
+    )
+    if record.get("agent") != trainer.agent:
+        return {"agent": (record.get("agent"), trainer.agent)}
+    if record.get(field) is None:
+        return {field: (None, "a config")}
+    pairs = {name: (recorded.get(name, UNSET), intended.get(name, UNSET)) for name in intended}
+    pairs |= {name: (recorded[name], UNSET) for name in recorded if name not in intended}
+    return {name: pair for name, pair in sorted(pairs.items()) if pair[0] != pair[1]}
+
+
+def check_reused_cells(cfg: SuiteConfig, cells: list[tuple[str, str, str, Args]]) -> list[Path]:
+    """The cells of `--out-dir` trained with other settings (to train again with
+    `--retrain-mismatched`); refuses them otherwise, naming the first one's differences."""
+    mismatched = []
+    for _, agent, _, args in cells:
+        differences = recorded_differences(args, agent)
+        if differences:
+            mismatched.append((args.run.run_dir, differences))
+    if mismatched and not cfg.retrain_mismatched:
+        path, differences = mismatched[0]
+        shown = ", ".join(
+            f"{name} {'nothing' if old is None else old!r} -> {new!r}"
+            for name, (old, new) in list(differences.items())[:4]
+        )
+        more = f" (+{len(differences) - 4} more)" if len(differences) > 4 else ""
+        others = f" and {len(mismatched) - 1} other cell(s)" if len(mismatched) > 1 else ""
+        raise ConfigError(
+            f"{path}{others} was trained with other settings ({shown}{more}); pass "
+            "--retrain-mismatched to delete and retrain such cells, or give another --out-dir."
+        )
+    return [path for path, _ in mismatched]
+
+
 def train_cell(cfg: SuiteConfig, args: Args, agent: str, console: Console) -> list[dict]:
     """Trains (or continues, or skips when finished) one cell; returns its metrics rows."""
     trainer, path = AGENTS[agent].trainer, args.run.run_dir
@@ -270,6 +345,9 @@ def run_suite(cfg: SuiteConfig, console: Console | None = None) -> list[dict]:
         for agent in cfg.agents
         for core in cfg.cores
     ]
+    for path in check_reused_cells(cfg, cells):
+        console.print(f"retraining {path}: it was trained with other settings")
+        shutil.rmtree(path)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(cfg.out_dir / "suite.json", to_dict(cfg))
     records = []
@@ -321,6 +399,20 @@ def presets_text(cfg: SuiteConfig) -> str:
     return ", ".join(used[agent] for agent in cfg.agents)
 
 
+def budget_text(cfg: SuiteConfig) -> str:
+    """The budget of every cell, for titles: `1,000,000 env steps per seed, 2 seeds`."""
+    name = {"ppo": "PPO", "dreamer": "model-based agent"}
+    steps = {
+        agent: cell_args(cfg, cfg.cores[0], cfg.tasks[0], agent).total_timesteps
+        for agent in cfg.agents
+    }
+    if len(set(steps.values())) == 1:
+        text = f"{next(iter(steps.values())):,} env steps per seed"
+    else:
+        text = ", ".join(f"{name[a]} {n:,}" for a, n in steps.items()) + " env steps per seed"
+    return f"{text}, {cfg.num_seeds} seed{'s' if cfg.num_seeds > 1 else ''}"
+
+
 def write_tables(cfg: SuiteConfig, records: list[dict]) -> None:
     """mmer.csv, mmer.md and mmer.png in the suite directory."""
     with open(cfg.out_dir / "mmer.csv", "w", newline="") as f:
@@ -332,7 +424,7 @@ def write_tables(cfg: SuiteConfig, records: list[dict]) -> None:
             writer.writerow(row)
     table, columns = score_table(records), labels(cfg)
     lines = [
-        f"MMER (max-mean episodic return, mean ± std over {cfg.num_seeds} seeds), "
+        f"MMER (max-mean episodic return, mean ± std over seeds), {budget_text(cfg)}, "
         f"{presets_text(cfg)}.",
         "",
         "| task | " + " | ".join(columns) + " |",
@@ -344,13 +436,13 @@ def write_tables(cfg: SuiteConfig, records: list[dict]) -> None:
     means = task_means(cfg, records)
     lines.append("| mean over tasks | " + " | ".join(f"{means[c]:.3f}" for c in columns) + " |")
     (cfg.out_dir / "mmer.md").write_text("\n".join(lines) + "\n")
-    plots.score_chart(table, cfg.out_dir / "mmer.png", "MMER")
+    plots.score_chart(table, cfg.out_dir / "mmer.png", f"MMER ({budget_text(cfg)})")
 
 
 def results_table(cfg: SuiteConfig, records: list[dict]) -> Table:
     """The MMER table for the terminal."""
     columns = labels(cfg)
-    table = Table("task", *columns, title="MMER (mean ± std over seeds)")
+    table = Table("task", *columns, title=f"MMER (mean ± std over seeds), {budget_text(cfg)}")
     for task, row in score_table(records).items():
         table.add_row(task, *(cell_text(*row[c]) for c in columns))
     means = task_means(cfg, records)

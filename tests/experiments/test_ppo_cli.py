@@ -263,7 +263,9 @@ def test_suite_compares_ppo_and_the_model_based_agent(straight, tmp_path):
 def fake_main(trainer, args, console):
     """Stands in for training: a finished run directory whose every seed returned 0.5 (PPO) or
     0.25 (the model-based agent) in its one update."""
-    run_dir = RunDir.create(args.run.run_dir, {"agent": trainer.agent})
+    config = args.parts()[trainer.config_field]
+    record = lifecycle.config_record(trainer, config, args.run, args.preset)
+    run_dir = RunDir.create(args.run.run_dir, record)
     value = 0.5 if trainer.agent == "ppo" else 0.25
     run_dir.append_metrics([{"update": 1, "seed": s, "return_mean": value} for s in (0, 1)])
     run_dir.write_summary({"status": "finished"})
@@ -307,6 +309,29 @@ def test_suite_agent_axis_cells_columns_and_bad_options(tmp_path, monkeypatch):
     assert "| task | ppo gru | ppo none | dreamer gru | dreamer none |" in table
     assert "| mean over tasks | 0.500 | 0.500 | 0.250 | 0.250 |" in table
     assert (cfg.out_dir / "mmer.png").stat().st_size > 1000
+
+
+def test_suite_reuses_only_cells_of_the_same_config(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(suite, "main", lambda *a: trained.append(a[1]) or fake_main(*a))
+    cfg = tiny_suite(tmp_path)
+    suite.run_suite(cfg)
+    suite.run_suite(cfg)  # the same settings: read back, not trained again
+    assert len(trained) == 2
+    assert "seeds), 128 env steps per seed, 2 seeds, PPO" in (cfg.out_dir / "mmer.md").read_text()
+    longer = dataclasses.replace(cfg, total_timesteps=256)
+    with pytest.raises(ConfigError, match=r"ppo\.total_timesteps 128 -> 256.*retrain-mismatched"):
+        suite.run_suite(longer)
+    assert json.loads((cfg.out_dir / "suite.json").read_text())["total_timesteps"] == 128
+    wider = dataclasses.replace(cfg, hidden_size=16, cores=("gru",))
+    with pytest.raises(ConfigError, match=r"ppo\.core\.hidden_size 8 -> 16"):
+        suite.run_suite(wider)
+    suite.run_suite(dataclasses.replace(longer, retrain_mismatched=True))
+    assert len(trained) == 4 and {a.total_timesteps for a in trained[2:]} == {256}
+    cell = RunDir(suite.cell_dir(cfg, "gru", "RepeatFirstEasy")).read_config()
+    assert cell["ppo"]["total_timesteps"] == 256
+    assert "256 env steps per seed" in (cfg.out_dir / "mmer.md").read_text()
+    assert "RepeatPreviousMedium" in suite.SUITES["cpu"][1].tasks
 
 
 def test_suite_command_line_takes_agents_and_dreamer_options(monkeypatch):
