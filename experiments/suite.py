@@ -142,8 +142,8 @@ OVERRIDES = (
 SUITES = {
     "cpu": (
         "Reduced S5 vs GRU comparison on two easy POPGym tasks and RepeatPreviousMedium, where"
-        " memory architectures separate; CPU-sized (6 cells of 1M steps x 2 seeds, 1.5 to 2"
-        " minutes each on a laptop CPU: about 10 minutes).",
+        " memory architectures separate; CPU-sized (6 cells of 1M steps x 2 seeds: some 5 to 10"
+        " minutes on a laptop CPU).",
         SuiteConfig(tasks=CPU_TASKS, previous_action_reward=True, out_dir=Path("runs/suite-cpu")),
     ),
     "paper": (
