@@ -11,8 +11,11 @@ Every core is a flax linen module built from a frozen config (`config.build()`),
 """
 
 import dataclasses
+import re
+from collections.abc import Callable
 from typing import ClassVar
 
+import flax.errors
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -133,6 +136,35 @@ def check_inputs(
         )
 
 
+_SHAPES = re.compile(r'"([^"]*)" in "([^"]*)".*shape (\([\d, ]*\)).*shape (\([\d, ]*\))')
+
+
+def _explain_param_shapes(core: "MemoryCore", call: str, x: jax.Array, run: Callable):
+    """Runs `run()`; flax's ScopeParamShapeError (params made for other inputs or another
+    config) becomes a ValueError naming the input width the params were made for and the fix.
+    Raised while tracing, before anything compiles."""
+    try:
+        return run()
+    except flax.errors.ScopeParamShapeError as err:
+        name, width = type(core).__name__, x.shape[-1]
+        found = _SHAPES.search(str(err))
+        if found is None:
+            raise
+        param, scope, wanted, given = found.groups()
+        wanted, given = (tuple(int(n) for n in re.findall(r"\d+", t)) for t in (wanted, given))
+        where = f"parameter {scope}/{param} is {given}, inputs of width {width} need {wanted}"
+        if wanted[:1] == (width,) and len(given) == len(wanted) and given[1:] == wanted[1:]:
+            raise ValueError(
+                f"{name}.{call}: x has D={width} features, but the params were initialised for "
+                f"D={given[0]} ({where}); initialise them with inputs of width {width}, or feed "
+                f"inputs of width {given[0]}."
+            ) from None
+        raise ValueError(
+            f"{name}.{call}: the params do not fit this core and input width D={width} "
+            f"({where}); initialise them with this core's config and inputs of width {width}."
+        ) from None
+
+
 class MemoryCore(nn.Module):
     """Base class of every core: checks inputs, then runs `_sequence` or `_step`."""
 
@@ -147,14 +179,14 @@ class MemoryCore(nn.Module):
     ) -> tuple[Carry, Float[Array, "T B H"]]:
         """Runs a whole sequence: `x[T, B, D]`, `start[T, B]` -> `(carry, y[T, B, H])`."""
         check_inputs(self, carry, x, start, rank=3)
-        return self._sequence(carry, x, start)
+        return _explain_param_shapes(self, "__call__", x, lambda: self._sequence(carry, x, start))
 
     def step(
         self, carry: Carry, x: Float[Array, "B D"], start: Bool[Array, " B"]
     ) -> tuple[Carry, Float[Array, "B H"]]:
         """Runs one step: `x[B, D]`, `start[B]` -> `(carry, y[B, H])`."""
         check_inputs(self, carry, x, start, rank=2)
-        return self._step(carry, x, start)
+        return _explain_param_shapes(self, "step", x, lambda: self._step(carry, x, start))
 
     def _sequence(self, carry, x, start):
         raise NotImplementedError

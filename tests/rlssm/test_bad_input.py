@@ -81,3 +81,14 @@ def test_integer_input_is_refused():
     core = small_core("gru")
     with pytest.raises(TypeError, match="x must be floating point"):
         trace(core, core.initialize_carry(B), jnp.zeros((T, B, D), int), jnp.zeros((T, B), bool))
+
+
+@pytest.mark.parametrize("name", ["s5", "gru", "lstm"])
+def test_params_of_another_input_width(name):
+    core = small_core(name)
+    carry, wide = core.initialize_carry(B), jnp.zeros((T, B, D + 2))
+    message = rf"x has D={D + 2} features, but the params were initialised for D={D}.*width {D}"
+    with pytest.raises(ValueError, match=message):
+        trace(core, carry, wide, jnp.zeros((T, B), bool))
+    with pytest.raises(ValueError, match=rf"{type(core).__name__}\.step: x has D={D + 2}"):
+        trace(core, carry, wide[0], jnp.zeros((B,), bool), "step")
