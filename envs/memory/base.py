@@ -47,11 +47,22 @@ def phase_at(time: jax.Array, params: MemoryParams) -> jax.Array:
     return (jnp.asarray(time) >= params.context_length).astype(jnp.int32)
 
 
+MAX_EPISODE_STEPS = 2000
+"""The longest episode (context and query together): S4WM's longest tasks."""
+
+
 def check_lengths(context_length: int, query_length: int) -> None:
-    """Fails unless the lengths make an episode with a context (query may be empty)."""
+    """Fails unless the lengths make an episode with a context (query may be empty) of at most
+    `MAX_EPISODE_STEPS` steps."""
     if context_length < 1 or query_length < 0:
         raise ValueError(
             f"need context_length >= 1 and query_length >= 0, got {context_length}, {query_length}"
+        )
+    if context_length + query_length > MAX_EPISODE_STEPS:
+        raise ValueError(
+            f"context_length + query_length = {context_length} + {query_length} exceeds the "
+            f"{MAX_EPISODE_STEPS} steps a memory task allows; shorten them to at most "
+            f"{MAX_EPISODE_STEPS} together."
         )
 
 

@@ -182,6 +182,11 @@ def test_registered_variants_and_options():
     assert env.observation_space(params).shape == (16 * 16 * 3,)
     with pytest.raises(ValueError, match="context_length"):
         envs.make("Memory/TwoRooms", context_length=0)
+    for name in ("Memory/TwoRooms", "Memory/KeysDoors", "Memory/RewardCue"):
+        with pytest.raises(ValueError, match=r"3000 \+ \d+ exceeds the 2000 steps.*at most 2000"):
+            envs.make(name, context_length=3000)
+    with pytest.raises(ValueError, match=r"1500 \+ 501 exceeds"):
+        envs.make("Memory/TenRooms", context_length=1500, query_length=501)
 
 
 @pytest.mark.parametrize(
