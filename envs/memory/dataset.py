@@ -19,15 +19,20 @@ Arrays, each leading with `[N, T]` (rows, records):
     phase: int32 `[N, T]`, the phase of `obs[t]` (`envs.memory.base.CONTEXT` or `QUERY`).
 
 `save` writes a compressed `.npz` (no pickled objects) with a SHA-256 checksum of every array and
-JSON metadata; `load` checks the checksum, the fields and their shapes before returning anything.
+JSON metadata, and a SHA-256 of the whole file in the zip's comment; `load` checks the file's
+checksum before unzipping anything (so a flipped byte reads as a checksum mismatch, not as a zip
+error), then the arrays' checksum, the fields and their shapes before returning anything.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -41,6 +46,10 @@ from envs.registry import make
 FORMAT_VERSION = 1
 FIELDS = ("obs", "action", "reward", "terminated", "truncated", "start", "phase")
 _CHECKSUM, _METADATA = "checksum", "metadata"
+_FILE_TAG = b"rlssm-sha256:"
+"""The zip comment `save` writes: this tag, then the hex SHA-256 of the file without it."""
+_END = b"PK\x05\x06"
+"""Signature of the zip's end-of-central-directory record (22 bytes, then the comment)."""
 
 
 class Record(NamedTuple):
@@ -198,11 +207,34 @@ def save(
     arrays = {name: np.asarray(data[name]) for name in FIELDS}
     _check_shapes(arrays)
     header = {"format_version": FORMAT_VERSION, **dict(metadata or {})}
+    buffer = io.BytesIO()
     np.savez_compressed(
-        file,
+        buffer,
         **arrays,
         **{_CHECKSUM: np.array(_checksum(arrays)), _METADATA: np.array(json.dumps(header))},
     )
+    path = os.fspath(file)
+    path = path if path.endswith(".npz") else path + ".npz"
+    with open(path, "wb") as f:
+        f.write(_signed(buffer.getvalue()))
+
+
+def _signed(raw: bytes) -> bytes:
+    """The zip `raw` (without a comment) with the SHA-256 of `raw` as its comment."""
+    assert raw[-22:-18] == _END and raw[-2:] == b"\x00\x00", "expected a zip without comment"
+    comment = _FILE_TAG + hashlib.sha256(raw).hexdigest().encode()
+    return raw[:-2] + len(comment).to_bytes(2, "little") + comment
+
+
+def _check_file(file: str | os.PathLike, raw: bytes) -> None:
+    """Fails unless `raw`'s own SHA-256 (the comment `save` wrote) matches; files without that
+    comment (written by other tools or older versions) are checked by their arrays only."""
+    size = len(_FILE_TAG) + 64
+    if len(raw) < 22 + size or not raw[-size:].startswith(_FILE_TAG):
+        return
+    unsigned = raw[: -size - 2] + b"\x00\x00"
+    if hashlib.sha256(unsigned).hexdigest().encode() != raw[-64:]:
+        raise ValueError(f"{file}: checksum mismatch, the file is corrupt or was altered")
 
 
 def _check_shapes(arrays: Mapping[str, np.ndarray]) -> None:
@@ -227,12 +259,20 @@ def load(file: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]
         ValueError: a field is missing, the checksum does not match, the format version is
             unknown or the shapes disagree.
     """
-    with np.load(file, allow_pickle=False) as archive:
-        missing = sorted({*FIELDS, _CHECKSUM, _METADATA} - set(archive.files))
-        if missing:
-            raise ValueError(f"{file} is not a memory dataset: missing {missing}")
-        arrays = {name: archive[name] for name in FIELDS}
-        stored, header = str(archive[_CHECKSUM]), json.loads(str(archive[_METADATA]))
+    with open(file, "rb") as f:
+        raw = f.read()
+    _check_file(file, raw)  # before unzipping: a damaged file is a checksum mismatch
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            missing = sorted({*FIELDS, _CHECKSUM, _METADATA} - set(archive.files))
+            if missing:
+                raise ValueError(f"{file} is not a memory dataset: missing {missing}")
+            arrays = {name: archive[name] for name in FIELDS}
+            stored, header = str(archive[_CHECKSUM]), json.loads(str(archive[_METADATA]))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:  # unsigned, damaged
+        raise ValueError(
+            f"{file}: checksum mismatch, the file is corrupt or was altered ({err})"
+        ) from None
     if _checksum(arrays) != stored:
         raise ValueError(f"{file}: checksum mismatch, the data is corrupt or was altered")
     if header.get("format_version") != FORMAT_VERSION:

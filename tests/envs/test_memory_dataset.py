@@ -148,3 +148,13 @@ def test_save_and_load_round_trip_and_detect_tampering(tmp_path):
         dataset.load(tmp_path / "partial.npz")
     with pytest.raises(ValueError, match="shape"):
         dataset.save(tmp_path / "bad.npz", {**data, "reward": data["reward"][:, :3]})
+
+    # A flipped byte anywhere (here: in the compressed arrays, which zip would refuse first) is
+    # a checksum mismatch, found before unzipping; in a file without the file's checksum (the
+    # tampered one, written by numpy alone) the zip's complaint reads as one too.
+    for name in ("keys.npz", "tampered.npz"):
+        raw = bytearray((tmp_path / name).read_bytes())
+        raw[len(raw) // 3] ^= 0x01
+        (tmp_path / f"flipped-{name}").write_bytes(bytes(raw))
+        with pytest.raises(ValueError, match="checksum mismatch, the file is corrupt"):
+            dataset.load(tmp_path / f"flipped-{name}")
