@@ -2,6 +2,7 @@
 
     python -m benchmarks.dreamer --kinds speed                 # speed rows, JSON lines
     python -m benchmarks.dreamer --kinds learning --tasks RepeatPreviousEasy --steps 50000
+    python -m benchmarks.dreamer --kinds in-context --tasks MetaCartPole --steps 200000
     python -m benchmarks.dreamer ... --write-docs              # and docs/BENCHMARKS.md
 
 Speed (section `dreamer-speed`), the `cpu-small` preset on a POPGym Easy task:
@@ -22,6 +23,10 @@ Both return curves are cut into `bins` equal spans of env steps and averaged wit
 MMER is the best span's mean (per seed, then mean and s.e. over seeds), the final return the
 last span's. Binning by env steps puts the two agents on one axis: a PPO update covers 4096
 steps, an iteration of the agent 128.
+
+In-context learning (section `dreamer-in-context`, meta-RL tasks): both agents trained on the
+same budget, then `episodes` fresh episodes per seed with sampled actions, their returns split
+by trial: the first trial's mean, the last's, and their paired difference with its s.e.
 """
 
 import dataclasses
@@ -34,16 +39,21 @@ import jax
 import numpy as np
 import tyro
 
+from agents.common.evaluate import evaluate_seeds
 from agents.dreamer import train as dreamer
 from agents.dreamer.config import DreamerConfig
+from agents.dreamer.evaluate import make_evaluate as make_dreamer_evaluate
+from agents.dreamer.evaluate import policy_params
 from agents.dreamer.replay import ReplayConfig
 from agents.ppo import make_train as make_ppo_train
 from agents.world_model import make_optimizer, make_optimizer_step
+from benchmarks import ppo as ppo_benchmark
 from benchmarks.common import emit, machine, time_compiled, write_section
 from experiments.dreamer.presets import presets as dreamer_presets
+from experiments.evaluate import num_trials, trial_stats
 from experiments.ppo.presets import presets as ppo_presets
 
-Kind = Literal["speed", "learning"]
+Kind = Literal["speed", "learning", "in-context"]
 
 
 def base_config(**overrides) -> DreamerConfig:
@@ -235,18 +245,65 @@ def measure_learning(task: str, steps: int, seeds: int, bins: int) -> list[dict]
     return rows
 
 
+def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`([N, E, K] per-trial returns, [N, E] done)` of `episodes` fresh first episodes per seed
+    (sampled actions, the observe_step filter), after training."""
+    spec = dreamer.make_agent(config).spec
+    rollout = make_dreamer_evaluate(config, spec)
+    steps = int(spec.params.max_steps_in_episode)
+    evaluate = evaluate_seeds(rollout, episodes, steps, num_trials(spec))
+    keys = jax.random.split(jax.random.key(1), jax.tree.leaves(state.update)[0].shape[0])
+    (_, _, done), trials = jax.jit(evaluate)(policy_params(state), keys)
+    return np.asarray(trials), np.asarray(done)
+
+
+def measure_in_context(task: str, steps: int, seeds: int, episodes: int) -> list[dict]:
+    """The agent and S5-PPO trained on meta-RL `task`, then their fresh episodes' returns split
+    by trial: the first trial's mean, the last's, and their paired difference (s.e.)."""
+    config = base_config(env_name=task, total_timesteps=steps)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    t0 = time.perf_counter()
+    state, metrics = jax.block_until_ready(jax.jit(jax.vmap(dreamer.make_train(config)))(keys))
+    run_s = time.perf_counter() - t0
+    rows = []
+    ppo_case = ppo_benchmark.Case(ppo_config(task, steps), "in-context", "", "", seeds=seeds)
+    ppo_case = dataclasses.replace(ppo_case, eval_episodes=episodes)
+    ppo_row = ppo_benchmark.measure_in_context(f"{task} ppo s5", ppo_case)
+    by_trial, done = dreamer_trials(config, state, episodes)
+    stats = trial_stats(by_trial, done)
+    means = stats["trial_return_mean"]
+    rows.append(
+        {
+            "case": f"{task} dreamer s4wm(s5)",
+            "run_s": round(run_s, 1),
+            "final_return": [
+                round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])
+            ],
+            "episodes": int(done.sum()),
+            "trial_return_mean": [round(v, 4) for v in means],
+            "first_trial": round(means[0], 4),
+            "last_trial": round(means[-1], 4),
+            "rise": round(stats["last_minus_first"], 4),
+            "rise_se": round(stats["last_minus_first_se"], 4),
+        }
+    )
+    return [*rows, ppo_row]
+
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Which benchmarks to run."""
 
     kinds: tuple[Kind, ...] = ("speed", "learning")
-    """speed and/or learning."""
+    """speed, learning and/or in-context (meta-RL tasks: returns by trial after training)."""
     tasks: tuple[str, ...] = ("RepeatPreviousEasy",)
     """Registered task names (POPGym Easy tasks for the speed rows)."""
     steps: int = 50_000
     """Env steps per seed of each learning run (the issue's target budget is up to 500k)."""
     seeds: int = 3
     """Seeds of each learning run (vmapped)."""
+    episodes: int = 256
+    """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
     """Spans of env steps the learning curves are averaged over."""
     iterations: int = 8
@@ -262,6 +319,8 @@ def command(args: Args, kind: str) -> str:
     parts = ["python -m benchmarks.dreamer", f"--kinds {kind}", f"--tasks {' '.join(args.tasks)}"]
     if kind == "learning":
         parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--bins {args.bins}"]
+    elif kind == "in-context":
+        parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
     else:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
     return " ".join([*parts, "--write-docs"])
@@ -300,23 +359,39 @@ def learning_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def trials_table(rows: list[dict]) -> str:
+    lines = [
+        "| case | first trial | last trial | last - first (s.e.) | episodes | training return "
+        "| run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['first_trial']} | {r['last_trial']} | {r['rise']:+} "
+            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {r['run_s']} s |"
+        )
+    return "\n".join(lines)
+
+
 def main(args: Args) -> list[dict]:
-    rows: dict[str, list[dict]] = {"speed": [], "learning": []}
+    rows: dict[str, list[dict]] = {"speed": [], "learning": [], "in-context": []}
     for kind in args.kinds:
         for task in args.tasks:
             if kind == "speed":
                 new = measure_speed(task, args.iterations, args.repeats)
-            else:
+            elif kind == "learning":
                 new = measure_learning(task, args.steps, args.seeds, args.bins)
+            else:
+                new = measure_in_context(task, args.steps, args.seeds, args.episodes)
             for row in new:
                 emit(row)
             rows[kind] += new
     if args.write_docs:
-        tables = {"speed": speed_table, "learning": learning_table}
+        tables = {"speed": speed_table, "learning": learning_table, "in-context": trials_table}
         for kind in args.kinds:
             header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
             write_section(f"dreamer-{kind}", header + tables[kind](rows[kind]))
-    return rows["speed"] + rows["learning"]
+    return [row for kind in rows.values() for row in kind]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""The model-based agent's benchmark: learning curves binned by env steps, MMER and tables."""
+
+import numpy as np
+
+import benchmarks.dreamer as bench
+
+
+def test_curves_of_different_row_sizes_bin_onto_one_env_step_axis():
+    # Rows of 100 env steps over a 400-step budget in 2 spans: rows 0-1 and rows 2-3.
+    returns = np.array([[0.0, 1.0, np.nan, 3.0], [1.0, np.nan, np.nan, np.nan]])
+    curve = bench.binned(returns, 100, 400, 2)
+    np.testing.assert_allclose(curve, [[0.5, 3.0], [1.0, np.nan]])
+    # One PPO update of 400 steps lands in the last span only.
+    np.testing.assert_allclose(bench.binned(np.array([[2.0]]), 400, 400, 2), [[np.nan, 2.0]])
+
+
+def test_mmer_is_the_best_span_per_seed_then_averaged():
+    returns = np.array([[0.0, 1.0, 2.0, -1.0], [4.0, 0.0, 0.0, 0.0]])
+    row = bench.scores(returns, 100, 400, 2)
+    # Spans: seed 0 (0.5, 0.5), seed 1 (2.0, 0.0).
+    assert row["mmer_per_seed"] == [0.5, 2.0] and row["mmer"] == 1.25
+    assert row["mmer_se"] == round(np.std([0.5, 2.0], ddof=1) / np.sqrt(2), 3)
+    assert row["final"] == 0.25 and row["curve"] == [1.25, 0.25]
+
+
+def test_tables_and_commands_name_what_was_run():
+    args = bench.Args(kinds=("learning",), tasks=("RepeatPreviousEasy",), steps=1000, seeds=2)
+    assert bench.command(args, "learning") == (
+        "python -m benchmarks.dreamer --kinds learning --tasks RepeatPreviousEasy --steps 1000 "
+        "--seeds 2 --bins 20 --write-docs"
+    )
+    row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
+           "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
+           "compile_s": 2.0}  # fmt: skip
+    assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 |" in bench.learning_table([row])
