@@ -186,6 +186,128 @@ def test_existing_run_dir_and_unknown_env_are_refused_before_training(straight, 
     assert not (tmp_path / "bad").exists()
 
 
+# After a failure, only hints that work; --from branches; --resume with a larger budget extends.
+DIVERGING = ("--lr", "1e30", "--max-grad-norm", "1e30", "--max-nonfinite-streak", "2")
+"""Updates 3 and 4 of a fresh tiny run are non-finite (one compiled config for every test)."""
+
+
+def diverging(run_dir: Path, **changes) -> ppo.TrainArgs:
+    return tiny(run_dir).replace(lr=1e30, max_grad_norm=1e30, max_nonfinite_streak=2, **changes)
+
+
+def recorded(args: ppo.TrainArgs) -> tuple[lifecycle.TrainResult, str]:
+    """The outcome of a run and everything it printed."""
+    console = Console(record=True, width=400)
+    return ppo.main(args, console), console.export_text()
+
+
+def hint(text: str, name: str) -> list[str]:
+    """The arguments of the printed `name: python -m experiments.ppo ...` command."""
+    (line,) = [line for line in text.splitlines() if line.startswith(f"{name}: ")]
+    words = shlex.split(line.removeprefix(f"{name}: "))
+    assert words[:3] == ["python", "-m", "experiments.ppo"]
+    return words[3:]
+
+
+def restored(path: Path) -> list:
+    """Every leaf of checkpoint `path` of the tiny config."""
+    template = jax.eval_shape(
+        TRAINER.init_function(ppo_config(tiny(None))),
+        lifecycle.seed_keys(TRAINER, tiny(None).run),
+    )
+    return [raw(leaf) for leaf in jax.tree.leaves(checkpoint.restore(path, template))]
+
+
+def test_nonfinite_stop_offers_no_resume_and_no_evaluate_without_a_checkpoint(tmp_path):
+    path = tmp_path / "none"
+    result, text = recorded(diverging(path, checkpoint_every=5))  # no checkpoint before update 10
+    assert result.status == "nonfinite" and result.summary["last_checkpoint"] is None
+    assert "Last good checkpoint: none." in text
+    assert "start a new run with lower --lr or --max-grad-norm" in text
+    for dead_end in (f"--resume {path}", "evaluate:", "--from", "extend:"):
+        assert dead_end not in text
+    assert lifecycle.cli(TRAINER, diverging(tmp_path / "again", checkpoint_every=5)) == 1
+
+
+def test_nonfinite_stop_offers_a_branch_from_its_last_good_checkpoint(tmp_path):
+    path = tmp_path / "some"
+    result, text = recorded(diverging(path))
+    assert result.status == "nonfinite" and result.summary["last_checkpoint"] is not None
+    assert f"--resume {path}" not in text and "evaluate: python -m experiments.evaluate" in text
+    argv = hint(text, "branch")
+    assert argv == ["--from", str(path), "--lr", "0.001", "--max-grad-norm", "0.5"]
+    plan = lifecycle.start(TRAINER, ppo.parse([*argv, "--run-dir", str(tmp_path / "b")]))
+    assert plan.branch.update == 2 and plan.run_dir is None  # the command is accepted
+    assert ppo_config(plan.config) == ppo_config(tiny(path))  # the preset's lr and clip again
+
+
+def test_branch_without_changes_continues_like_the_source(straight, tmp_path):
+    # Another --seed: only a state restored from the checkpoint (keys included) continues alike.
+    argv = ["--from", str(straight.run_dir), "--from-checkpoint", "checkpoints/000000004"]
+    argv += ["--seed", "7", "--run-dir", str(tmp_path / "b"), "--no-progress"]
+    branched = ppo.main(ppo.parse(argv))
+    assert branched.status == "finished"
+    assert_same_run(straight, branched)
+    record = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert record["run"] == json.loads((straight.run_dir / "config.json").read_text())["run"] | {
+        "run_dir": str(tmp_path / "b"),
+        "seed": 7,
+    }
+
+
+def test_branch_with_another_lr_starts_from_the_checkpoint(straight, tmp_path):
+    path = tmp_path / "b"
+    source = straight.run_dir / "checkpoints" / "000000004"
+    argv = ["--from", str(straight.run_dir), "--from-checkpoint", str(source), *DIVERGING]
+    result, text = recorded(ppo.parse([*argv, "--run-dir", str(path), "--no-progress"]))
+    assert f"branched from {source} (update 4)" in text
+    record = json.loads((path / "config.json").read_text())
+    assert record["branched_from"] == {
+        "run_dir": str(straight.run_dir),
+        "checkpoint": str(source),
+        "update": 4,
+        "changed": {"--lr": 1e30, "--max-grad-norm": 1e30, "--max-nonfinite-streak": 2},
+    }
+    assert record["ppo"]["lr"] == 1e30 and record["run"]["max_nonfinite_streak"] == 2
+    assert "branch_from" not in record["run"]
+    first = checkpoint.available(path / "checkpoints")[0]
+    assert first.name == "000000004"
+    for x, y in zip(restored(first), restored(source), strict=True):
+        assert np.array_equal(x, y)
+    rows, before = untimed(path), untimed(straight.run_dir)
+    assert rows[:8] == before[:8] and rows[8:] != before[8 : len(rows)]
+    assert result.status == "nonfinite" and f"--from {path} --lr 0.001" in text
+
+
+def test_resume_with_a_larger_budget_extends_a_finished_run(straight, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(straight.run_dir, copy)
+    argv = hint(
+        "\n".join(lifecycle.next_commands(TRAINER, dataclasses.replace(straight, run_dir=copy))),
+        "extend",
+    )
+    assert argv == ["--resume", str(copy), "--total-timesteps", str(2 * 2 * 8 * UPDATES)]
+    smaller = copy_module.copy(resume(copy).ppo)  # below the preset's one update: unparsable
+    object.__setattr__(smaller, "total_timesteps", 2 * 8 * (UPDATES - 2))
+    with pytest.raises(ConfigError, match="drop --total-timesteps"):
+        ppo.main(dataclasses.replace(resume(copy), ppo=smaller))
+    with pytest.raises(ConfigError, match=r"drop --lr \(only"):
+        ppo.main(ppo.parse([*argv, "--lr", "1e-3"]))  # named at the preset's value: refused too
+    extended = ppo.main(ppo.parse([*argv, "--no-progress"]))
+    assert extended.status == "finished" and extended.summary["updates"] == 2 * UPDATES
+    record = json.loads((copy / "config.json").read_text())
+    assert record["ppo"]["total_timesteps"] == 2 * 2 * 8 * UPDATES
+    assert [e["total_timesteps"] for e in record["extended"]] == [2 * 8 * UPDATES]
+    rows = untimed(copy)
+    assert rows[: 2 * UPDATES] == untimed(straight.run_dir) and len(rows) == 4 * UPDATES
+    # Killed before the extension's first checkpoint: the older checkpoint still restores.
+    for late in checkpoint.available(copy / "checkpoints"):
+        if int(late.name) > UPDATES:
+            shutil.rmtree(late)
+    again = ppo.main(resume(copy))
+    assert again.status == "finished" and untimed(copy) == rows
+
+
 def test_evaluate_loads_the_run_and_saves_statistics(straight):
     results = evaluate.evaluate_run(evaluate.EvalArgs(straight.run_dir, episodes=3, greedy=True))
     assert results["update"] == UPDATES and results["max_steps"] == 52
@@ -408,99 +530,7 @@ def test_every_preset_builds_its_agent_without_compiling(name):
     assert spec.discrete == (name != "brax") and run.num_seeds >= 1
 
 
-# After a failure, only hints that work; --from branches; --resume with a larger budget extends.
-DIVERGING = ("--lr", "1e30", "--max-grad-norm", "1e30", "--max-nonfinite-streak", "2")
-"""Updates 3 and 4 of a fresh tiny run are non-finite (one compiled config for every test)."""
-
-
-def diverging(run_dir: Path, **changes) -> ppo.TrainArgs:
-    return tiny(run_dir).replace(lr=1e30, max_grad_norm=1e30, max_nonfinite_streak=2, **changes)
-
-
-def recorded(args: ppo.TrainArgs) -> tuple[lifecycle.TrainResult, str]:
-    """The outcome of a run and everything it printed."""
-    console = Console(record=True, width=400)
-    return ppo.main(args, console), console.export_text()
-
-
-def hint(text: str, name: str) -> list[str]:
-    """The arguments of the printed `name: python -m experiments.ppo ...` command."""
-    (line,) = [line for line in text.splitlines() if line.startswith(f"{name}: ")]
-    words = shlex.split(line.removeprefix(f"{name}: "))
-    assert words[:3] == ["python", "-m", "experiments.ppo"]
-    return words[3:]
-
-
-def restored(path: Path) -> list:
-    """Every leaf of checkpoint `path` of the tiny config."""
-    template = jax.eval_shape(
-        TRAINER.init_function(ppo_config(tiny(None))),
-        lifecycle.seed_keys(TRAINER, tiny(None).run),
-    )
-    return [raw(leaf) for leaf in jax.tree.leaves(checkpoint.restore(path, template))]
-
-
-def test_nonfinite_stop_offers_no_resume_and_no_evaluate_without_a_checkpoint(tmp_path):
-    path = tmp_path / "none"
-    result, text = recorded(diverging(path, checkpoint_every=5))  # no checkpoint before update 10
-    assert result.status == "nonfinite" and result.summary["last_checkpoint"] is None
-    assert "Last good checkpoint: none." in text
-    assert "start a new run with lower --lr or --max-grad-norm" in text
-    for dead_end in (f"--resume {path}", "evaluate:", "--from", "extend:"):
-        assert dead_end not in text
-    assert lifecycle.cli(TRAINER, diverging(tmp_path / "again", checkpoint_every=5)) == 1
-
-
-def test_nonfinite_stop_offers_a_branch_from_its_last_good_checkpoint(tmp_path):
-    path = tmp_path / "some"
-    result, text = recorded(diverging(path))
-    assert result.status == "nonfinite" and result.summary["last_checkpoint"] is not None
-    assert f"--resume {path}" not in text and "evaluate: python -m experiments.evaluate" in text
-    argv = hint(text, "branch")
-    assert argv == ["--from", str(path), "--lr", "0.001", "--max-grad-norm", "0.5"]
-    plan = lifecycle.start(TRAINER, ppo.parse([*argv, "--run-dir", str(tmp_path / "b")]))
-    assert plan.branch.update == 2 and plan.run_dir is None  # the command is accepted
-    assert ppo_config(plan.config) == ppo_config(tiny(path))  # the preset's lr and clip again
-
-
-def test_branch_without_changes_continues_like_the_source(straight, tmp_path):
-    # Another --seed: only a state restored from the checkpoint (keys included) continues alike.
-    argv = ["--from", str(straight.run_dir), "--from-checkpoint", "checkpoints/000000004"]
-    argv += ["--seed", "7", "--run-dir", str(tmp_path / "b"), "--no-progress"]
-    branched = ppo.main(ppo.parse(argv))
-    assert branched.status == "finished"
-    assert_same_run(straight, branched)
-    record = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert record["run"] == json.loads((straight.run_dir / "config.json").read_text())["run"] | {
-        "run_dir": str(tmp_path / "b"),
-        "seed": 7,
-    }
-
-
-def test_branch_with_another_lr_starts_from_the_checkpoint(straight, tmp_path):
-    path = tmp_path / "b"
-    source = straight.run_dir / "checkpoints" / "000000004"
-    argv = ["--from", str(straight.run_dir), "--from-checkpoint", str(source), *DIVERGING]
-    result, text = recorded(ppo.parse([*argv, "--run-dir", str(path), "--no-progress"]))
-    assert f"branched from {source} (update 4)" in text
-    record = json.loads((path / "config.json").read_text())
-    assert record["branched_from"] == {
-        "run_dir": str(straight.run_dir),
-        "checkpoint": str(source),
-        "update": 4,
-        "changed": {"--lr": 1e30, "--max-grad-norm": 1e30, "--max-nonfinite-streak": 2},
-    }
-    assert record["ppo"]["lr"] == 1e30 and record["run"]["max_nonfinite_streak"] == 2
-    assert "branch_from" not in record["run"]
-    first = checkpoint.available(path / "checkpoints")[0]
-    assert first.name == "000000004"
-    for x, y in zip(restored(first), restored(source), strict=True):
-        assert np.array_equal(x, y)
-    rows, before = untimed(path), untimed(straight.run_dir)
-    assert rows[:8] == before[:8] and rows[8:] != before[8 : len(rows)]
-    assert result.status == "nonfinite" and f"--from {path} --lr 0.001" in text
-
-
+# Last: its builds (tried one flag at a time) would push the shared config out of the cache.
 def test_branch_that_changes_the_state_shapes_is_refused_before_compiling(straight, tmp_path):
     base = ["--from", str(straight.run_dir), "--run-dir", str(tmp_path / "bad")]
     for flags, named in (
@@ -516,32 +546,3 @@ def test_branch_that_changes_the_state_shapes_is_refused_before_compiling(straig
     with pytest.raises(ConfigError, match="drop --from"):
         ppo.main(ppo.parse(["--resume", str(straight.run_dir), "--from", str(straight.run_dir)]))
     assert not (tmp_path / "bad").exists()
-
-
-def test_resume_with_a_larger_budget_extends_a_finished_run(straight, tmp_path):
-    copy = tmp_path / "copy"
-    shutil.copytree(straight.run_dir, copy)
-    argv = hint(
-        "\n".join(lifecycle.next_commands(TRAINER, dataclasses.replace(straight, run_dir=copy))),
-        "extend",
-    )
-    assert argv == ["--resume", str(copy), "--total-timesteps", str(2 * 2 * 8 * UPDATES)]
-    smaller = copy_module.copy(resume(copy).ppo)  # below the preset's one update: unparsable
-    object.__setattr__(smaller, "total_timesteps", 2 * 8 * (UPDATES - 2))
-    with pytest.raises(ConfigError, match="drop --total-timesteps"):
-        ppo.main(dataclasses.replace(resume(copy), ppo=smaller))
-    with pytest.raises(ConfigError, match=r"drop --lr \(only"):
-        ppo.main(ppo.parse([*argv, "--lr", "1e-3"]))  # named at the preset's value: refused too
-    extended = ppo.main(ppo.parse([*argv, "--no-progress"]))
-    assert extended.status == "finished" and extended.summary["updates"] == 2 * UPDATES
-    record = json.loads((copy / "config.json").read_text())
-    assert record["ppo"]["total_timesteps"] == 2 * 2 * 8 * UPDATES
-    assert [e["total_timesteps"] for e in record["extended"]] == [2 * 8 * UPDATES]
-    rows = untimed(copy)
-    assert rows[: 2 * UPDATES] == untimed(straight.run_dir) and len(rows) == 4 * UPDATES
-    # Killed before the extension's first checkpoint: the older checkpoint still restores.
-    for late in checkpoint.available(copy / "checkpoints"):
-        if int(late.name) > UPDATES:
-            shutil.rmtree(late)
-    again = ppo.main(resume(copy))
-    assert again.status == "finished" and untimed(copy) == rows
