@@ -32,6 +32,7 @@ from typing import ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from rlssm.nn import activation
@@ -68,7 +69,8 @@ def initial_carry(config: WorldModelConfig, batch_size: int) -> WorldModelCarry:
 
 def check_inputs(config: WorldModelConfig, obs, action, start, lead: str, blind=None) -> None:
     """Checks shapes and dtypes at trace time; `lead` is `"[T, B]"` or `"[B]"`; `blind` is None
-    or shaped like `start`."""
+    or shaped like `start`. Integer actions outside `[0, action_dim)` are refused when they are
+    concrete values; traced ones are not checked (an out-of-range id one-hot encodes as zeros)."""
     rank = lead.count(",") + 1
     obs_shape, lead_shape = tuple(config.obs_shape), jnp.shape(obs)[:rank]
     if jnp.shape(obs) != lead_shape + obs_shape or len(lead_shape) != rank:
@@ -92,6 +94,18 @@ def check_inputs(config: WorldModelConfig, obs, action, start, lead: str, blind=
             f"action must be {lead} integers or {lead} + ({config.action_dim},) floats, got "
             f"{jnp.asarray(action).dtype}{list(jnp.shape(action))}."
         )
+    if integer and not isinstance(action, jax.core.Tracer) and jnp.size(action):
+        # Concrete values only: traced ones (under jit, vmap, grad) are not checked, and an
+        # out-of-range id is then one-hot encoded as all zeros (see `encode_action`).
+        values = np.asarray(action)  # numpy: jnp would be staged (traced) inside a jit
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= config.action_dim:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"action holds {bad}, outside the action_dim={config.action_dim} actions "
+                f"0..{config.action_dim - 1}; pass ids in that range (or build the model with "
+                "the environment's number of actions)."
+            )
 
 
 def _observe_scan_body(net: "WorldModelNet", carry, inputs):

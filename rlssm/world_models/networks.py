@@ -99,7 +99,11 @@ def make_decoder(config: WorldModelConfig) -> nn.Module:
 
 
 def encode_action(action: jax.Array, action_dim: int) -> jax.Array:
-    """Integer actions `[...]` -> one-hot `[..., A]`; float actions `[..., A]` pass unchanged."""
+    """Integer actions `[...]` -> one-hot `[..., A]`; float actions `[..., A]` pass unchanged.
+
+    An integer outside `[0, action_dim)` encodes as all zeros (`jax.nn.one_hot`), silently:
+    the world model's `check_inputs` refuses such actions when they are concrete values, but
+    not traced ones (under jit, vmap or grad nothing is checked at run time)."""
     action = jnp.asarray(action)
     if jnp.issubdtype(action.dtype, jnp.integer):
         return jax.nn.one_hot(action, action_dim)

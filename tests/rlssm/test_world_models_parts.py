@@ -203,6 +203,22 @@ def test_actions_are_one_hot_encoded_or_checked():
         encode_action(continuous, 4)
 
 
+def test_out_of_range_actions_are_refused_when_concrete():
+    options = {"hidden_size": 8, "state_size": 4}
+    model = wm.make("s4wm", core_options=options, obs_shape=(5,), action_dim=3)
+    params = jax.eval_shape(model.init, key(0))
+    carry, obs, start = model.initial_carry(2), jnp.zeros((4, 2, 5)), jnp.zeros((4, 2), bool)
+    for bad in (3, -1):
+        action = jnp.zeros((4, 2), int).at[1, 0].set(bad)
+        with pytest.raises(ValueError, match=rf"action holds {bad}, outside.*action_dim=3.*0\.\.2"):
+            model.observe(params, carry, obs, action, start, key(1))
+        with pytest.raises(ValueError, match=rf"action holds {bad}"):
+            model.observe_step(params, carry, obs[0], action[1], start[0], key(1))
+        # Traced actions are not checked: the out-of-range id one-hot encodes as zeros.
+        jax.eval_shape(model.observe, params, carry, obs, action, start, key(1))
+    np.testing.assert_array_equal(encode_action(jnp.array([3, -1]), 3), np.zeros((2, 3)))
+
+
 def test_observe_rejects_misshapen_inputs_at_trace_time():
     model = wm.make("s4wm", core_options={"hidden_size": 8, "state_size": 4}, obs_shape=(5,))
     params = jax.eval_shape(model.init, key(0))
