@@ -45,7 +45,13 @@ from experiments.dreamer import trainer as dreamer_trainer
 from experiments.ppo import trainer as ppo_trainer
 from experiments.run import checkpoint
 from experiments.run.checkpoint import CheckpointError
-from experiments.run.lifecycle import Trainer, fingerprint, load_config, restore_state, seed_keys
+from experiments.run.lifecycle import (
+    Trainer,
+    checkpoint_meta,
+    load_config,
+    restore_state,
+    seed_keys,
+)
 from experiments.run.run_dir import RunDir, RunDirError, write_json
 from experiments.run.serialize import ConfigError
 
@@ -212,7 +218,8 @@ def restore(kind: Kind, config: Any, run, built, path: Path | None, run_dir: Run
     if path is None:
         raise CheckpointError(f"{run_dir.checkpoints} holds no checkpoint yet.")
     template = jax.eval_shape(built.programs.init, seed_keys(kind.trainer, run))
-    meta = {"config_sha256": fingerprint(kind.trainer, config, run)}
+    # An extended run's checkpoints from before the extension carry the earlier fingerprint.
+    meta = checkpoint_meta(kind.trainer, run_dir.read_config(), config, run, path)
     return restore_state(kind.trainer, run, path, template, meta), path
 
 

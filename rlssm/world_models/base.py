@@ -363,7 +363,7 @@ class WorldModel:
         key: PRNGKeyArray,
         horizon: int | None = None,
         sample: bool = True,
-        policy_features: Callable[[WorldModelCarry], Float[Array, "B F"]] | None = None,
+        policy_features: Callable[[WorldModelCarry], Float[Array, "B ..."]] | None = None,
     ) -> tuple[WorldModelCarry, Imagination]:
         """Rolls the prior forward from `carry` (e.g. the carry `observe` returned on a context).
 

@@ -170,7 +170,7 @@ def test_resume_equals_uninterrupted(straight, folders):
 
 
 def test_resume_refuses_changed_flags(straight):
-    args = world_model.presets()["cpu-small"][1].replace(resume=straight.run_dir, steps=99)
+    args = world_model.presets()["cpu-small"][1].replace(resume=straight.run_dir, steps=3)
     with pytest.raises(ConfigError, match="--steps"):
         world_model.main(args)
 
