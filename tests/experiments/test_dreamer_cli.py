@@ -96,6 +96,7 @@ def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
     return [*argv[: i + 1], value, *argv[i + 2 :]]
 
 
+@pytest.mark.slow  # ~40 s; test_evaluate_dreamer's default run also checkpoints without replay
 def test_run_without_replay_in_checkpoints_resumes_with_an_empty_replay(tmp_path):
     # Windows of 8 steps: the ring (4 rows per iteration) holds one from the 2nd iteration on.
     argv = [*with_flag(TINY, "--replay.length", "8"), "--no-checkpoint-replay"]
