@@ -48,7 +48,14 @@ from agents.dreamer.replay import ReplayConfig
 from agents.ppo import make_train as make_ppo_train
 from agents.world_model import make_optimizer, make_optimizer_step
 from benchmarks import ppo as ppo_benchmark
-from benchmarks.common import emit, machine, time_compiled, write_section
+from benchmarks.common import (
+    emit,
+    machine,
+    parse_table,
+    read_section,
+    time_compiled,
+    write_section,
+)
 from experiments.dreamer.presets import presets as dreamer_presets
 from experiments.evaluate import num_trials, trial_stats
 from experiments.ppo.presets import presets as ppo_presets
@@ -218,13 +225,19 @@ def train_curve(train, seeds: int) -> tuple[np.ndarray, float, float]:
     return np.asarray(metrics["return_mean"]), compile_s, time.perf_counter() - t0
 
 
-def measure_learning(task: str, steps: int, seeds: int, bins: int) -> list[dict]:
+def agent_name(config: DreamerConfig) -> str:
+    """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features."""
+    full = " full" if config.features == "full" else ""
+    return f"dreamer {config.model}({config.core}){full}"
+
+
+def measure_learning(task: str, steps: int, seeds: int, bins: int, features: str) -> list[dict]:
     """The agent and S5-PPO on `task` for `steps` env steps per seed."""
     rows = []
-    config = base_config(env_name=task, total_timesteps=steps)
+    config = base_config(env_name=task, total_timesteps=steps, features=features)
     ppo = ppo_config(task, steps)
     runs = {
-        "dreamer s4wm(s5)": (dreamer.make_train(config), config.steps_per_iteration),
+        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration),
         "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update),
     }
     for agent, (train, per_row) in runs.items():
@@ -257,10 +270,12 @@ def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndar
     return np.asarray(trials), np.asarray(done)
 
 
-def measure_in_context(task: str, steps: int, seeds: int, episodes: int) -> list[dict]:
+def measure_in_context(
+    task: str, steps: int, seeds: int, episodes: int, features: str
+) -> list[dict]:
     """The agent and S5-PPO trained on meta-RL `task`, then their fresh episodes' returns split
     by trial: the first trial's mean, the last's, and their paired difference (s.e.)."""
-    config = base_config(env_name=task, total_timesteps=steps)
+    config = base_config(env_name=task, total_timesteps=steps, features=features)
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
     state, metrics = jax.block_until_ready(jax.jit(jax.vmap(dreamer.make_train(config)))(keys))
@@ -274,7 +289,7 @@ def measure_in_context(task: str, steps: int, seeds: int, episodes: int) -> list
     means = stats["trial_return_mean"]
     rows.append(
         {
-            "case": f"{task} dreamer s4wm(s5)",
+            "case": f"{task} {agent_name(config)}",
             "run_s": round(run_s, 1),
             "final_return": [
                 round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])
@@ -302,6 +317,8 @@ class Args:
     """Env steps per seed of each learning run (the issue's target budget is up to 500k)."""
     seeds: int = 3
     """Seeds of each learning run (vmapped)."""
+    features: Literal["output", "full"] = "output"
+    """The agent's actor and critic features (learning, in-context): output or R2I's full."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -323,6 +340,8 @@ def command(args: Args, kind: str) -> str:
         parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
     else:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
+    if kind != "speed" and args.features != "output":
+        parts.append(f"--features {args.features}")
     return " ".join([*parts, "--write-docs"])
 
 
@@ -380,18 +399,44 @@ def main(args: Args) -> list[dict]:
             if kind == "speed":
                 new = measure_speed(task, args.iterations, args.repeats)
             elif kind == "learning":
-                new = measure_learning(task, args.steps, args.seeds, args.bins)
+                new = measure_learning(task, args.steps, args.seeds, args.bins, args.features)
             else:
-                new = measure_in_context(task, args.steps, args.seeds, args.episodes)
+                new = measure_in_context(task, args.steps, args.seeds, args.episodes, args.features)
             for row in new:
                 emit(row)
             rows[kind] += new
     if args.write_docs:
-        tables = {"speed": speed_table, "learning": learning_table, "in-context": trials_table}
-        for kind in args.kinds:
-            header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
-            write_section(f"dreamer-{kind}", header + tables[kind](rows[kind]))
+        write_docs(args, rows)
     return [row for kind in rows.values() for row in kind]
+
+
+LEARNING_HEADER = (
+    "A run replaces the rows of its (task, agent) pairs and keeps the others; a row is "
+    "reproduced by `python -m benchmarks.dreamer --kinds learning --tasks TASK --steps STEPS "
+    "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row), with the "
+    "row's env steps per seed rounded up to the budget given."
+)
+
+
+def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
+    """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task and
+    agent with the rows already there)."""
+    tables = {"speed": speed_table, "in-context": trials_table}
+    for kind in args.kinds:
+        if kind == "learning":
+            measured = learning_table(rows[kind])
+            new = {(r["task"], r["agent"]) for r in rows[kind]}
+            kept = [
+                r for r in parse_table(read_section("dreamer-learning") or "")
+                if (r["task"], r["agent"]) not in new
+            ]  # fmt: skip
+            lines = measured.splitlines()
+            lines += ["| " + " | ".join(r.values()) + " |" for r in kept]
+            text = f"{LEARNING_HEADER} Machine: {machine()}.\n\n" + "\n".join(lines)
+        else:
+            header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
+            text = header + tables[kind](rows[kind])
+        write_section(f"dreamer-{kind}", text)
 
 
 if __name__ == "__main__":

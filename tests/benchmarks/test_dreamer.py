@@ -33,3 +33,20 @@ def test_tables_and_commands_name_what_was_run():
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
     assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 |" in bench.learning_table([row])
+
+
+def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
+
+    def row(task, agent, mmer):
+        return {"task": task, "agent": agent, "env_steps_per_seed": 100, "seeds": 1, "mmer": mmer,
+                "mmer_se": 0.0, "mmer_per_seed": [mmer], "final": mmer, "run_s": 1.0,
+                "compile_s": 1.0}  # fmt: skip
+
+    args = bench.Args(kinds=("learning",), write_docs=True)
+    bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.1), row("B", "ppo s5", 0.2)]})
+    bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.3), row("A", "x full", 0.4)]})
+    table = bench.parse_table(bench.read_section("dreamer-learning"))
+    assert [(r["task"], r["agent"], r["final"]) for r in table] == [
+        ("A", "ppo s5", "0.3"), ("A", "x full", "0.4"), ("B", "ppo s5", "0.2")
+    ]  # fmt: skip
