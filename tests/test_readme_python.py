@@ -1,0 +1,27 @@
+"""The README's "From Python" PPO snippet runs as printed (on a budget of two updates)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def snippet() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if "from agents.ppo import make_train" in b]
+    return block
+
+
+def test_the_snippet_starts_from_the_command_lines_default_preset():
+    assert 'presets()["cpu-small"]' in snippet() and "jax.vmap(make_train(config))" in snippet()
+
+
+@pytest.mark.slow  # compiles the cpu-small PPO program (~15 s)
+def test_the_python_snippet_trains_two_seeds():
+    code = snippet().replace("total_timesteps=200_000", "total_timesteps=8192")
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # the README's own code
+    assert scope["metrics"]["return_mean"].shape == (2, 2)
+    assert scope["config"].env_name == "RepeatFirstEasy"
