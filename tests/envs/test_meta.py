@@ -426,7 +426,11 @@ def _reference_inputs(family, members, variant, unit, params):
     return low + (unit[:, : low.shape[1]] + 1) / 2 * (high - low), params
 
 
-@pytest.mark.parametrize("name", ["MetaControl-train", "MetaControl-heldout"])
+@pytest.mark.parametrize(
+    # Held-out tasks step through the same factory (suite time: the held-out case is slow).
+    "name",
+    ["MetaControl-train", pytest.param("MetaControl-heldout", marks=pytest.mark.slow)],
+)
 def test_meta_control_steps_follow_the_reference_tasks(name):
     """Every recorded step is the gymnax task's step seen through the episode's projections:
     `obs = M_obs pad(scale * obs_task)`, `action_task = clip(M_act clip(action))` mapped to the
