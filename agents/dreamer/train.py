@@ -326,6 +326,18 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
 
+    def critic_update(critic_state: TrainState, logits, critic_vjp, targets):
+        """One critic step from its logits on every imagined state and their vjp."""
+        returns, slow, weight = targets
+
+        def objective(all_logits):
+            reg = config.slow_critic_reg
+            return critic_loss(values, all_logits[:-1], returns, slow, weight, reg)
+
+        logit_grads, metrics = jax.grad(objective, has_aux=True)(logits)
+        (grads,) = critic_vjp(logit_grads)
+        return apply_gradients(critic_state, grads, critic_opt, metrics)
+
     def step(state: DreamerState, wm_params, starts, start_terminated, key):
         def trajectory(actor_params):
             return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
@@ -359,20 +371,11 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 config.actor_gradient, config.entropy_coef,
             )  # fmt: skip
 
-        slow = values.mean(critic.apply(state.slow_critic, traj.features[:-1]))
-
-        def critic_objective(all_logits):
-            return critic_loss(
-                values, all_logits[:-1], returns, slow, weight, config.slow_critic_reg
-            )
-
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
         actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
-        logit_grads, critic_metrics = jax.grad(critic_objective, has_aux=True)(logits)
-        (grads,) = critic_vjp(logit_grads)
-        critic_state, critic_metrics = apply_gradients(
-            state.critic, grads, critic_opt, critic_metrics
-        )
+        slow = values.mean(critic.apply(state.slow_critic, traj.features[:-1]))
+        targets = (returns, slow, weight)
+        critic_state, critic_metrics = critic_update(state.critic, logits, critic_vjp, targets)
         metrics = {
             **renamed(actor_metrics, "actor_grad_norm"),
             **renamed(critic_metrics, "critic_grad_norm"),
