@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import tyro
 
+from experiments.run.flags import config_errors, preset_first, speak_flags
 from experiments.run.serialize import ConfigError, from_dict
 
 SESSION_FIELDS = ("resume", "stop_after", "progress")
@@ -202,7 +203,7 @@ def _flat(args: Any) -> dict[str, Any]:
 def parse_presets(table: dict, argv: list[str] | None, prog: str, description: str):
     """Parses a command line whose subcommands are the presets of `table` (`{name: (text,
     args)}`, `cpu-small` the default); exits on bad flags."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = preset_first(list(sys.argv[1:] if argv is None else argv), table, table["cpu-small"][1])
     if argv and not set(argv) & {*table, "-h", "--help"}:
         misspelt = _misspelt_preset(argv[0], table)
         if misspelt:
@@ -220,16 +221,17 @@ def parse_presets(table: dict, argv: list[str] | None, prog: str, description: s
         prefix_names=False,
     )
     try:
-        args = tyro.cli(
-            choice,
-            default=table["cpu-small"][1],
-            args=argv,
-            prog=prog,
-            description=description,
-            config=(tyro.conf.CascadeSubcommandArgs,),
-        )
+        with config_errors():
+            args = tyro.cli(
+                choice,
+                default=table["cpu-small"][1],
+                args=argv,
+                prog=prog,
+                description=description,
+                config=(tyro.conf.CascadeSubcommandArgs,),
+            )
     except ValueError as err:  # a config's own validation, raised while tyro builds it
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {speak_flags(str(err), table[preset][1])}", file=sys.stderr)
         sys.exit(2)
     object.__setattr__(args, "_named", _named_in(argv, set(args.flat())))  # see changed_fields
     object.__setattr__(args, "_default", table[args.preset][1])  # see defaults

@@ -45,6 +45,7 @@ from experiments.run.config import (
     defaults,
     flag,
 )
+from experiments.run.flags import speak_flags
 from experiments.run.interrupt import StopRequest
 from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
 from experiments.run.loop import (
@@ -646,6 +647,6 @@ def cli(trainer: Trainer, args: Args, errors: tuple[type[Exception], ...] = ()) 
     try:
         result = main(trainer, args, console)
     except (*INPUT_ERRORS, *errors) as err:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {speak_flags(str(err), args)}")
         return 2
     return EXIT_CODES[result.status]

@@ -174,6 +174,18 @@ class Experiment:
         except TypeError as err:
             raise ValueError(str(err)) from None
 
+    def message_names(self) -> dict[str, str]:
+        """The fields of the configs built from these flags, as error messages name them
+        (`S5Config.hidden_size`), -> the flag's field (`core_size`); see experiments.run.flags."""
+        names = {
+            f"{cls.__name__}.{option}": flag
+            for cls in wm.BACKBONES.values()
+            for option, flag in CORE_FLAGS
+        }
+        own = {f.name for f in dataclasses.fields(self)}
+        model = {f.name for f in dataclasses.fields(wm.WorldModelConfig)} & own
+        return names | {f"{wm.WorldModelConfig.__name__}.{name}": name for name in model}
+
     def world_model(self) -> wm.WorldModel:
         """The model these settings describe (frames `[h, w, 3]`, the task's actions); builds
         the task, so it is called when a run starts (`WorldModelTrainer.check`), not here."""

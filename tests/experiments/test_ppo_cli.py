@@ -508,7 +508,7 @@ def test_bad_flags_exit_non_zero_with_a_readable_message(capsys):
         ppo.parse(["--num-envs", "10", "--num-minibatches", "3"])
     captured = capsys.readouterr()
     assert exit_info.value.code != 0
-    assert "num_minibatches" in captured.out + captured.err
+    assert "--num-minibatches" in captured.out + captured.err
 
 
 def test_parse_builds_the_core_and_flags_of_the_issue():
