@@ -78,6 +78,7 @@ def popjaxrl_setting(core: cores.CoreConfig, **overrides) -> PPOConfig:
         "total_timesteps": 16 * 256 * 100,
         "update_epochs": 4,
         "num_minibatches": 4,
+        "lr": 2.5e-4,
     }
     return PPOConfig(**{**fields, **overrides})
 

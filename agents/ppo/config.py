@@ -42,17 +42,23 @@ class NetworkConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
-    """Recurrent PPO (purejaxrl-style, whole-row minibatches, carry stored per rollout)."""
+    """Recurrent PPO (purejaxrl-style, whole-row minibatches, carry stored per rollout).
+
+    The defaults are the command line's default preset, `cpu-small`: RepeatFirstEasy with a
+    small S5 (2 layers of width 64), 32 envs x 128 steps, lr 1e-3, 1M steps per seed.
+    """
 
     env_name: str = "RepeatFirstEasy"
     """Registered environment name (see envs.registered())."""
     env_options: dict[str, int | float | bool | str] = dataclasses.field(default_factory=dict)
     """Options of `envs.make` for the environment (checked against the accepted ones)."""
-    core: CoreConfig = dataclasses.field(default_factory=lambda: cores.GRUConfig(hidden_size=64))
+    core: CoreConfig = dataclasses.field(
+        default_factory=lambda: cores.S5Config(hidden_size=64, state_size=64, num_layers=2)
+    )
     """Memory core between encoder and heads ("none" for a feed-forward agent)."""
     network: NetworkConfig = NetworkConfig()
     """Encoder, heads and action distribution."""
-    num_envs: int = 16
+    num_envs: int = 32
     """Parallel environments B per seed."""
     num_steps: int = 128
     """Rollout length T per update."""
@@ -62,7 +68,7 @@ class PPOConfig:
     """Passes over each rollout."""
     num_minibatches: int = 4
     """Minibatches per epoch; each is a set of whole environment rows [T, B / num_minibatches]."""
-    lr: float = 2.5e-4
+    lr: float = 1e-3
     """Adam learning rate (the start value when annealed)."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over the run."""

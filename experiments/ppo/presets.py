@@ -18,13 +18,7 @@ def _preset_cpu_small() -> tuple[str, TrainArgs]:
     return (
         "RepeatFirstEasy with a small S5 (2 layers of width 64), 2 seeds; solves it in a few "
         "minutes on 2 CPU cores.",
-        _args(
-            env_name="RepeatFirstEasy",
-            core=cores.S5Config(hidden_size=64, state_size=64, num_layers=2),
-            num_envs=32,
-            num_steps=128,
-            total_timesteps=1_000_000,
-            lr=1e-3,
+        _args(  # PPOConfig's own defaults: one source for Python and the command line
             run=RunConfig(num_seeds=2),
             preset="cpu-small",
         ),

@@ -236,7 +236,8 @@ def test_jitted_update_traces_once():
 def test_vmapped_init_equals_per_seed_init():
     # Batched over seeds, the orthogonal initialisers' QR could deadlock XLA's CPU runtime; the
     # params are made one seed at a time under vmap and must equal unbatched inits.
-    agent = make_agent(PPOConfig(total_timesteps=16 * 128))
+    config = PPOConfig(core=cores.GRUConfig(hidden_size=64), num_envs=16, total_timesteps=16 * 128)
+    agent = make_agent(config)
     keys = jax.random.split(jax.random.key(0), 2)
     batched = jax.jit(jax.vmap(agent.init))(keys)
     for i in range(2):

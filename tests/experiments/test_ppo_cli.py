@@ -20,6 +20,7 @@ import pytest
 from rich.console import Console
 
 import rlssm.cores as cores
+from agents.ppo import PPOConfig
 from experiments import evaluate, suite
 from experiments.ppo import cli as ppo
 from experiments.ppo.trainer import TRAINER, build, ppo_config
@@ -520,6 +521,12 @@ def test_parse_builds_the_core_and_flags_of_the_issue():
     assert paper.core.num_layers == 4 and paper.core.hidden_size == 256
     assert (paper.lr, paper.num_envs, paper.num_steps) == (5e-5, 64, 1024)
     assert (paper.update_epochs, paper.num_minibatches, paper.gae_lambda) == (30, 8, 1.0)
+
+
+def test_the_default_preset_is_ppo_configs_own_defaults():
+    # One source of defaults: Python's PPOConfig() trains what `python -m experiments.ppo` does.
+    assert ppo_config(ppo.presets()["cpu-small"][1]) == PPOConfig()
+    assert ppo.parse([]).ppo.core == PPOConfig().core
 
 
 @pytest.mark.parametrize("name", list(ppo.presets()))
