@@ -75,6 +75,38 @@ def registered() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
+def register(name: str, model_type: type[WorldModel], *, overwrite: bool = False) -> None:
+    """Registers a user's world model class under `name`, so that `make(name)` builds it (and
+    the world-model and model-based agents' `--model NAME` train it).
+
+    Args:
+        name: The registry name; must equal `model_type.name` (what saved configs store).
+        model_type: A subclass of `WorldModel` (e.g. of `S4WM` with another decoder), built
+            as `model_type(WorldModelConfig(...))`.
+        overwrite: Replace a model already registered under `name`.
+
+    Raises:
+        TypeError: `model_type` is not a `WorldModel` subclass.
+        ValueError: `name` differs from `model_type.name`, or is taken and `overwrite` is False.
+    """
+    if not (isinstance(model_type, type) and issubclass(model_type, WorldModel)):
+        raise TypeError(
+            f"world_models.register({name!r}, ...): model_type must be a subclass of "
+            f"rlssm.world_models.WorldModel (the class, not an instance), got {model_type!r}."
+        )
+    if model_type.name != name:
+        raise ValueError(
+            f"world_models.register({name!r}, ...): {model_type.__name__}.name is "
+            f"{model_type.name!r}; set `name: ClassVar[str] = {name!r}` in the class."
+        )
+    if name in MODELS and not overwrite:
+        raise ValueError(
+            f"World model {name!r} is already registered ({MODELS[name].__name__}); pass "
+            "overwrite=True to replace it, or pick another name."
+        )
+    MODELS[name] = model_type
+
+
 def _unknown(kind: str, name: str, known) -> ValueError:
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" Did you mean {close}?" if close else ""
@@ -147,6 +179,7 @@ __all__ = [
     "backbone_config",
     "balanced_kl",
     "make",
+    "register",
     "registered",
     "symexp",
     "symlog",
