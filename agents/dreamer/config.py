@@ -35,8 +35,9 @@ class DreamerConfig:
     """Environment steps per environment between two training phases."""
     train_ratio: float = 32.0
     """Replayed steps trained on per environment step (DreamerV3's train ratio)."""
-    model: Literal["s4wm", "rssm", "tssm"] = "s4wm"
-    """World model: s4wm (parallel backbone; with s5 this is R2I's design), rssm, tssm."""
+    model: str = "s4wm"
+    """World model: s4wm (parallel backbone; with s5 this is R2I's design), rssm, tssm, or one
+    added by rlssm.world_models.register."""
     core: str = "s5"
     """Backbone: a core name of rlssm.world_models.BACKBONES (s5, lru, gru, none, ...)."""
     core_size: int = 64
@@ -102,7 +103,7 @@ class DreamerConfig:
             f"act_steps = {self.steps_per_iteration}); raise it.",
         )
         require(
-            self.model in wm.MODELS, f"model={self.model!r} is unknown; use one of {wm.MODELS}."
+            self.model in wm.MODELS, f"model={self.model!r} is unknown; use one of {tuple(wm.MODELS)}."
         )
         require(
             self.core in wm.BACKBONES,

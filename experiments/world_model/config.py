@@ -9,7 +9,7 @@ run is recorded (`WorldModelRunConfig`) and both as the command line (`TrainArgs
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
@@ -48,8 +48,9 @@ class Experiment:
     """Held-out episodes of the evaluation."""
     data_seed: int = 0
     """Seed of the dataset (the same for every model, so runs compare on the same data)."""
-    model: Literal["s4wm", "rssm", "tssm"] = "s4wm"
-    """World model: s4wm (parallel backbone), rssm (sequential, posterior reads h), tssm."""
+    model: str = "s4wm"
+    """World model: s4wm (parallel backbone), rssm (sequential, posterior reads h), tssm, or
+    one added by rlssm.world_models.register."""
     core: str | None = None
     """Backbone: a core name (s5, lru, s6, mingru, gru, lstm, none = memoryless) or transformer;
     default: the model's own (s4wm: s5, rssm: gru, tssm: transformer)."""
@@ -101,6 +102,10 @@ class Experiment:
             self.task.startswith("Memory/") and self.task in envs.registered(),
             f"task={self.task!r} is not a memory benchmark; use one of "
             f"{tuple(n for n in envs.registered() if n.startswith('Memory/'))}.",
+        )
+        require(
+            self.model in wm.MODELS,
+            f"model={self.model!r} is unknown; use one of {tuple(wm.MODELS)}.",
         )
         for name in ("context_length", "query_length", "train_episodes", "eval_episodes", "steps"):
             value = getattr(self, name)

@@ -34,3 +34,12 @@ def test_taken_names_and_bad_types_are_refused(registered):
         wm.register("other", MyModel)
     with pytest.raises(TypeError, match="must be a subclass"):
         wm.register("my-s4wm", MyModel(wm.WorldModelConfig()))
+
+
+def test_the_trainers_configs_accept_a_registered_model(registered):
+    from agents.dreamer import DreamerConfig
+    from experiments.world_model.config import Experiment
+
+    assert Experiment(model="my-s4wm").model == DreamerConfig(model="my-s4wm").model == "my-s4wm"
+    with pytest.raises(ValueError, match="unknown"):
+        Experiment(model="s5wm")
