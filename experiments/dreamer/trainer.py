@@ -157,6 +157,7 @@ class DreamerTrainer(lifecycle.Trainer):
 
     agent: ClassVar[str] = "dreamer"
     command: ClassVar[str] = "python -m experiments.dreamer"
+    evaluate_command: ClassVar[str] = "python -m experiments.evaluate"
     config_field: ClassVar[str] = "dreamer"
     config_type: ClassVar[type] = DreamerConfig
     run_type: ClassVar[type] = DreamerRunConfig

@@ -141,6 +141,7 @@ class PPOTrainer(lifecycle.Trainer):
 
     agent: ClassVar[str] = "ppo"
     command: ClassVar[str] = "python -m experiments.ppo"
+    evaluate_command: ClassVar[str] = "python -m experiments.evaluate"
     config_field: ClassVar[str] = "ppo"
     config_type: ClassVar[type] = PPOConfig
     optimiser_fields: ClassVar[tuple[str, ...]] = ("lr", "max_grad_norm")
@@ -181,11 +182,6 @@ class PPOTrainer(lifecycle.Trainer):
             f"over {summary['num_seeds']} seed(s)), best update mean {summary['mmer_mean']:.3f} "
             f"(POPGym's MMER on POPGym tasks); files in {run_dir}"
         ]
-
-    def next_steps(self, summary: dict, run_dir: Path) -> list[str]:
-        if summary["last_checkpoint"] is None:
-            return []
-        return [f"evaluate: python -m experiments.evaluate {run_dir}"]
 
 
 TRAINER = PPOTrainer()

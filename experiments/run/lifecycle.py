@@ -120,6 +120,8 @@ class Trainer(abc.ABC):
     """The config field of the run's length: `--resume RUN` with a larger value extends it."""
     optimiser_fields: ClassVar[tuple[str, ...]] = ("lr",)
     """Learning rates and clips: after a non-finite stop the hint branches with them lowered."""
+    evaluate_command: ClassVar[str | None] = None
+    """The command that evaluates a run's checkpoint (hinted after a run that has one)."""
 
     @abc.abstractmethod
     def presets(self) -> dict[str, tuple[str, Args]]:
@@ -177,8 +179,10 @@ class Trainer(abc.ABC):
         return []
 
     def next_steps(self, summary: dict, run_dir: Path) -> list[str]:
-        """Commands that work on the run as `summary` describes it (e.g. evaluate a checkpoint)."""
-        return []
+        """Commands that work on the run as `summary` describes it: evaluate its checkpoint."""
+        if self.evaluate_command is None or summary["last_checkpoint"] is None:
+            return []
+        return [f"evaluate: {self.evaluate_command} {run_dir}"]
 
 
 def config_record(trainer: Trainer, config: Any, run: RunConfig, preset: str) -> dict:

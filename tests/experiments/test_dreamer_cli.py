@@ -170,3 +170,9 @@ def test_help_and_bad_input(capsys, tmp_path):
     assert not (tmp_path / "bad").exists()
     with pytest.raises(ConfigError, match="drop --checkpoint-replay"):  # fixed for a run
         dreamer.main(dreamer.parse(["--resume", str(tmp_path), "--no-checkpoint-replay"]))
+
+
+def test_a_checkpointed_run_hints_its_evaluation_and_an_empty_one_does_not():
+    hint = TRAINER.next_steps({"last_checkpoint": "checkpoints/000000002"}, Path("R"))
+    assert hint == ["evaluate: python -m experiments.evaluate R"]
+    assert TRAINER.next_steps({"last_checkpoint": None}, Path("R")) == []
