@@ -1,9 +1,11 @@
-"""Synthetic sequence tasks that check a memory core can remember, and a tiny trainer for them.
+"""The copy-the-first-input task in its original form, with its own tiny trainer.
 
 `copy_first_batch` builds the copy-the-first-input task: a symbol shown at `t = 0`, blanks after it,
 and the symbol as the target at the last step, so only a core that keeps it for `T - 1` steps can
 answer. `fit_copy_first` trains `core -> Dense(K)` on fresh batches with Adam inside one jitted
-`lax.scan` and returns the loss curve. Axis names: `T` time, `B` batch, `K` symbols, `H` width.
+`lax.scan` and returns the loss curve. `rlssm.probes.CopyFirst` is the same task for the generic
+`fit_probe` / `evaluate_probe`, which score any length. Axis names: `T` time, `B` batch, `K`
+symbols, `H` width.
 """
 
 from typing import NamedTuple
