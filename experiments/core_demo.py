@@ -3,8 +3,10 @@
     python -m experiments.core_demo                       # all cores, length 64, CPU-sized
     python -m experiments.core_demo --cores s5 gru --length 256 --steps 600
 
-A core with memory drives the loss from chance (log K) to near zero; the memoryless "none" core
-cannot. Throughput is measured by `python -m benchmarks.cores`, not here.
+A core with memory drives the loss from chance (log K) to near zero in the default settings
+(every core below 0.1 within 300 updates; the GRU and LSTM start with their gates biased to keep
+their state, `overrides`); the memoryless "none" core stays at chance. Throughput is measured by
+`python -m benchmarks.cores`, not here.
 """
 
 import dataclasses
@@ -47,11 +49,17 @@ class DemoConfig:
             raise ValueError("--length must be >= 2 and --steps >= 20.")
 
 
+GATE_BIASES = {"lstm": {"forget_bias": 3.0}, "gru": {"update_bias": 2.0}}
+"""Long-memory gate biases: with flax's zero biases the GRU stays at chance (loss 2.08 = log 8)
+after 300 updates at T=64; with these both solve it (GRU: final loss 0.018-0.048 over seeds 0-2,
+LSTM 0.007)."""
+
+
 def overrides(name: str, width: int) -> dict:
-    """Demo settings per core: state size = width; a long-memory forget bias for the LSTM."""
+    """Demo settings per core: state size = width; long-memory gate biases (`GATE_BIASES`)."""
     if name in ("s5", "lru"):
         return {"state_size": width}
-    return {"forget_bias": 3.0} if name == "lstm" else {}
+    return GATE_BIASES.get(name, {})
 
 
 def run_one(name: str, cfg: DemoConfig) -> dict:
