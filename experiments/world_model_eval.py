@@ -40,13 +40,25 @@ class CompareArgs:
             raise ValueError(f"{len(self.labels)} labels for {len(self.run_dirs)} runs.")
 
 
+OTHER_AGENTS = {"ppo": "a PPO run", "dreamer": "a model-based agent's run"}
+"""config.json `agent`s that `python -m experiments.evaluate` evaluates instead."""
+
+
 def load_summary(path: Path) -> dict:
-    """The summary of a finished, evaluated run.
+    """The summary of a finished, evaluated world-model run.
 
     Raises:
-        RunDirError: not a run directory, or the run has no evaluation yet.
+        RunDirError: not a run directory, a run of another agent (PPO, the model-based agent),
+            or the run has no evaluation yet.
     """
-    summary = RunDir.open(path).read_summary()
+    run = RunDir.open(path)
+    agent = run.read_config().get("agent")
+    if agent in OTHER_AGENTS:
+        raise RunDirError(
+            f"{path} is {OTHER_AGENTS[agent]} (config.json agent={agent!r}), not a world-model "
+            f"run; evaluate it with `python -m experiments.evaluate {path}`."
+        )
+    summary = run.read_summary()
     if summary is None or summary.get("eval") is None:
         raise RunDirError(f"{path} has no evaluation yet (it finishes with one).")
     return summary
@@ -102,7 +114,7 @@ def compare(args: CompareArgs, console: Console) -> dict[str, dict]:
 def cli(argv: list[str] | None = None) -> int:
     """Entry point of `python -m experiments.world_model_eval`; returns the exit status."""
     args = tyro.cli(CompareArgs, args=argv, prog="python -m experiments.world_model_eval")
-    console = Console()
+    console = Console(soft_wrap=True)  # the suggested command stays whole in logs
     try:
         compare(args, console)
     except RunDirError as err:

@@ -30,16 +30,18 @@ def by_update(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([steps[u] for u in updates]), table.reshape(len(updates), len(seeds))
 
 
-def band(ax, x: np.ndarray, values: np.ndarray, label: str | None = None) -> None:
-    """Mean over seeds (line) and min-max over seeds (band); NaN entries are skipped."""
+def band(ax, x: np.ndarray, values: np.ndarray, label: str | None = None):
+    """Mean over seeds (line) and min-max over seeds (band); NaN entries are skipped. Returns
+    the line (None when every value is NaN)."""
     finite = np.isfinite(values).any(axis=1)
     if not finite.any():
-        return
+        return None
     x, values = x[finite], values[finite]
     line = ax.plot(x, np.nanmean(values, axis=1), label=label)[0]
     if values.shape[1] > 1:
         lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
         ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
+    return line
 
 
 def learning_curves(
@@ -69,8 +71,15 @@ def learning_curves(
     return paths
 
 
-def score_chart(table: dict[str, dict[str, tuple[float, float]]], path: Path, ylabel: str):
-    """Grouped bars: `table[task][method] = (mean, std)`; one group per task."""
+def score_chart(
+    table: dict[str, dict[str, tuple[float, float]]],
+    path: Path,
+    ylabel: str,
+    title: str | None = None,
+):
+    """Grouped bars: `table[task][method] = (mean, std)`; one group per task, one bar per
+    method (legend). The title defaults to `ylabel` (the suite's names the score and the
+    budget: env steps per seed and seeds)."""
     tasks = list(table)
     methods = sorted({m for row in table.values() for m in row})
     width = 0.8 / max(len(methods), 1)
@@ -81,7 +90,7 @@ def score_chart(table: dict[str, dict[str, tuple[float, float]]], path: Path, yl
         std = [table[t].get(method, (math.nan, math.nan))[1] for t in tasks]
         ax.bar(x + (i - (len(methods) - 1) / 2) * width, mean, width, yerr=std, label=method)
     ax.set_xticks(x, tasks, rotation=30, ha="right")
-    ax.set(ylabel=ylabel)
+    ax.set(ylabel=ylabel, title=ylabel if title is None else title)
     ax.axhline(0.0, color="black", linewidth=0.5)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)

@@ -4,7 +4,7 @@
         bar.update(steps_done, steps_per_second, return_mean)
 
 Disabled (`enabled=False`) it prints nothing; on a non-terminal (a log file) rich prints the
-final state once.
+final state once, as one whole line (`LOG_WIDTH` columns wide at most, not rich's 80).
 """
 
 import math
@@ -18,6 +18,18 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+LOG_WIDTH = 250
+"""Columns the bar may take when the output is not a terminal (nothing to wrap at)."""
+
+
+def bar_console(console: Console | None) -> Console:
+    """`console`, or on a non-terminal (a log file, a pipe) a console on the same file that
+    does not cut the bar at rich's default 80 columns."""
+    console = console or Console()
+    if console.is_terminal:
+        return console
+    return Console(file=console.file, width=max(console.width, LOG_WIDTH), no_color=True)
 
 
 class TrainingProgress:
@@ -42,7 +54,7 @@ class TrainingProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=console,
+            console=bar_console(console),
             disable=not enabled,
         )
         self._task = self._progress.add_task(
