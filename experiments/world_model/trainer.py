@@ -184,11 +184,13 @@ class WorldModelSession:
             c,
             run_dir.plots / "frames.png",
             title=f"{self.label}, seed 0: ground truth above generated query frames",
+            first_context=frames[:, 0],
         )
         plots.mse_vs_horizon(
             {self.label: np.asarray(result.metrics.mse)},
             run_dir.plots / "mse_horizon.png",
             f"{experiment.task}: imagination error over the query",
+            plots.baseline_mse(splits.eval["obs"], c, experiment.horizon),
         )
         return result
 
