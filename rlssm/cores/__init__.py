@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 
 from rlssm.cores.base import BlockConfig, Carry, CoreConfig, LinearConfig, MemoryCore
+from rlssm.cores.deltanet import GatedDeltaNetConfig, GatedDeltaNetCore
 from rlssm.cores.feedforward import FeedForwardConfig, FeedForwardCore
 from rlssm.cores.gru import GRUConfig, GRUCore
 from rlssm.cores.lru import LRUConfig, LRUCore
@@ -31,6 +32,7 @@ CONFIGS: dict[str, type[CoreConfig]] = {
         LRUConfig,
         S6Config,
         MinGRUConfig,
+        GatedDeltaNetConfig,
         GRUConfig,
         LSTMConfig,
         FeedForwardConfig,
@@ -118,6 +120,8 @@ __all__ = [
     "FeedForwardCore",
     "GRUConfig",
     "GRUCore",
+    "GatedDeltaNetConfig",
+    "GatedDeltaNetCore",
     "LRUConfig",
     "LRUCore",
     "LSTMConfig",

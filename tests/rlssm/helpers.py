@@ -7,6 +7,9 @@ import rlssm.cores as cores
 
 STATE_SIZED = {"s5": 8, "lru": 8, "s6": 4}
 LINEAR = ("s5", "lru", "s6", "mingru")
+DELTA = ("gated_deltanet",)
+"""Matrix-state delta-rule cores: two heads of width 4, one layer (they compile slower; the
+layer stack is the same `BlockStack` the two-layer s6 and mingru cases check)."""
 
 
 def small_core(name: str, **overrides):
@@ -14,6 +17,8 @@ def small_core(name: str, **overrides):
     kwargs = {"hidden_size": 8, "num_layers": 2}
     if name in STATE_SIZED:
         kwargs["state_size"] = STATE_SIZED[name]
+    if name in DELTA:
+        kwargs.update(num_heads=2, head_dim=4, num_layers=1)
     return cores.make(name, **{**kwargs, **overrides})
 
 
