@@ -1,15 +1,17 @@
-"""The README's "From Python" PPO snippet runs as printed (on a budget of two updates)."""
+"""docs/PPO.md's "From Python" snippet runs as printed (on a budget of two updates), and the
+README points to that page."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "PPO.md"
 
 
 def snippet() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
     (block,) = [b for b in blocks if "from agents.ppo import make_train" in b]
     return block
 
@@ -22,6 +24,10 @@ def test_the_snippet_starts_from_the_command_lines_default_preset():
 def test_the_python_snippet_trains_two_seeds():
     code = snippet().replace("total_timesteps=200_000", "total_timesteps=8192")
     scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)  # the README's own code
+    exec(compile(code, "docs/PPO.md", "exec"), scope)  # the page's own code
     assert scope["metrics"]["return_mean"].shape == (2, 2)
     assert scope["config"].env_name == "RepeatFirstEasy"
+
+
+def test_the_readme_links_the_ppo_page():
+    assert "(docs/PPO.md)" in (ROOT / "README.md").read_text()
