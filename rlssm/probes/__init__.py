@@ -26,7 +26,14 @@ from rlssm.probes.state_tracking import (
     s5_permutations,
     s5_prefix_products,
 )
-from rlssm.probes.train import FitResult, ProbeModel, evaluate_probe, fit_probe, masked_metrics
+from rlssm.probes.train import (
+    FitResult,
+    ProbeModel,
+    evaluate_probe,
+    fit_probe,
+    masked_metrics,
+    probe_accuracy,
+)
 
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
@@ -68,6 +75,7 @@ __all__ = [
     "make_task",
     "masked_metrics",
     "mqar_batch",
+    "probe_accuracy",
     "s5_composition_table",
     "s5_permutations",
     "s5_prefix_products",

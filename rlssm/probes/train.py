@@ -7,6 +7,7 @@ depend on the length). Loss and accuracy count only the steps a task scores (`ma
 names: `T` time, `B` batch, `C` classes.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -111,6 +112,21 @@ def fit_probe(
     return train(key)
 
 
+def probe_accuracy(
+    core: CoreConfig | MemoryCore, task: Task, length: int, batch_size: int
+) -> Callable[[dict, jax.Array], jax.Array]:
+    """`accuracy(params, key)`: the scored-step accuracy on a fresh batch (jittable, vmappable
+    over params of several seeds)."""
+    task.check_length(length)
+    model = probe_model(core, task)
+
+    def accuracy(params, key):
+        batch = task.sample(key, length, batch_size)
+        return masked_metrics(model.apply(params, batch.x, batch.start), batch)[1]
+
+    return accuracy
+
+
 def evaluate_probe(
     core: CoreConfig | MemoryCore,
     task: Task,
@@ -121,12 +137,4 @@ def evaluate_probe(
     batch_size: int = 256,
 ) -> float:
     """Accuracy over the scored steps of a fresh batch of `batch_size` episodes at `length`."""
-    task.check_length(length)
-    model = probe_model(core, task)
-
-    @jax.jit
-    def accuracy(params, key):
-        batch = task.sample(key, length, batch_size)
-        return masked_metrics(model.apply(params, batch.x, batch.start), batch)[1]
-
-    return float(accuracy(params, key))
+    return float(jax.jit(probe_accuracy(core, task, length, batch_size))(params, key))
