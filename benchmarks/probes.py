@@ -46,7 +46,7 @@ class Args:
     """Probe tasks (`rlssm.probes.TASKS`), with their default options."""
     seeds: int = 2
     """Seeds per row (trained together, vmapped)."""
-    steps: int = 1500
+    steps: int = 1000
     """Adam updates per seed."""
     length: int = 64
     """Training length T."""
@@ -147,7 +147,10 @@ def columns(args: Args) -> tuple[str, ...]:
 
 def header(args: Args) -> str:
     """The text above the table: machine, command and what the cells mean."""
+    backend = jax.default_backend()
+    title = "## State tracking and length" + ("" if backend == "cpu" else f" ({backend})")
     return (
+        f"{title}\n\n"
         f"Machine: {machine()}. Command: `python -m benchmarks.probes --write-docs` (a run "
         "replaces the rows it measures and keeps the others). Each row trains "
         f"`core -> Dense(C)` at T = {args.length} ({args.steps} Adam updates, batch "
