@@ -18,4 +18,5 @@ FAMILIES: tuple[str, ...] = (
     "labyrinth_escape",
     "labyrinth_explore",
     "stateless",
+    "parity",
 )

@@ -196,9 +196,13 @@ class CardGame(environment.Environment):
         """Scores `action` and updates the game's own fields (see the class docstring)."""
         raise NotImplementedError
 
+    def deal(self, key: jax.Array, counts: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Deals one card from the cards left (`draw`); a game with replacement overrides it."""
+        return draw(key, counts)
+
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, Any]:
         """Deals the first card. Returns the observation, float32 `[D]`, and the state."""
-        card, counts = draw(key, self.full_deck())
+        card, counts = self.deal(key, self.full_deck())
         state = self.start(card, counts)
         return self.observe(card, state), state
 
@@ -206,7 +210,7 @@ class CardGame(environment.Environment):
         self, key: jax.Array, state: Any, action: jax.Array, params: EnvParams
     ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict]:
         """Deals the next card and scores `action` (int `[]`) by the game's rule."""
-        card, counts = draw(key, state.counts)
+        card, counts = self.deal(key, state.counts)
         reward, state = self.play(state.replace(time=state.time + 1, counts=counts), action, card)
         terminated = state.time >= self.episode_length
         return self.observe(card, state), state, reward, terminated, {}
