@@ -103,7 +103,8 @@ class DreamerConfig:
             f"act_steps = {self.steps_per_iteration}); raise it.",
         )
         require(
-            self.model in wm.MODELS, f"model={self.model!r} is unknown; use one of {tuple(wm.MODELS)}."
+            self.model in wm.MODELS,
+            f"model={self.model!r} is unknown; use one of {tuple(wm.MODELS)}.",
         )
         require(
             self.core in wm.BACKBONES,
