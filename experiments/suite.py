@@ -66,6 +66,32 @@ PAPER_TASKS = tuple(f"{f}{level}" for f in PAPER_FAMILIES for level in ("Easy", 
 CPU_TASKS = ("RepeatFirstEasy", "RepeatPreviousEasy", "RepeatPreviousMedium")
 """The `cpu` suite's tasks: two Easy ones that S5 and GRU both solve, and a Medium one where
 memory architectures separate at cpu-small's budget."""
+
+
+def core_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """`NAME@option=value,...` -> `(NAME, {option: value})`; values as JSON where they parse
+    (`true`, `2`, `0.5`), else strings."""
+    name, _, text = spec.partition("@")
+    options: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        option, equals, value = item.partition("=")
+        if not equals:
+            raise ValueError(f"cores: {spec!r}: write options as NAME@option=value,option=value.")
+        try:
+            options[option] = json.loads(value)
+        except json.JSONDecodeError:
+            options[option] = value
+    return name, options
+
+
+PARITY_TASKS = ("ParityEasy", "ParityMedium")
+NEG = "@negative_eigenvalues=true"
+STATE_CORES = (
+    *(f"{core}{option}" for core in ("mingru", "s6", "gated_deltanet") for option in ("", NEG)),
+    "gru",
+)
+"""The `state` suite: every input-dependent linear core without and with negative eigenvalues
+(transition range (0, 1) vs (-1, 1)), and the GRU."""
 AgentName = Literal["ppo", "dreamer"]
 """The agents a suite can train (see `AGENTS`)."""
 
@@ -77,7 +103,8 @@ class SuiteConfig:
     agents: tuple[AgentName, ...] = ("ppo",)
     """Agents per cell: ppo (recurrent PPO), dreamer (the core as its world model's backbone)."""
     cores: tuple[str, ...] = ("s5", "gru")
-    """Registered core names (see rlssm.cores.registered())."""
+    """Registered core names (see rlssm.cores.registered()), each optionally with options of
+    its config: `mingru@negative_eigenvalues=true`, `s5@blocks=2,dt_max=0.2` (PPO cells)."""
     tasks: tuple[str, ...] = ("RepeatFirstEasy", "RepeatPreviousEasy")
     """Registered task names (POPGym tasks: returns in [-1, 1])."""
     num_seeds: int = 2
@@ -115,9 +142,12 @@ class SuiteConfig:
     suite's (default: refuse to run, naming the differing settings)."""
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.cores) - set(cores.registered()))
+        unknown = sorted({core_spec(c)[0] for c in self.cores} - set(cores.registered()))
         if unknown:
             raise ValueError(f"cores: unknown {unknown}; registered: {cores.registered()}.")
+        for spec in self.cores:
+            name, options = core_spec(spec)
+            cores.config_for(name, **options)  # an unknown option or a bad value fails here
         if self.base_preset not in presets():
             raise ValueError(f"base_preset={self.base_preset!r}; use one of {list(presets())}.")
         if self.dreamer_preset not in dreamer_presets.presets():
@@ -146,6 +176,17 @@ SUITES = {
         " minutes on a laptop CPU).",
         SuiteConfig(tasks=CPU_TASKS, previous_action_reward=True, out_dir=Path("runs/suite-cpu")),
     ),
+    "state": (
+        "State tracking (issue: the negative-eigenvalue paper in RL): Parity at 16 and 64 steps,"
+        " input-dependent linear cores with and without negative eigenvalues, GRU as the"
+        " nonlinear reference; one layer of width 64, cpu-small's budget (1M steps x 2 seeds).",
+        SuiteConfig(
+            tasks=PARITY_TASKS,
+            cores=STATE_CORES,
+            num_layers=1,
+            out_dir=Path("runs/suite-state"),
+        ),
+    ),
     "paper": (
         "S5 (4x256) vs GRU (256) on the POPGym tasks of Lu et al. (2023), popgym-paper PPO.",
         SuiteConfig(
@@ -158,11 +199,17 @@ SUITES = {
 }
 
 
-def core_config(cfg: SuiteConfig, name: str, base: cores.CoreConfig) -> cores.CoreConfig:
-    """The core of a cell: the preset's own core when the type matches, else a fresh one.
+def core_config(cfg: SuiteConfig, spec: str, base: cores.CoreConfig) -> cores.CoreConfig:
+    """The core of a cell: the preset's own core when the type matches, else a fresh one,
+    with the options of `spec` (`NAME@option=value,...`).
 
     `--hidden-size` and `--num-layers` override both; S5/LRU state sizes follow the width.
     """
+    name, extra = core_spec(spec)
+    return dataclasses.replace(_sized_core(cfg, name, base), **extra)
+
+
+def _sized_core(cfg: SuiteConfig, name: str, base: cores.CoreConfig) -> cores.CoreConfig:
     has_state = "state_size" in {f.name for f in dataclasses.fields(cores.CONFIGS[name])}
     options: dict = {}
     if cfg.num_layers is not None:
@@ -189,6 +236,11 @@ def dreamer_args(cfg: SuiteConfig, core: str, task: str) -> Args:
     """The model-based agent's training arguments of one (core, task) cell: its preset with the
     core as the world model's backbone, the suite's budget and `--dreamer-options`."""
     base = dreamer_presets.presets()[cfg.dreamer_preset][1]
+    if core_spec(core)[1]:
+        raise ConfigError(
+            f"cores: {core!r}: core options apply to PPO cells only; the model-based agent's "
+            "backbone takes its options from --dreamer-options."
+        )
     options: dict = dict(cfg.dreamer_options)
     replay = {
         k.removeprefix("replay."): options.pop(k) for k in list(options) if k.startswith("replay.")

@@ -40,3 +40,20 @@ def test_a_preset_may_follow_flags_but_not_as_a_flag_value():
 def test_a_misspelt_preset_names_the_presets(capsys):
     err = rejected(ppo.parse, ["cpu-smal"], capsys)
     assert "did you mean 'cpu-small'?" in err and "cartpole" in err
+
+
+def test_suite_cores_carry_their_config_options():
+    from experiments import suite
+    from experiments.run.serialize import ConfigError
+
+    spec = "mingru@negative_eigenvalues=true,hidden_size=16"
+    cfg = suite.SuiteConfig(cores=(spec,), tasks=("ParityEasy",))
+    core = suite.cell_args(cfg, spec, "ParityEasy").core
+    assert core.negative_eigenvalues is True and core.hidden_size == 16
+    assert suite.cell_dir(cfg, spec, "ParityEasy").parent.name == spec
+    with pytest.raises(TypeError, match="no option"):
+        suite.SuiteConfig(cores=("mingru@negative_eigenvalue=true",))
+    with pytest.raises(ValueError, match="option=value"):
+        suite.SuiteConfig(cores=("mingru@neg",))
+    with pytest.raises(ConfigError, match="PPO cells only"):
+        suite.dreamer_args(cfg, spec, "ParityEasy")
