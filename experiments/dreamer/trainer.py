@@ -26,6 +26,7 @@ from agents.dreamer.train import Agent, DreamerState, make_agent
 from experiments.dreamer import plots as dreamer_plots
 from experiments.run import lifecycle, plots, scores
 from experiments.run.config import NESTED, Args, RunConfig
+from experiments.run.devices import Placement
 from experiments.run.loop import LoopResult
 from experiments.run.programs import ChunkPrograms
 from experiments.run.run_dir import RunDir
@@ -95,16 +96,13 @@ class DreamerSession:
     config: DreamerConfig
     run: DreamerRunConfig
     built: Built
+    placement: Placement | None = None
 
     def __post_init__(self) -> None:
         self.label = label(self.config)
         programs = self.built.programs
         self._compiled_before = programs.compile_seconds
-        self.init, self.compile, self.run_chunk = (
-            programs.init,
-            programs.compile,
-            programs.run_chunk,
-        )
+        self.init, self.compile, self.run_chunk = programs.on(self.placement)
 
     @property
     def compile_seconds(self) -> float:
@@ -158,6 +156,7 @@ class DreamerTrainer(lifecycle.Trainer):
     agent: ClassVar[str] = "dreamer"
     command: ClassVar[str] = "python -m experiments.dreamer"
     evaluate_command: ClassVar[str] = "python -m experiments.evaluate"
+    batch_fields: ClassVar[tuple[str, ...]] = ("acting", "replay")
     config_field: ClassVar[str] = "dreamer"
     config_type: ClassVar[type] = DreamerConfig
     run_type: ClassVar[type] = DreamerRunConfig
@@ -195,7 +194,7 @@ class DreamerTrainer(lifecycle.Trainer):
     def open(self, config: DreamerConfig, run: DreamerRunConfig, run_dir: RunDir, console):
         if not run.checkpoint_replay:
             console.print(f"[yellow]note:[/yellow] {NOT_BITWISE}")
-        return DreamerSession(config, run, build(config))
+        return DreamerSession(config, run, build(config), self.placement(config, run))
 
     def checkpointed(self, run: DreamerRunConfig, state: DreamerState):
         if run.checkpoint_replay:

@@ -20,6 +20,7 @@ from agents.ppo import PPOConfig, make_agent
 from agents.ppo.train import Agent
 from experiments.run import lifecycle, plots, scores
 from experiments.run.config import NESTED, Args, RunConfig
+from experiments.run.devices import Placement
 from experiments.run.loop import LoopResult
 from experiments.run.programs import ChunkPrograms
 from experiments.run.run_dir import RunDir
@@ -100,13 +101,13 @@ class PPOSession:
     ppo: PPOConfig
     run: RunConfig
     built: Built
+    placement: Placement | None = None
     label: str = "training"
 
     def __post_init__(self) -> None:
         self.programs = self.built.programs
         self._compiled_before = self.programs.compile_seconds
-        self.init, self.compile = self.programs.init, self.programs.compile
-        self.run_chunk = self.programs.run_chunk
+        self.init, self.compile, self.run_chunk = self.programs.on(self.placement)
 
     @property
     def compile_seconds(self) -> float:
@@ -142,6 +143,7 @@ class PPOTrainer(lifecycle.Trainer):
     agent: ClassVar[str] = "ppo"
     command: ClassVar[str] = "python -m experiments.ppo"
     evaluate_command: ClassVar[str] = "python -m experiments.evaluate"
+    batch_fields: ClassVar[tuple[str, ...]] = ("env_state", "obs", "start", "carry")
     config_field: ClassVar[str] = "ppo"
     config_type: ClassVar[type] = PPOConfig
     optimiser_fields: ClassVar[tuple[str, ...]] = ("lr", "max_grad_norm")
@@ -169,12 +171,15 @@ class PPOTrainer(lifecycle.Trainer):
     def check(self, config: PPOConfig) -> None:
         build(ppo_config(config))
 
+    def pieces_per_device(self, config: PPOConfig) -> tuple[int, str]:
+        return config.num_minibatches, " minibatches"
+
     def init_function(self, config: PPOConfig) -> Callable:
         return build(ppo_config(config)).init
 
     def open(self, config: PPOConfig, run: RunConfig, run_dir: RunDir, console) -> PPOSession:
         config = ppo_config(config)
-        return PPOSession(config, run, build(config))
+        return PPOSession(config, run, build(config), self.placement(config, run))
 
     def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
         return [

@@ -19,7 +19,7 @@ import tyro
 from experiments.run.flags import config_errors, preset_first, speak_flags
 from experiments.run.serialize import ConfigError, from_dict
 
-SESSION_FIELDS = ("resume", "stop_after", "progress")
+SESSION_FIELDS = ("resume", "stop_after", "progress", "devices")
 """Run settings a resumed run may change (everything else is fixed by config.json)."""
 BRANCH_FIELDS = ("branch_from", "from_checkpoint")
 """Run settings that start a new run from another run's checkpoint (never stored)."""
@@ -43,6 +43,10 @@ class RunConfig:
     """Newest checkpoints kept (0: all)."""
     max_nonfinite_streak: int = 5
     """Stop when a seed had this many updates in a row with non-finite losses or gradients."""
+    devices: int = 1
+    """Devices of this host to train on (0: all): environments are split over them, gradients
+    summed across them (the same updates as on one device, up to rounding); may change on
+    --resume."""
     stop_after: int | None = None
     """Pause after this many updates of this invocation (checkpointed; continue with --resume)."""
     progress: bool = True
@@ -71,6 +75,7 @@ class RunConfig:
             ("checkpoint_every", 1),
             ("keep_checkpoints", 0),
             ("max_nonfinite_streak", 1),
+            ("devices", 0),
         )
         for name, low in checks:
             if getattr(self, name) < low:

@@ -45,6 +45,7 @@ from experiments.run.config import (
     defaults,
     flag,
 )
+from experiments.run.devices import Placement, check_divisible
 from experiments.run.flags import speak_flags
 from experiments.run.interrupt import StopRequest
 from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
@@ -122,6 +123,9 @@ class Trainer(abc.ABC):
     """Learning rates and clips: after a non-finite stop the hint branches with them lowered."""
     evaluate_command: ClassVar[str | None] = None
     """The command that evaluates a run's checkpoint (hinted after a run that has one)."""
+    batch_fields: ClassVar[tuple[str, ...]] = ()
+    """Training-state fields whose leaves carry the environment axis `B`, split over the
+    devices by `--devices` (experiments.run.devices); none: the trainer runs on one device."""
 
     @abc.abstractmethod
     def presets(self) -> dict[str, tuple[str, Args]]:
@@ -156,6 +160,22 @@ class Trainer(abc.ABC):
         `jax.eval_shape`: `--from` then names the changed settings that change the state's
         shapes before anything compiles (None: the restore refuses them, naming a leaf)."""
         return None
+
+    def pieces_per_device(self, config: Any) -> tuple[int, str]:
+        """How many parts of the environment axis each device must hold whole (e.g. PPO's
+        minibatches), and their name for the error message."""
+        return 1, ""
+
+    def placement(self, config: Any, run: RunConfig) -> Placement | None:
+        """Where the chunks run with `--devices` (None: one device); refuses, before anything
+        compiles, environments that the devices do not divide."""
+        if run.devices == 1:
+            return None
+        if not self.batch_fields:
+            raise ConfigError(f"--devices: {self.command} trains on one device; drop --devices.")
+        pieces, what = self.pieces_per_device(config)
+        check_divisible(config.num_envs, run.devices, pieces, what)
+        return Placement.of(run.devices, config.num_envs, self.batch_fields)
 
     def resumed(self, stored: RunConfig, given: RunConfig) -> RunConfig:
         """The stored run settings with this invocation's session fields."""
@@ -568,6 +588,7 @@ def main(trainer: Trainer, args: Args, console: Console | None = None) -> TrainR
     console = console or Console()
     plan = start(trainer, args)
     config, run, run_dir = plan.config, plan.run, plan.run_dir
+    trainer.placement(config, run)  # a bad --devices fails before the run directory is made
     if run_dir is None:
         record = config_record(trainer, config, run, plan.preset)
         if plan.branch is not None:

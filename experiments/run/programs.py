@@ -3,11 +3,13 @@
     programs = ChunkPrograms(agent.run, agent.init)      # PPO, the model-based agent
     programs.compile(state, sizes)                        # once per chunk size and seed count
     state, metrics = programs.run_chunk(state, size)      # N seeds at once (vmap)
+    programs.run_chunk(state, size, placement)            # the same over a host's devices
 
 `init` maps over seeds one at a time (agents.common.map_seeds: a batched QR inside a jitted
 program can deadlock XLA's CPU thread pool); the chunks are vmapped. Kept per config within a
 process by the trainers, so resuming, evaluating or a suite cell with the same config does not
-compile again.
+compile again. With a `Placement` (experiments.run.devices) the chunks are jitted with its
+shardings: environments split over the devices, the rest replicated.
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ from typing import Any
 import jax
 
 from agents.common import map_seeds
+from experiments.run.devices import Placement
 
 
 @dataclasses.dataclass
@@ -29,26 +32,51 @@ class ChunkPrograms:
     """`run(state, num_updates) -> (state, metrics)` of one seed."""
     init_one: Callable[[jax.Array], Any]
     """`init(key) -> state` of one seed."""
-    chunks: dict[tuple[int, int], Any] = dataclasses.field(default_factory=dict)
+    chunks: dict[tuple, Any] = dataclasses.field(default_factory=dict)
     compile_seconds: float = 0.0
     """Seconds spent compiling chunk programs in this process."""
 
     def __post_init__(self) -> None:
         self.init = jax.jit(map_seeds(self.init_one))
 
-    def compile(self, state: Any, sizes: list[int]) -> None:
-        """Compiles the chunk program of every size in `sizes` for `state`'s number of seeds."""
+    def on(self, placement: Placement | None) -> tuple[Callable, Callable, Callable]:
+        """`(init, compile, run_chunk)` of a session whose chunks run on `placement`."""
+        bound = functools.partial
+        return (
+            self.init,
+            bound(self.compile, placement=placement),
+            bound(self.run_chunk, placement=placement),
+        )
+
+    def compile(self, state: Any, sizes: list[int], placement: Placement | None = None) -> None:
+        """Compiles the chunk program of every size in `sizes` for `state`'s number of seeds
+        (and `placement`'s devices)."""
+        state = place(state, placement)
         for size in sorted(set(sizes)):
-            signature = (size, num_seeds(state))
+            signature = (size, num_seeds(state), placement and placement.key)
             if signature not in self.chunks:
                 t0 = time.perf_counter()
-                fn = jax.jit(jax.vmap(functools.partial(self.run, num_updates=size)))
+                run = jax.vmap(functools.partial(self.run, num_updates=size))
+                if placement is None:
+                    fn = jax.jit(run)
+                else:
+                    shardings = placement.shardings(state)
+                    out = (shardings, placement.replicated)
+                    fn = jax.jit(run, in_shardings=(shardings,), out_shardings=out)
                 self.chunks[signature] = fn.lower(state).compile()
                 self.compile_seconds += time.perf_counter() - t0
 
-    def run_chunk(self, state: Any, size: int) -> tuple[Any, dict]:
+    def run_chunk(
+        self, state: Any, size: int, placement: Placement | None = None
+    ) -> tuple[Any, dict]:
         """Runs `size` updates of every seed (compiled beforehand by `compile`)."""
-        return self.chunks[(size, num_seeds(state))](state)
+        signature = (size, num_seeds(state), placement and placement.key)
+        return self.chunks[signature](place(state, placement))
+
+
+def place(state: Any, placement: Placement | None) -> Any:
+    """`state` laid out as `placement` says (unchanged without one, or when it already is)."""
+    return state if placement is None else jax.device_put(state, placement.shardings(state))
 
 
 def num_seeds(state: Any) -> int:

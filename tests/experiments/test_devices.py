@@ -1,0 +1,57 @@
+"""--devices: a host's devices split the environments; the updates equal one device's."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.ppo import PPOConfig
+from experiments.ppo.trainer import TRAINER
+from experiments.run.config import RunConfig
+from experiments.run.serialize import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def four_devices() -> dict:
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.experiments.multidevice_check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_one_update_on_2_and_4_devices_equals_one_device(four_devices):
+    # The updates are the same up to float32 rounding of the gradients' sums across devices.
+    assert four_devices["moved"] > 1e-4  # the update changed the parameters
+    for devices in ("2", "4"):
+        assert four_devices["difference"][devices] < 1e-5, four_devices["difference"]
+
+
+def test_environments_and_carries_are_split_and_parameters_replicated(four_devices):
+    for devices, layout in four_devices["layouts"].items():
+        rows = 8 // int(devices)
+        assert layout["obs_devices"] == int(devices)
+        assert layout["obs_shard_rows"] == layout["carry_shard_rows"] == rows
+        assert layout["env_replicated"] == (devices == "1") and layout["params_replicated"]
+
+
+def test_envs_that_do_not_split_are_refused_before_compiling(four_devices):
+    assert four_devices["refused"] == (
+        "--num-envs 8 does not split over 3 device(s) x 2 minibatches; pass a multiple of 6 "
+        "(or fewer --devices)."
+    )
+    with pytest.raises(ConfigError, match="this machine has 1 cpu device"):
+        TRAINER.placement(PPOConfig(), RunConfig(devices=2))
+    assert TRAINER.placement(PPOConfig(), RunConfig(devices=1)) is None
