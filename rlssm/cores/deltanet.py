@@ -18,7 +18,7 @@ i.e. the linear recurrence `S_t = A_t S_{t-1} + B_t` with the matrix transition
 rates `beta_{t,j}`) after the one decay: `A_t = alpha_t prod_{j=n..1} (I - beta_{t,j} k k^T)`.
 
 From the input `x[..., H]` of the layer (the short causal convolution of the papers is left out,
-as in S6, so that the carry is the state alone):
+as in S6, so that the carry is the state alone; `W_q, W_k, W_v, W_b, W_g` are one projection):
 - `q = l2norm(silu(W_q x))`, `k_j = l2norm(silu(W_k x)_j)`, `v_j = silu(W_v x)_j`, per head;
 - `alpha = exp(-exp(A_log) softplus(W_a x + dt_bias))` in (0, 1) per head (Mamba-2's decay);
 - `beta_j = sigmoid(W_b x)_j` in (0, 1); with `negative_eigenvalues`, `2 sigmoid(.)` in (0, 2),
@@ -29,8 +29,9 @@ as in S6, so that the carry is the state alone):
 `start[t]` zeroes `S` before step `t`. Three forms compute the same states (`scan_mode`):
 `sequential` (a `lax.scan` of the delta-rule steps, `O(K V)` per step, the same function as
 `step`), `parallel` (`lax.associative_scan` over the pairs `(A_t, B_t)` with dense `[K, K]`
-transitions and `_reset_compose`, `O(K^2 (K + V))` per combine, depth `O(log T)`), and `chunked`
-(parallel inside chunks of `chunk_size`, sequential across). `auto` is sequential on the CPU.
+transitions `[T, B, heads, K, K]` and `_reset_compose`, `O(K^2 (K + V))` per combine, depth
+`O(log T)`; for small heads), and `chunked` (parallel inside chunks of `chunk_size`, sequential
+across). `auto` is sequential on the CPU. Gradients are JAX's autodiff of each form.
 State `S[B, num_heads, K, V]` float32 per layer.
 """
 
