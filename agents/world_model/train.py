@@ -31,7 +31,7 @@ from agents.world_model.optimizer import (
     make_optimizer,
     make_optimizer_step,
 )
-from rlssm.world_models import WorldModel
+from rlssm.world_models import Batch, WorldModel
 
 
 class LoopState(NamedTuple):
@@ -77,9 +77,15 @@ def init_state(
 
 
 def make_train_step(
-    model: WorldModel, optimizer: optax.GradientTransformation, config: TrainConfig
+    model: WorldModel,
+    optimizer: optax.GradientTransformation,
+    config: TrainConfig,
+    place_batch: Callable[[Batch], Batch] | None = None,
 ) -> Update:
     """`step(state, data) -> (state, metrics)`: one update of one seed on a sampled batch.
+
+    `place_batch` lays the sampled batch out (e.g. its `B` sequences split over devices with a
+    sharding constraint: experiments.world_model's `--devices`); the values are unchanged.
 
     An update whose loss or gradient norm is not finite is skipped (the train state is kept)
     and counted in `nonfinite_streak`. Metrics: the loss terms of `model.loss`, `grad_norm`,
@@ -92,6 +98,7 @@ def make_train_step(
         window = config.window or data["obs"].shape[1]
         key, batch_key, loss_key = jax.random.split(state.key, 3)
         batch = sample_windows(data, batch_key, config.batch_size, window, blind)
+        batch = batch if place_batch is None else place_batch(batch)
         train_state, metrics = optimizer_step(state.train_state, batch, loss_key)
         finite = all_finite(metrics["loss"], metrics["grad_norm"])
         train_state = keep_if_finite(train_state, state.train_state, finite)
@@ -104,10 +111,13 @@ def make_train_step(
     return step
 
 
-def make_agent(model: WorldModel, config: TrainConfig) -> Agent:
-    """The optimiser and pure training and evaluation functions of `model` under `config`."""
+def make_agent(
+    model: WorldModel, config: TrainConfig, place_batch: Callable[[Batch], Batch] | None = None
+) -> Agent:
+    """The optimiser and pure training and evaluation functions of `model` under `config`
+    (`place_batch`: see `make_train_step`)."""
     optimizer = make_optimizer(config.lr, config.grad_clip)
-    update = make_train_step(model, optimizer, config)
+    update = make_train_step(model, optimizer, config, place_batch)
 
     def init(key: Key[Array, ""]) -> LoopState:
         return init_state(model, optimizer, key)

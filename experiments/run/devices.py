@@ -37,13 +37,16 @@ def local_devices(devices: int) -> list[jax.Device]:
     return available[: devices or len(available)]
 
 
-def check_divisible(num_envs: int, devices: int, per_device: int = 1, what: str = "") -> None:
-    """Refuses `num_envs` that the devices (times `per_device` pieces each) do not divide."""
+def check_divisible(
+    size: int, devices: int, per_device: int = 1, what: str = "", flag: str = "--num-envs"
+) -> None:
+    """Refuses a batch `size` (set by `flag`) that the devices (times `per_device` pieces
+    each) do not divide."""
     count = len(local_devices(devices))
-    if num_envs % (count * per_device):
+    if size % (count * per_device):
         pieces = f" x {per_device}{what}" if per_device > 1 else ""
         raise ConfigError(
-            f"--num-envs {num_envs} does not split over {count} device(s){pieces}; pass a "
+            f"{flag} {size} does not split over {count} device(s){pieces}; pass a "
             f"multiple of {count * per_device} (or fewer --devices)."
         )
 
@@ -82,6 +85,19 @@ class Placement:
             if shape[axis] == self.batch_size:
                 return NamedSharding(self.mesh, PartitionSpec(*[None] * axis, AXIS))
         return self.replicated
+
+    def constrain(self, tree: Any) -> Any:
+        """Inside a traced function: `tree`'s leaves split along their `B` axis (the first
+        of length `B`, any axis here), the others left to XLA."""
+
+        def one(leaf: Any) -> Any:
+            axes = [a for a, n in enumerate(leaf.shape) if n == self.batch_size]
+            if not axes:
+                return leaf
+            spec = PartitionSpec(*[None] * axes[0], AXIS)
+            return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, spec))
+
+        return jax.tree.map(one, tree)
 
     def shardings(self, state: Any) -> Any:
         """A pytree like `state` (a NamedTuple of `[N, ...]` leaves) of shardings."""

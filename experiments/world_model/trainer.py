@@ -21,7 +21,9 @@ import rlssm.world_models as wm
 from agents.common import map_seeds
 from agents.world_model import TRAINING_FIELDS, LoopState, evaluate_seeds, make_agent, update_seeds
 from experiments.run import lifecycle
+from experiments.run.devices import Placement, check_divisible
 from experiments.run.loop import FINISHED, LoopResult
+from experiments.run.programs import place
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
 from experiments.world_model import plots
@@ -55,13 +57,18 @@ class Built:
     """Seconds spent compiling in this process."""
     memory_mb: float | None = None
     """XLA's planned memory of the update program (arguments, outputs and temporaries)."""
+    placement: Placement | None = None
+    """The devices an update's sequences are split over (None: one device)."""
 
     def compile(self, state: LoopState, data: dict) -> None:
         """Compiles the update program for `state`'s number of seeds and `data`'s shapes."""
         signature = (num_seeds(state), data["obs"].shape)
         if signature not in self.steps:
             t0 = time.perf_counter()
-            compiled = jax.jit(self.step).lower(state, data).compile()
+            step = jax.jit(self.step)
+            if self.placement is not None:  # replicated, as the next update takes it
+                step = jax.jit(self.step, out_shardings=self.placement.replicated)
+            compiled = step.lower(state, data).compile()
             self.steps[signature] = compiled
             self.compile_seconds += time.perf_counter() - t0
             self.memory_mb = xla_memory_mb(compiled)
@@ -100,12 +107,15 @@ def num_seeds(state: LoopState) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def build(experiment: Experiment) -> Built:
-    """The model of `experiment` with its jitted programs (reused for an identical experiment)."""
-    agent = make_agent(experiment.world_model(), experiment.training)
+def build(experiment: Experiment, placement: Placement | None = None) -> Built:
+    """The model of `experiment` with its jitted programs (reused for an identical experiment);
+    with a `placement`, each update's sequences are split over its devices."""
+    place_batch = None if placement is None else placement.constrain
+    agent = make_agent(experiment.world_model(), experiment.training, place_batch)
     init = jax.jit(map_seeds(agent.init))
     evaluate = jax.jit(evaluate_seeds(agent))
-    return Built(experiment, agent.model, init, update_seeds(agent), evaluate)
+    built = Built(experiment, agent.model, init, update_seeds(agent), evaluate)
+    return dataclasses.replace(built, placement=placement)
 
 
 def label(experiment: Experiment) -> str:
@@ -120,11 +130,14 @@ class WorldModelSession:
     run: WorldModelRunConfig
     built: Built
     splits: Splits
+    placement: Placement | None = None
 
     def __post_init__(self) -> None:
         self.experiment = self.built.experiment
         self.label = label(self.experiment)
-        self.data = jax.device_put({name: self.splits.train[name] for name in TRAINING_FIELDS})
+        data = {name: self.splits.train[name] for name in TRAINING_FIELDS}
+        where = None if self.placement is None else self.placement.replicated
+        self.data = jax.device_put(data, where)
 
     @property
     def compile_seconds(self) -> float:
@@ -134,10 +147,10 @@ class WorldModelSession:
         return self.built.init(keys)
 
     def compile(self, state: LoopState, sizes: list[int]) -> None:
-        self.built.compile(state, self.data)
+        self.built.compile(place(state, self.placement), self.data)
 
     def run_chunk(self, state: LoopState, size: int) -> tuple[LoopState, dict]:
-        return self.built.run_chunk(state, self.data, size)
+        return self.built.run_chunk(place(state, self.placement), self.data, size)
 
     def finish(self, result: LoopResult, run_dir: RunDir, console: Console) -> dict:
         """Loss curves; when training finished, the imagination evaluation and its plots."""
@@ -265,6 +278,13 @@ class WorldModelTrainer(lifecycle.Trainer):
             f"({config.batch_size} x {config.window} records)"
         )
 
+    def placement(self, config: Experiment, run: WorldModelRunConfig) -> Placement | None:
+        """`--devices` split each update's `--batch-size` sequences (the state is replicated)."""
+        if run.devices == 1:
+            return None
+        check_divisible(config.batch_size, run.devices, flag="--batch-size")
+        return Placement.of(run.devices, config.batch_size, ())
+
     def check(self, config: Experiment) -> None:
         try:
             build(config)
@@ -283,7 +303,8 @@ class WorldModelTrainer(lifecycle.Trainer):
             splits = load_or_generate(config.data, dataset_folder(run, run_dir))
         verb = "generated" if splits.generated else "read"
         console.print(f"dataset {verb}: {splits.path}")
-        return WorldModelSession(run, build(config), splits)
+        placement = self.placement(config, run)
+        return WorldModelSession(run, build(config, placement), splits, placement)
 
     def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
         e = summary["eval"]

@@ -9,15 +9,26 @@ import sys
 import jax
 import numpy as np
 
+import envs
 from agents.ppo import NetworkConfig, PPOConfig
 from experiments.ppo.trainer import TRAINER, build
 from experiments.run.config import RunConfig
+from experiments.run.programs import place
 from experiments.run.serialize import ConfigError
+from experiments.world_model import trainer as wm_trainer
+from experiments.world_model.config import Experiment
 from rlssm import cores
 
 
 def main() -> None:
     assert "xla_force_host_platform_device_count=4" in os.environ.get("XLA_FLAGS", "")
+    json.dump(
+        world_model_updates() if sys.argv[1:] == ["world_model"] else ppo_updates(), sys.stdout
+    )
+
+
+def ppo_updates() -> dict:
+    """One PPO update (GRU 8, 8 envs) on 1, 2 and 4 devices."""
     config = PPOConfig(
         env_name="RepeatFirstEasy",
         core=cores.GRUConfig(hidden_size=8),
@@ -48,21 +59,61 @@ def main() -> None:
             ),
             "params_replicated": params_leaf.sharding.is_fully_replicated,
         }
-    difference = {
-        devices: max(float(np.max(np.abs(a - b))) for a, b in zip(leaves, params[1], strict=True))
-        for devices, leaves in params.items()
-    }
-    moved = max(
-        float(np.max(np.abs(a - b)))
-        for a, b in zip(params[1], jax.tree.leaves(state.train_state.params), strict=True)
-    )
+    difference = largest_differences(params)
+    moved = largest_difference(params[1], jax.tree.leaves(state.train_state.params))
     try:
         TRAINER.placement(config, RunConfig(devices=3))
         refused = ""
     except ConfigError as err:
         refused = str(err)
-    result = {"difference": difference, "moved": moved, "layouts": layouts, "refused": refused}
-    json.dump(result, sys.stdout)
+    return {"difference": difference, "moved": moved, "layouts": layouts, "refused": refused}
+
+
+def world_model_updates() -> dict:
+    """One world-model update (S4WM, 4 sequences of 12 records) on 1, 2 and 4 devices: the
+    largest parameter difference from 1 device, and whether the program sums across devices."""
+    experiment = Experiment(
+        context_length=5, query_length=6, hidden_size=16, core_size=8, state_size=8,
+        latent_groups=4, latent_classes=4, cnn_depth=4, reward_bins=15, batch_size=4,
+    )  # fmt: skip
+    env, _ = envs.make(experiment.task, flat_obs=False, tile_size=experiment.tile_size)
+    rng = np.random.default_rng(0)
+    shape = (8, experiment.episode_length)
+    data = {
+        "obs": rng.integers(0, 256, (*shape, *env.image_shape), np.uint8),
+        "action": rng.integers(0, env.model_action_dim, shape).astype(np.int32),
+        "reward": np.zeros(shape, np.float32),
+        "terminated": np.zeros(shape, bool),
+        "start": np.arange(shape[1])[None, :].repeat(shape[0], 0) == 0,
+    }
+    run = wm_trainer.WorldModelRunConfig
+    params, all_reduce = {}, {}
+    for devices in (1, 2, 4):
+        placement = wm_trainer.TRAINER.placement(experiment, run(devices=devices))
+        built = wm_trainer.build(experiment, placement)
+        state = place(built.init(jax.random.split(jax.random.key(0, impl="rbg"), 2)), placement)
+        where = None if placement is None else placement.replicated
+        placed = jax.device_put({k: jax.numpy.asarray(v) for k, v in data.items()}, where)
+        built.compile(state, placed)
+        after, _ = built.run_chunk(state, placed, 1)
+        params[devices] = jax.tree.leaves(jax.device_get(after.train_state.params))
+        program = next(iter(built.steps.values())).as_text()
+        all_reduce[devices] = "all-reduce" in program
+    before = jax.tree.leaves(jax.device_get(state.train_state.params))
+    return {
+        "difference": largest_differences(params),
+        "moved": largest_difference(params[1], before),
+        "all_reduce": all_reduce,
+    }
+
+
+def largest_difference(a: list, b: list) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+def largest_differences(params: dict) -> dict:
+    """`{devices: largest difference of its parameters from the 1-device ones}`."""
+    return {devices: largest_difference(leaves, params[1]) for devices, leaves in params.items()}
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ from experiments.run.serialize import ConfigError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def four_devices() -> dict:
+def on_four_devices(*args: str) -> dict:
+    """What tests/experiments/multidevice_check.py prints, run with 4 fake CPU devices."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     done = subprocess.run(
-        [sys.executable, "-m", "tests.experiments.multidevice_check"],
+        [sys.executable, "-m", "tests.experiments.multidevice_check", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -30,6 +30,11 @@ def four_devices() -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def four_devices() -> dict:
+    return on_four_devices()
 
 
 def test_one_update_on_2_and_4_devices_equals_one_device(four_devices):
@@ -55,3 +60,12 @@ def test_envs_that_do_not_split_are_refused_before_compiling(four_devices):
     with pytest.raises(ConfigError, match="this machine has 1 cpu device"):
         TRAINER.placement(PPOConfig(), RunConfig(devices=2))
     assert TRAINER.placement(PPOConfig(), RunConfig(devices=1)) is None
+
+
+@pytest.mark.slow  # compiles S4WM's update three times (about a minute on 2 idle cores)
+def test_one_world_model_update_on_2_and_4_devices_equals_one_device():
+    result = on_four_devices("world_model")
+    assert result["moved"] > 1e-4
+    # Adam's normalised step amplifies the summation order's rounding a little more here.
+    assert max(result["difference"].values()) < 1e-4, result["difference"]
+    assert result["all_reduce"] == {"1": False, "2": True, "4": True}  # sequences are split
