@@ -497,7 +497,7 @@ def test_preset_help_lists_the_cores(capsys):
         ppo.parse(["cartpole", "--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    assert all(f"core:{name}" in out for name in cores.registered())
+    assert all(f"core:{name.replace('_', '-')}" in out for name in cores.registered())
 
 
 def test_bad_flags_exit_non_zero_with_a_readable_message(capsys):
