@@ -9,8 +9,8 @@ import sys
 import jax
 import numpy as np
 
-import envs
 from agents.ppo import NetworkConfig, PPOConfig
+from benchmarks.scaling import random_dataset
 from experiments.ppo.trainer import TRAINER, build
 from experiments.run.config import RunConfig
 from experiments.run.programs import place
@@ -76,16 +76,7 @@ def world_model_updates() -> dict:
         context_length=5, query_length=6, hidden_size=16, core_size=8, state_size=8,
         latent_groups=4, latent_classes=4, cnn_depth=4, reward_bins=15, batch_size=4,
     )  # fmt: skip
-    env, _ = envs.make(experiment.task, flat_obs=False, tile_size=experiment.tile_size)
-    rng = np.random.default_rng(0)
-    shape = (8, experiment.episode_length)
-    data = {
-        "obs": rng.integers(0, 256, (*shape, *env.image_shape), np.uint8),
-        "action": rng.integers(0, env.model_action_dim, shape).astype(np.int32),
-        "reward": np.zeros(shape, np.float32),
-        "terminated": np.zeros(shape, bool),
-        "start": np.arange(shape[1])[None, :].repeat(shape[0], 0) == 0,
-    }
+    data = random_dataset(experiment, 8)
     run = wm_trainer.WorldModelRunConfig
     params, all_reduce = {}, {}
     for devices in (1, 2, 4):
