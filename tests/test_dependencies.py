@@ -79,3 +79,9 @@ def test_installed_versions_equal_the_pins():
         if Version(installed) != Version(pinned):
             drift.append(f"{name}: installed {installed}, pinned {pinned}")
     assert not drift, f"Versions drifted from {constraints_file().name}: " + "; ".join(drift)
+
+
+def test_gpu_extras_name_jaxs_cuda_plugins():
+    text = (ROOT / "pyproject.toml").read_text()
+    for line in ('cuda12 = ["jax[cuda12]>=0.10,<0.12"]', 'cuda13 = ["jax[cuda13]>=0.10,<0.12"]'):
+        assert line in text

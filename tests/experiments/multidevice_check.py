@@ -5,6 +5,8 @@ from the 1-device update and how the state's leaves are laid out, as JSON."""
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,6 +14,7 @@ import numpy as np
 from agents.ppo import NetworkConfig, PPOConfig
 from benchmarks.scaling import random_dataset
 from experiments.ppo.trainer import TRAINER, build
+from experiments.run import checkpoint
 from experiments.run.config import RunConfig
 from experiments.run.programs import place
 from experiments.run.serialize import ConfigError
@@ -61,12 +64,28 @@ def ppo_updates() -> dict:
         }
     difference = largest_differences(params)
     moved = largest_difference(params[1], jax.tree.leaves(state.train_state.params))
+    with tempfile.TemporaryDirectory() as folder:  # saved split over 4 devices, restored on 1
+        saved = checkpoint.save(Path(folder), 1, after)
+        restored = checkpoint.restore(saved, jax.eval_shape(lambda: after))
+    same = all(
+        np.array_equal(jax.device_get(a), jax.device_get(b))
+        for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(restored), strict=True)
+        if not jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+    )
+    on_one = {len(leaf.sharding.device_set) for leaf in jax.tree.leaves(restored)} == {1}
     try:
         TRAINER.placement(config, RunConfig(devices=3))
         refused = ""
     except ConfigError as err:
         refused = str(err)
-    return {"difference": difference, "moved": moved, "layouts": layouts, "refused": refused}
+    restore = {"same": same, "on_one_device": on_one}
+    return {
+        "difference": difference,
+        "moved": moved,
+        "layouts": layouts,
+        "refused": refused,
+        "restore": restore,
+    }
 
 
 def world_model_updates() -> dict:

@@ -52,6 +52,10 @@ def test_environments_and_carries_are_split_and_parameters_replicated(four_devic
         assert layout["env_replicated"] == (devices == "1") and layout["params_replicated"]
 
 
+def test_a_state_saved_on_4_devices_restores_on_one(four_devices):
+    assert four_devices["restore"] == {"same": True, "on_one_device": True}
+
+
 def test_envs_that_do_not_split_are_refused_before_compiling(four_devices):
     assert four_devices["refused"] == (
         "--num-envs 8 does not split over 3 device(s) x 2 minibatches; pass a multiple of 6 "
