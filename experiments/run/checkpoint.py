@@ -15,6 +15,11 @@ files do not match their checksums, written by other package versions, with othe
 whose leaves do not match the template's paths, shapes and dtypes. Nothing is unpickled.
 
 Typed PRNG keys are stored as their raw `key_data` and rewrapped with their implementation.
+
+In a distributed run every process calls `save` with the same global arrays and orbax writes
+each process's shards; process 0 alone makes the `.tmp` folder, writes the manifest and renames,
+between barriers. `restore` reads whole arrays onto each process's first local device, so a
+checkpoint restores onto any device or process count.
 """
 
 import hashlib
@@ -28,6 +33,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from experiments.run.devices import barrier, is_writer
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -91,16 +98,30 @@ def save(directory: Path, step: int, state: Any, meta: dict | None = None, keep:
     import orbax.checkpoint as ocp
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     final = step_dir(directory, step)
-    for stale in directory.glob(".*.tmp"):  # left by a writer that was killed
-        shutil.rmtree(stale, ignore_errors=True)
     tmp = directory / f".{final.name}.tmp"
-    tmp.mkdir()
+    writer = is_writer()
+    if writer:
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob(".*.tmp"):  # left by a writer that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp.mkdir()
+    barrier(f"checkpoint:{step}:tmp")
     leaves, described = _flatten(state)
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save((tmp / "state").absolute(), leaves)
         checkpointer.wait_until_finished()
+    barrier(f"checkpoint:{step}:written")  # every process's shards are on disk
+    if writer:
+        _finalize(directory, tmp, final, step, described, meta, keep)
+    barrier(f"checkpoint:{step}:final")
+    return final
+
+
+def _finalize(
+    directory: Path, tmp: Path, final: Path, step: int, described: list, meta, keep: int
+) -> None:
+    """The manifest of the written `tmp` folder, then the rename to `final` (and pruning)."""
     manifest = {
         "format": FORMAT,
         "step": step,
@@ -117,7 +138,6 @@ def save(directory: Path, step: int, state: Any, meta: dict | None = None, keep:
     if keep > 0:
         for old in available(directory)[:-keep]:
             shutil.rmtree(old)
-    return final
 
 
 def read_manifest(path: Path) -> dict:
@@ -181,7 +201,7 @@ def restore(path: Path, template: Any, meta: dict | None = None, check_versions:
     treedef = jax.tree.structure(template)
     _, described = _flatten(template)
     _compare_leaves(path, manifest["leaves"], described)
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = {
         _leaf_name(i): jax.ShapeDtypeStruct(tuple(d["shape"]), d["store_dtype"], sharding=sharding)
         for i, d in enumerate(described)

@@ -19,7 +19,16 @@ import tyro
 from experiments.run.flags import config_errors, preset_first, speak_flags
 from experiments.run.serialize import ConfigError, from_dict
 
-SESSION_FIELDS = ("resume", "stop_after", "progress", "devices")
+SESSION_FIELDS = (
+    "resume",
+    "stop_after",
+    "progress",
+    "devices",
+    "distributed",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
 """Run settings a resumed run may change (everything else is fixed by config.json)."""
 BRANCH_FIELDS = ("branch_from", "from_checkpoint")
 """Run settings that start a new run from another run's checkpoint (never stored)."""
@@ -46,7 +55,17 @@ class RunConfig:
     devices: int = 1
     """Devices of this host to train on (0: all): environments are split over them, gradients
     summed across them (the same updates as on one device, up to rounding); may change on
-    --resume."""
+    --resume. With --distributed: 0 (every device of every process) or their global count."""
+    distributed: bool = False
+    """Train on several processes (hosts) through `jax.distributed.initialize`: each steps its
+    share of the environments, process 0 writes the run files; without the three overrides
+    below JAX detects the cluster (SLURM, Open MPI, ...); may change on --resume."""
+    coordinator_address: str | None = None
+    """With --distributed: host:port of process 0's coordinator (default: detected)."""
+    num_processes: int | None = None
+    """With --distributed: how many processes take part (default: detected)."""
+    process_id: int | None = None
+    """With --distributed: this process's index, 0 to --num-processes - 1 (default: detected)."""
     stop_after: int | None = None
     """Pause after this many updates of this invocation (checkpointed; continue with --resume)."""
     progress: bool = True
@@ -80,6 +99,15 @@ class RunConfig:
         for name, low in checks:
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}.")
+        overrides = ("coordinator_address", "num_processes", "process_id")
+        given = [name for name in overrides if getattr(self, name) is not None]
+        if given and not self.distributed:
+            names = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{names} only apply with --distributed.")
+        if self.num_processes is not None and self.num_processes < 1:
+            raise ValueError(f"num_processes must be >= 1, got {self.num_processes}.")
+        if self.process_id is not None and self.process_id < 0:
+            raise ValueError(f"process_id must be >= 0, got {self.process_id}.")
         if self.stop_after is not None and self.stop_after < 1:
             raise ValueError(f"stop_after must be >= 1, got {self.stop_after}.")
 

@@ -10,6 +10,11 @@ along their environment axis `B`; parameters, optimiser states and keys are repl
 SPMD partitioner then runs each device's share of the environments and sums the gradients across
 devices (an all-reduce), so a run on D devices computes the same updates as on one device, up to
 float rounding. Seeds `N` stay a vmapped axis on every device.
+
+Several processes (`--distributed`, `initialize`): `jax.devices()` then lists the devices of
+every process and the mesh spans them all; every process holds the same initial state (same
+keys), `place` builds the global arrays from it (each process keeps its own shards), and
+`is_writer` (process 0) alone writes run files; `barrier` orders the rest.
 """
 
 import dataclasses
@@ -18,7 +23,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from experiments.run.serialize import ConfigError
 
@@ -26,8 +31,81 @@ AXIS = "data"
 """The mesh axis that environments are split over."""
 
 
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Joins the processes of a distributed run (`jax.distributed.initialize`; None values:
+    JAX's cluster detection, e.g. SLURM or Open MPI). On CPUs the collectives go through
+    gloo. JAX refuses to join once a backend exists, and importing the trainers already made
+    one (gymnax builds arrays at import): it is dropped first, so arrays made before this call
+    must not be used after it."""
+    import jax.extend.backend
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.extend.backend.clear_backends()
+    try:
+        jax.distributed.initialize(
+            coordinator_address=coordinator_address,
+            num_processes=num_processes,
+            process_id=process_id,
+        )
+    except (RuntimeError, ValueError) as err:
+        raise ConfigError(f"--distributed: {err}".splitlines()[0]) from None
+
+
+def check_distributed(devices: int) -> None:
+    """With several processes, `--devices` must take every device of every process."""
+    count = len(jax.devices())
+    if devices not in (0, count):
+        raise ConfigError(
+            f"--devices {devices}: a distributed run of {jax.process_count()} process(es) "
+            f"trains on all {count} devices; pass --devices 0 (or {count})."
+        )
+
+
+def is_writer() -> bool:
+    """True in the process that writes run files and shows progress (process 0)."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Waits until every process got here (nothing to wait for with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def any_process(flag: bool) -> bool:
+    """True when `flag` is True in any process (the flag itself with one process)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+
+
+def to_global(leaf: Any, sharding: Sharding) -> jax.Array:
+    """`leaf` laid out by `sharding`; over devices of several processes it is built from the
+    value this process holds (the same in every process), each process keeping its shards."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(leaf, sharding)
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # global already
+        if leaf.sharding.is_equivalent_to(sharding, leaf.ndim):
+            return leaf
+        return jax.jit(lambda x: x, out_shardings=sharding)(leaf)
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        data = to_global(jax.random.key_data(leaf), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def local_devices(devices: int) -> list[jax.Device]:
-    """The first `devices` devices (0: all of them); refuses more than there are."""
+    """The first `devices` devices of every process (0: all of them); refuses more than there
+    are."""
     available = jax.devices()
     if devices < 0 or devices > len(available):
         raise ConfigError(

@@ -17,13 +17,19 @@ checkpoints leave out (`checkpointed`/`joined`; by default they hold all of it).
 `cli`: 0 finished or paused, 1 stopped on non-finite updates, 2 bad input (config, run
 directory, checkpoint, dataset), 130 interrupted by Ctrl-C or SIGTERM after checkpointing the
 chunk in flight.
+
+`--distributed` (experiments.run.devices): `cli` joins the processes before anything touches a
+JAX backend; every process runs this same lifecycle on its share of the environments, process 0
+alone writes the run directory, logs and prints, and checkpoints are written collectively.
 """
 
 import abc
 import dataclasses
 import hashlib
 import json
+import os
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +51,15 @@ from experiments.run.config import (
     defaults,
     flag,
 )
-from experiments.run.devices import Placement, check_divisible
+from experiments.run.devices import (
+    Placement,
+    any_process,
+    barrier,
+    check_distributed,
+    check_divisible,
+    initialize,
+    is_writer,
+)
 from experiments.run.flags import speak_flags
 from experiments.run.interrupt import StopRequest
 from experiments.run.loggers import Logger, TensorBoardLogger, WandbLogger
@@ -255,6 +269,8 @@ def resolve(trainer: Trainer, config: Any, run: RunConfig, preset: str) -> RunCo
 def make_loggers(run: RunConfig, run_dir: RunDir, record: dict) -> list[Logger]:
     """The optional metric sinks switched on in `run` (imported only then)."""
     loggers: list[Logger] = []
+    if not run_dir.writer:
+        return loggers
     if run.tensorboard:
         loggers.append(TensorBoardLogger(run_dir.path))
     if run.wandb:
@@ -294,12 +310,14 @@ def initial_state(
     latest = checkpoint.latest(run_dir.checkpoints)
     if latest is None:
         run_dir.truncate_metrics(0)
+        barrier("metrics:truncated")
         return session.init(keys), 0
     template = jax.eval_shape(session.init, keys)
     meta = checkpoint_meta(trainer, run_dir.read_config(), config, run, latest)
     state = restore_state(trainer, run, latest, template, meta)
     start = int(state.update[0])
     run_dir.truncate_metrics(start)
+    barrier("metrics:truncated")
     console.print(f"resuming from {latest} (update {start})")
     return state, start
 
@@ -349,10 +367,13 @@ def train_loop(
     loggers = make_loggers(run, run_dir, run_dir.read_config())
     meta = {"config_sha256": fingerprint(trainer, config, run)}
     unit = plan.steps_per_update
-    bar = TrainingProgress(
-        plan.total_updates * unit, start * unit, run.progress, console, session.label
-    )
+    show = run.progress and run_dir.writer
+    bar = TrainingProgress(plan.total_updates * unit, start * unit, show, console, session.label)
     saved, rest = trainer.checkpointed(run, state)
+
+    def agreed() -> bool:
+        """Every process stops after the same chunk: when any of them was asked to."""
+        return any_process(stop())
 
     def run_chunk(saved: Any, size: int) -> tuple[Any, dict]:
         """The loop holds (and checkpoints) the saved part; the rest waits here between chunks."""
@@ -364,7 +385,7 @@ def train_loop(
     try:
         with bar as progress:
             result = run_loop(
-                saved, start, plan, run_chunk, run_dir, meta, progress, loggers, elapsed, stop
+                saved, start, plan, run_chunk, run_dir, meta, progress, loggers, elapsed, agreed
             )
     finally:
         for logger in loggers:
@@ -588,6 +609,8 @@ def main(trainer: Trainer, args: Args, console: Console | None = None) -> TrainR
     console = console or Console()
     plan = start(trainer, args)
     config, run, run_dir = plan.config, plan.run, plan.run_dir
+    if run.distributed:
+        check_distributed(run.devices)
     trainer.placement(config, run)  # a bad --devices fails before the run directory is made
     if run_dir is None:
         record = config_record(trainer, config, run, plan.preset)
@@ -603,7 +626,27 @@ def main(trainer: Trainer, args: Args, console: Console | None = None) -> TrainR
     console.print(f"{trainer.headline(config, run)} -> {run_dir.path}")
     result = train(trainer, session, config, run, run_dir, console)
     report(trainer, result, console)
+    if os.environ.get(DIGEST_VARIABLE):
+        print(f"state digest: {state_digest(result.state)}", file=sys.stderr, flush=True)
     return result
+
+
+DIGEST_VARIABLE = "RLSSM_STATE_DIGEST"
+"""Set (to anything) in the environment: `main` prints `state digest: <sha256>` of the final
+state's replicated leaves to stderr, in every process (to compare the processes' parameters)."""
+
+
+def state_digest(state: Any) -> str:
+    """sha256 of the leaves of `state` that every process holds whole (parameters, optimiser
+    states, counters; not the environments a distributed run splits)."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(state):
+        if isinstance(leaf, jax.Array) and not leaf.sharding.is_fully_replicated:
+            continue
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        digest.update(jax.device_get(leaf).tobytes())
+    return digest.hexdigest()
 
 
 def report(trainer: Trainer, result: TrainResult, console: Console) -> None:
@@ -668,10 +711,14 @@ def lowered_flags(trainer: Trainer, record: dict | None, config: dict | None) ->
 def cli(trainer: Trainer, args: Args, errors: tuple[type[Exception], ...] = ()) -> int:
     """Runs parsed `args`; the exit status: 0 finished or paused, 1 stopped on non-finite
     updates, 2 bad input, 130 interrupted (Ctrl-C or SIGTERM; checkpointed, resumable)."""
-    console = Console(soft_wrap=True)  # printed paths and commands stay whole in logs
+    run = args.parts()["run"]
+    errors_to = Console(soft_wrap=True)  # printed paths and commands stay whole in logs
     try:
+        if run.distributed:  # before anything touches a JAX backend
+            initialize(run.coordinator_address, run.num_processes, run.process_id)
+        console = Console(soft_wrap=True, quiet=not is_writer())  # only process 0 prints
         result = main(trainer, args, console)
     except (*INPUT_ERRORS, *errors) as err:
-        console.print(f"[red]error:[/red] {speak_flags(str(err), args)}")
+        errors_to.print(f"[red]error:[/red] {speak_flags(str(err), args)}")
         return 2
     return EXIT_CODES[result.status]

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 
 from agents.common import map_seeds
-from experiments.run.devices import Placement
+from experiments.run.devices import Placement, to_global
 
 
 @dataclasses.dataclass
@@ -75,8 +75,13 @@ class ChunkPrograms:
 
 
 def place(state: Any, placement: Placement | None) -> Any:
-    """`state` laid out as `placement` says (unchanged without one, or when it already is)."""
-    return state if placement is None else jax.device_put(state, placement.shardings(state))
+    """`state` laid out as `placement` says (unchanged without one, or when it already is;
+    over several processes each keeps its own shards of the value they all hold)."""
+    if placement is None:
+        return state
+    if placement.replicated.is_fully_addressable:
+        return jax.device_put(state, placement.shardings(state))
+    return jax.tree.map(to_global, state, placement.shardings(state))
 
 
 def num_seeds(state: Any) -> int:

@@ -10,14 +10,20 @@
 
 Rows are appended as training goes; after a kill, `truncate_metrics(update)` drops rows newer than
 the checkpoint a resumed run starts from, so the files end as those of an uninterrupted run.
+
+In a distributed run only process 0 writes (`writer`); the others read the same directory and
+their write methods do nothing (their plots go to a scratch folder of their own).
 """
 
 import csv
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from experiments.run.devices import barrier, is_writer
 
 CONFIG = "config.json"
 METRICS_JSONL = "metrics.jsonl"
@@ -30,23 +36,33 @@ class RunDirError(RuntimeError):
 
 
 class RunDir:
-    """Files of one run; every write is flushed (config and summary atomically)."""
+    """Files of one run; every write is flushed (config and summary atomically).
 
-    def __init__(self, path: Path):
+    Only a `writer` (default: process 0 of a distributed run, see experiments.run.devices)
+    writes; the others' writes do nothing.
+    """
+
+    def __init__(self, path: Path, writer: bool | None = None):
         self.path = Path(path)
+        self.writer = is_writer() if writer is None else writer
+        self._scratch: Path | None = None
 
     @classmethod
     def create(cls, path: Path, config: dict) -> "RunDir":
-        """Starts a new run in `path` (created; refused if it already holds a run)."""
+        """Starts a new run in `path` (created by the writer; refused if it already holds a
+        run); every process returns once it exists."""
         path = Path(path)
+        barrier("run_dir:check")  # no process sees config.json before all have checked
         if (path / CONFIG).exists():
             raise RunDirError(
                 f"{path} already holds a run; continue or extend it with --resume {path}, "
                 f"branch from it with --from {path}, or choose another --run-dir."
             )
-        path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
-        write_json(run.config_path, config)
+        if run.writer:
+            path.mkdir(parents=True, exist_ok=True)
+            write_json(run.config_path, config)
+        barrier("run_dir:created")
         return run
 
     @classmethod
@@ -67,7 +83,12 @@ class RunDir:
 
     @property
     def plots(self) -> Path:
-        return self.path / "plots"
+        """The plots folder (a process's own scratch folder where it is not the writer)."""
+        if self.writer:
+            return self.path / "plots"
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="rlssm-plots-"))
+        return self._scratch
 
     def read_config(self) -> dict:
         """The stored config."""
@@ -75,11 +96,12 @@ class RunDir:
 
     def write_config(self, config: dict) -> None:
         """Replaces the stored config (atomically), e.g. with an extended budget."""
-        write_json(self.config_path, config)
+        if self.writer:
+            write_json(self.config_path, config)
 
     def append_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Appends rows (one per update and seed) to the JSONL and CSV files."""
-        if not rows:
+        if not rows or not self.writer:
             return
         jsonl = self.path / METRICS_JSONL
         with open(jsonl, "a") as f:
@@ -104,13 +126,16 @@ class RunDir:
 
     def truncate_metrics(self, last_update: int) -> None:
         """Drops every row with `update > last_update` from both metrics files."""
+        if not self.writer:
+            return
         rows = [r for r in self.read_metrics() if r["update"] <= last_update]
         for name in (METRICS_JSONL, METRICS_CSV):
             (self.path / name).unlink(missing_ok=True)
         self.append_metrics(rows)
 
     def write_summary(self, summary: dict) -> None:
-        write_json(self.path / SUMMARY, summary)
+        if self.writer:
+            write_json(self.path / SUMMARY, summary)
 
     def read_summary(self) -> dict | None:
         path = self.path / SUMMARY

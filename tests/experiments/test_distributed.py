@@ -1,0 +1,144 @@
+"""--distributed: two processes on 127.0.0.1 train one PPO run; only process 0 writes it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+from experiments.run.config import RunConfig
+from experiments.run.devices import check_distributed
+from experiments.run.lifecycle import DIGEST_VARIABLE
+from experiments.run.run_dir import RunDir
+from experiments.run.serialize import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 300
+"""Seconds any one process may take."""
+TINY = [
+    "--total-timesteps",
+    "256",
+    "--num-envs",
+    "8",
+    "--num-minibatches",
+    "2",
+    "--num-steps",
+    "8",
+    "--no-progress",
+    "core:gru",
+    "--core.hidden-size",
+    "8",
+]
+
+
+def test_overrides_need_distributed():
+    with pytest.raises(ValueError, match="--num-processes, --process-id only apply with"):
+        RunConfig(num_processes=2, process_id=0)
+    RunConfig(distributed=True, num_processes=2, process_id=1, coordinator_address="h:1")
+
+
+def test_distributed_takes_every_device():
+    count = len(jax.devices())
+    check_distributed(0)
+    check_distributed(count)
+    with pytest.raises(ConfigError, match="pass --devices 0"):
+        check_distributed(count + 1)
+
+
+def test_only_the_writer_writes(tmp_path):
+    run = RunDir.create(tmp_path / "run", {"agent": "ppo"})
+    other = RunDir(run.path, writer=False)
+    other.append_metrics([{"update": 1, "seed": 0}])
+    other.write_summary({"status": "finished"})
+    other.write_config({"agent": "other"})
+    other.truncate_metrics(0)
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json"]
+    assert other.read_config() == {"agent": "ppo"}
+    assert not other.plots.is_relative_to(run.path)
+    run.append_metrics([{"update": 1, "seed": 0}])
+    assert other.read_metrics() == [{"update": 1, "seed": 0}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def environment() -> dict:
+    return {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        DIGEST_VARIABLE: "1",
+    }
+
+
+def digest(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("state digest: ")]
+    assert len(lines) == 1, output[-3000:]
+    return lines[0].removeprefix("state digest: ")
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
+    run_dir, port = tmp_path / "run", free_port()
+    command = [sys.executable, "-m", "experiments.ppo", *TINY, "--run-dir", str(run_dir)]
+    command += ["--distributed", "--coordinator-address", f"127.0.0.1:{port}"]
+    command += ["--num-processes", "2", "--devices", "0"]
+    processes = [
+        subprocess.Popen(
+            [*command, "--process-id", str(index)],
+            cwd=ROOT,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT)[0] for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, output in zip(processes, outputs, strict=True):
+        assert p.returncode == 0, output[-3000:]
+    assert "finished: finished 4 updates." in outputs[0]
+    assert "finished" not in outputs[1]  # its console is quiet
+    assert digest(outputs[0]) == digest(outputs[1])  # the same parameters in both
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert summary["last_checkpoint"] == "checkpoints/000000004"
+    assert {p.name for p in run_dir.iterdir()} == {
+        "config.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "summary.json",
+        "plots",
+        "checkpoints",
+    }
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["000000004"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [u for u in range(1, 5) for _ in range(2)]  # 2 seeds
+
+    resume = ["--resume", str(run_dir), "--total-timesteps", "512", "--no-progress"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "experiments.ppo", *resume],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout and "(update 4)" in resumed.stdout
+    assert "finished: finished 8 updates." in resumed.stdout
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [u for u in range(1, 9) for _ in range(2)]
