@@ -10,6 +10,8 @@ Each (task, core, option) trains `core -> Dense(C)` with `rlssm.probes.fit_probe
 `rlssm.probes.evaluate_probe`'s accuracy at `length` times each of `multiples` (and at the
 `long_lengths` for the one-item memory tasks, copy_first and noisy_cue). Every core with a
 `negative_eigenvalues` field runs twice, without and with it (option `neg=no`/`neg=yes`).
+A core with a step size (s5) adds a `step matched` row on copy_first and noisy_cue: the
+mitigation of the collapse past the training length (see `rlssm.probes.length_matched`).
 
 `--write-docs` merges: a run replaces the rows it measured (keyed by task, core and option) and
 keeps the others; it writes only when every row of its grid finished.
@@ -95,8 +97,10 @@ def summary(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ({values.min():.3f}-{values.max():.3f})"
 
 
-def measure(task_name: str, name: str, negative: bool | None, args: Args) -> dict:
-    """Trains one (task, core, option) over `seeds` seeds and scores it at every length."""
+def measure(task_name: str, name: str, negative: bool | None, args: Args) -> list[dict]:
+    """Trains one (task, core, option) over `seeds` seeds and scores it at every length; for
+    a core with a step size (s5) on a one-item memory task, also the same parameters with the
+    step size matched to each length (`rlssm.probes.length_matched`): the mitigation row."""
     task = probes.make_task(task_name)
     config = core_config(name, negative, args)
 
@@ -119,24 +123,33 @@ def measure(task_name: str, name: str, negative: bool | None, args: Args) -> dic
     start = time.perf_counter()
     result = jax.block_until_ready(compiled(keys))
     train_s = time.perf_counter() - start
-    record = {
-        "task": task_name,
-        "core": name,
-        "option": "-" if negative is None else ("neg=yes" if negative else "neg=no"),
-        "seeds": args.seeds,
-        "steps": args.steps,
-        "final_loss": round(float(result.loss[:, -50:].mean()), 4),
-    }
-    for length in eval_lengths(task_name, args):
-        rows = int(np.clip(args.eval_tokens // length, 64, 1024))
-        accuracy = jax.jit(jax.vmap(probe_accuracy(config, task, length, rows), (0, None)))
-        values = np.asarray(accuracy(result.params, jax.random.key(1)))
-        record[f"T={length}"] = summary(values)
-        record[f"acc_{length}"] = [round(float(v), 4) for v in values]
-    record.update(
-        compile_s=round(compile_s, 1), train_s=round(train_s, 1), load=round(os.getloadavg()[0], 1)
-    )
-    return record
+    option = "-" if negative is None else ("neg=yes" if negative else "neg=no")
+    variants = {option: lambda length: config}
+    if task_name in ONE_ITEM_TASKS and hasattr(config, "step_rescale"):
+        variants["step matched"] = lambda length: probes.length_matched(config, args.length, length)
+    records = []
+    for label, evaluated in variants.items():
+        record = {
+            "task": task_name,
+            "core": name,
+            "option": label,
+            "seeds": args.seeds,
+            "steps": args.steps,
+            "final_loss": round(float(result.loss[:, -50:].mean()), 4),
+        }
+        for length in eval_lengths(task_name, args):
+            rows = int(np.clip(args.eval_tokens // length, 64, 1024))
+            score = probe_accuracy(evaluated(length), task, length, rows)
+            values = np.asarray(
+                jax.jit(jax.vmap(score, (0, None)))(result.params, jax.random.key(1))
+            )
+            record[f"T={length}"] = summary(values)
+            record[f"acc_{length}"] = [round(float(v), 4) for v in values]
+        load = round(os.getloadavg()[0], 1)
+        records.append(
+            {**record, "compile_s": round(compile_s, 1), "train_s": round(train_s, 1), "load": load}
+        )
+    return records
 
 
 def columns(args: Args) -> tuple[str, ...]:
@@ -159,7 +172,11 @@ def header(args: Args) -> str:
         "fresh episodes of length n, mean (min-max) over seeds (chance: parity 0.5, modular_sum "
         "(mod 5) 0.2, s5 1/120, mqar 1/16, copy_first and noisy_cue 1/8). `neg=yes`: the core's "
         "`negative_eigenvalues` option; `train_s`: all seeds together, compile apart; `load`: "
-        "the 1-minute load average after the row."
+        "the 1-minute load average after the row. `step matched` (s5 on copy_first and noisy_cue): "
+        "the same trained parameters evaluated with the step size scaled by T_train / T "
+        "(`rlssm.probes.length_matched`), so that the state forgets per episode as it did in "
+        "training: Stuffed Mamba's lever (the step size that sets the forgetting), turned the way "
+        "a time-invariant SSM's collapse past its training length needs."
     )
 
 
@@ -172,9 +189,9 @@ def main(args: Args) -> None:
     for task_name in args.tasks:
         for name in known:
             for negative in options(name):
-                record = measure(task_name, name, negative, args)
-                emit(record)
-                records.append(record)
+                for record in measure(task_name, name, negative, args):
+                    emit(record)
+                    records.append(record)
     if args.write_docs:
         rows = merge_rows(old, records, KEY, tuple(probes.TASKS))
         write_section(SECTION, table(rows, header(args), columns(args)))

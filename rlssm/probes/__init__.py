@@ -31,6 +31,7 @@ from rlssm.probes.train import (
     ProbeModel,
     evaluate_probe,
     fit_probe,
+    length_matched,
     masked_metrics,
     probe_accuracy,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "evaluate_probe",
     "fit_copy_first",
     "fit_probe",
+    "length_matched",
     "make_task",
     "masked_metrics",
     "mqar_batch",

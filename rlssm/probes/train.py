@@ -7,6 +7,7 @@ depend on the length). Loss and accuracy count only the steps a task scores (`ma
 names: `T` time, `B` batch, `C` classes.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -138,3 +139,20 @@ def evaluate_probe(
 ) -> float:
     """Accuracy over the scored steps of a fresh batch of `batch_size` episodes at `length`."""
     return float(jax.jit(probe_accuracy(core, task, length, batch_size))(params, key))
+
+
+def length_matched(core: CoreConfig, train_length: int, length: int) -> CoreConfig:
+    """`core` with its step size scaled by `train_length / length` (cores with a
+    `step_rescale`, such as s5): over an episode of `length` steps the state then decays as it
+    did over `train_length` steps in training. The trained parameters are unchanged.
+
+    A time-invariant SSM trained at T forgets at the rate T needs; past T its state has lost
+    what an early input wrote (copy-first falls to chance at 4T). Stuffed Mamba (Chen et al.,
+    2024) controls length generalisation through the step size that sets the forgetting; here
+    the same lever is turned towards slower forgetting, at evaluation time.
+    """
+    if not hasattr(core, "step_rescale"):
+        raise TypeError(
+            f"{type(core).__name__} has no step_rescale; length_matched needs one (s5)."
+        )
+    return dataclasses.replace(core, step_rescale=core.step_rescale * train_length / length)

@@ -129,3 +129,21 @@ def test_parity_needs_negative_eigenvalues_over_seeds(negative):
             mingru(negative), probes.Parity(), params, jax.random.key(1), length=64
         )
         assert long > 0.95 if negative else long < 0.6  # 4x the training length
+
+
+def test_length_matched_scales_the_step_size_by_the_length_ratio():
+    matched = probes.length_matched(cores.S5Config(step_rescale=0.5), 64, 256)
+    assert matched.step_rescale == 0.125 and matched.hidden_size == cores.S5Config().hidden_size
+    with pytest.raises(TypeError, match="no step_rescale"):
+        probes.length_matched(cores.GRUConfig(), 64, 256)
+
+
+@pytest.mark.slow  # trains S5 on copy-first (~20 s)
+def test_length_matched_s5_recalls_past_its_training_length():
+    task = probes.make_task("copy_first")
+    config = cores.config_for("s5", hidden_size=64, state_size=64, num_layers=1)  # the benchmark's
+    fit = probes.fit_probe(config, task, jax.random.key(0), length=64, steps=1000)
+    key = jax.random.key(1)
+    plain = probes.evaluate_probe(config, task, fit.params, key, length=256)
+    matched = probes.length_matched(config, 64, 256)
+    assert plain < 0.3 < 0.4 < probes.evaluate_probe(matched, task, fit.params, key, length=256)
