@@ -83,32 +83,42 @@ def digest(output: str) -> str:
     return lines[0].removeprefix("state digest: ")
 
 
-@pytest.mark.slow
-def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
-    run_dir, port = tmp_path / "run", free_port()
-    command = [sys.executable, "-m", "experiments.ppo", *TINY, "--run-dir", str(run_dir)]
-    command += ["--distributed", "--coordinator-address", f"127.0.0.1:{port}"]
-    command += ["--num-processes", "2", "--devices", "0"]
-    processes = [
-        subprocess.Popen(
-            [*command, "--process-id", str(index)],
-            cwd=ROOT,
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for index in range(2)
-    ]
+def two_processes(module: str, args: list[str], logs: Path) -> list[str]:
+    """The outputs of `python -m module ARGS --distributed ...` in two processes on this
+    machine (2 fake CPU devices each), after asserting that both exited 0. The outputs go to
+    files in `logs` (a pipe read only at the end could fill up and stall a process)."""
+    command = [sys.executable, "-m", module, *args, "--distributed", "--devices", "0"]
+    command += ["--coordinator-address", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
+    files = [logs / f"process{index}.log" for index in range(2)]
+    processes = []
     try:
-        outputs = [p.communicate(timeout=TIMEOUT)[0] for p in processes]
+        for index, file in enumerate(files):
+            with open(file, "w") as out:
+                processes.append(
+                    subprocess.Popen(
+                        [*command, "--process-id", str(index)],
+                        cwd=ROOT,
+                        env=environment(),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        codes = [p.wait(timeout=TIMEOUT) for p in processes]
     finally:
         for p in processes:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, output in zip(processes, outputs, strict=True):
-        assert p.returncode == 0, output[-3000:]
+    outputs = [file.read_text() for file in files]
+    for code, output in zip(codes, outputs, strict=True):
+        assert code == 0, output[-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
+    run_dir = tmp_path / "run"
+    outputs = two_processes("experiments.ppo", [*TINY, "--run-dir", str(run_dir)], tmp_path)
     assert "finished: finished 4 updates." in outputs[0]
     assert "finished" not in outputs[1]  # its console is quiet
     assert digest(outputs[0]) == digest(outputs[1])  # the same parameters in both
@@ -142,3 +152,19 @@ def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
     assert "finished: finished 8 updates." in resumed.stdout
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["update"] for r in rows] == [u for u in range(1, 9) for _ in range(2)]
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_world_model(tmp_path):
+    run_dir = tmp_path / "run"
+    tiny = "--task Memory/TwoRooms --context-length 8 --query-length 8 --train-episodes 8"
+    tiny += " --eval-episodes 4 --shown-episodes 2 --core-size 8 --state-size 4 --hidden-size 8"
+    tiny += " --latent-groups 2 --latent-classes 4 --cnn-depth 4 --reward-bins 7 --steps 4"
+    tiny += " --batch-size 4 --chunk-updates 2 --no-progress"
+    args = [*tiny.split(), "--run-dir", str(run_dir), "--dataset-dir", str(tmp_path / "data")]
+    outputs = two_processes("experiments.world_model", args, tmp_path)
+    assert "finished: finished 4 updates." in outputs[0]
+    assert "finished" not in outputs[1]
+    assert digest(outputs[0]) == digest(outputs[1])
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert (run_dir / "plots").is_dir()
