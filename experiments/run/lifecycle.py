@@ -343,6 +343,7 @@ def train(
     with StopRequest(console) as stop:
         result = train_loop(trainer, session, config, run, run_dir, console, stop)
     fields = session.finish(result, run_dir, console)
+    run_dir.drop_scratch()
     last = result.last_checkpoint
     summary = {
         "status": result.status,

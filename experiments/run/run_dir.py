@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,12 @@ class RunDir:
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="rlssm-plots-"))
         return self._scratch
+
+    def drop_scratch(self) -> None:
+        """Removes the scratch plots folder of a process that does not write (if made)."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def read_config(self) -> dict:
         """The stored config."""

@@ -58,7 +58,10 @@ def test_only_the_writer_writes(tmp_path):
     other.truncate_metrics(0)
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json"]
     assert other.read_config() == {"agent": "ppo"}
-    assert not other.plots.is_relative_to(run.path)
+    scratch = other.plots
+    assert scratch.is_dir() and not scratch.is_relative_to(run.path)
+    other.drop_scratch()
+    assert not scratch.exists()
     run.append_metrics([{"update": 1, "seed": 0}])
     assert other.read_metrics() == [{"update": 1, "seed": 0}]
 
