@@ -160,7 +160,7 @@ def test_help_and_bad_input(capsys, tmp_path):
     assert exit_info.value.code == 0 and "--replay.context" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         dreamer.parse(["--train-ratio", "0"])
-    assert exit_info.value.code == 2 and "train_ratio must be > 0" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--train-ratio must be > 0" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="Did you mean"):
         dreamer.main(
             dreamer.parse(

@@ -105,12 +105,12 @@ def test_recall_preset_is_the_sharp_blind_trained_short_teleport_run():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--model", "lstm"], "invalid choice 'lstm'"),
+        (["--model", "lstm"], "model='lstm' is unknown; use one of ('s4wm', 'rssm', 'tssm')"),
         (["--core", "fooo"], "core='fooo' is unknown"),
         (["--task", "CartPole-v1"], "not a memory benchmark"),
         (["--core-options", '{"window": 8}'], "no option ['window']"),
         (["--sequence-length", "500"], "exceeds an episode"),
-        (["--blind-query", "1.5"], "blind_query is a share of sequences in [0, 1]"),
+        (["--blind-query", "1.5"], "--blind-query is a share of sequences in [0, 1]"),
     ],
 )
 def test_bad_flags_exit_with_a_readable_message(argv, message, capsys):
