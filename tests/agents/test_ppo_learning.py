@@ -2,11 +2,13 @@
 
 import jax
 import numpy as np
+import pytest
 
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig, make_train
 
 
+@pytest.mark.slow  # ~22 s; tests/test_custom_example.py's PPO learns Recall in the default suite
 def test_gru_ppo_learns_repeat_first_easy():
     # A memoryless policy scores about -0.5 on RepeatFirstEasy (one suit in four is right).
     config = PPOConfig(

@@ -33,7 +33,18 @@ def tiny_config(env_name: str, core: str, **overrides) -> PPOConfig:
     return PPOConfig(**{**fields, **overrides})
 
 
-@pytest.mark.parametrize("core", cores.registered())
+DEFAULT_UPDATE_CORES = ("s5", "gru", "none")
+"""Cores whose PPO update runs in the default suite: a complex linear scan, a nonlinear cell
+and no memory; the others share their code paths (the contract suite checks every core)."""
+
+
+@pytest.mark.parametrize(
+    "core",
+    [
+        n if n in DEFAULT_UPDATE_CORES else pytest.param(n, marks=pytest.mark.slow)
+        for n in cores.registered()
+    ],
+)
 @pytest.mark.parametrize(
     "env_name", ["RepeatFirstEasy", pytest.param("Pendulum-v1", marks=pytest.mark.slow)]
 )
@@ -62,7 +73,7 @@ def test_squashed_gaussian_actions_stay_in_bounds():
     assert np.isfinite(rollout.transitions.log_prob).all()
 
 
-@pytest.mark.parametrize("core", ["s5", "gru", "lstm"])
+@pytest.mark.parametrize("core", ["s5", "gru", pytest.param("lstm", marks=pytest.mark.slow)])
 def test_update_replays_the_recurrence_the_policy_acted_with(core):
     # Episodes of CartPole under a random policy end inside a 64-step rollout, so rows hold
     # several episodes joined by start flags; replaying them from the stored carry must give
@@ -96,6 +107,7 @@ def test_terminal_and_truncated_values_are_bootstrapped_apart():
     np.testing.assert_array_equal(rollout_off.transitions.final_value, 0.0)
 
 
+@pytest.mark.slow  # ~25 s; test_jitted_update_traces_once and the CLI's vmapped chunks cover it
 def test_train_traces_the_update_once_and_vmaps_over_seeds(monkeypatch):
     traces = []
     original = ppo_train.make_batch

@@ -156,6 +156,7 @@ def moving_dot_batch(batch_key, length=10, batch=8, size=8) -> wm.Batch:
     return wm.Batch(obs, action, reward, jnp.zeros((length, batch), bool), start)
 
 
+@pytest.mark.slow  # ~20 s of training; the world-model CLI's tiny run trains the same agent
 def test_tiny_training_run_lowers_the_loss():
     model = wm.make(
         "s4wm",

@@ -25,8 +25,8 @@ SKIPPED = {"MNISTBandit-bsuite": "downloads MNIST on construction (no network in
 # Unoptimised machine code compiles in about half the time; the checks do not need speed.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 # Heavy tasks (brax physics, `envs.is_heavy`) compile for minutes on a CPU: the default sweep
-# takes one, the slow sweep the rest.
-HEAVY_IN_DEFAULT_SWEEP = ("brax/reacher",)
+# takes none (the brax adapter test runs one brax task against brax), the slow sweep all.
+HEAVY_IN_DEFAULT_SWEEP = ()  # brax: tests/envs/test_brax_adapter.py runs one task by default
 
 
 def _factory_key(factory) -> tuple:
@@ -63,9 +63,18 @@ def _param(name: str):
     return name
 
 
-DEFAULT_SWEEP = [_param(name) for name in SWEPT if not envs.is_heavy(name)]
+SLOW_IN_SWEEP = ("MetaControl-heldout",)
+"""Light tasks swept by the slow run only: MetaControl-heldout is -train's factory on other
+tasks (its own rules are tested in tests/envs/test_meta.py)."""
+DEFAULT_SWEEP = [
+    _param(name) for name in SWEPT if not envs.is_heavy(name) and name not in SLOW_IN_SWEEP
+]
 DEFAULT_SWEEP += list(HEAVY_IN_DEFAULT_SWEEP)
-SLOW_SWEEP = [name for name in SWEPT if envs.is_heavy(name) and name not in HEAVY_IN_DEFAULT_SWEEP]
+SLOW_SWEEP = [
+    name
+    for name in SWEPT
+    if (envs.is_heavy(name) and name not in HEAVY_IN_DEFAULT_SWEEP) or name in SLOW_IN_SWEEP
+]
 
 
 def rollout(env, params, key: jax.Array):

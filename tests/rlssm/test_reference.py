@@ -34,7 +34,7 @@ def loop(lam_bar, b_bar, c, d, x, start, scale):
 
 
 @pytest.mark.parametrize("discretization", ["zoh", "bilinear"])
-@pytest.mark.parametrize("conj_sym", [True, False])
+@pytest.mark.parametrize("conj_sym", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_s5_layer_matches_numpy_recurrence(discretization, conj_sym):
     cfg = S5Config(
         hidden_size=H,

@@ -101,7 +101,7 @@ def test_reward_accuracy_by_hand():
     assert np.isnan(float(none))
 
 
-@pytest.mark.parametrize("core", ["s5", "none"])
+@pytest.mark.parametrize("core", ["s5", pytest.param("none", marks=pytest.mark.slow)])
 def test_evaluate_shapes_and_step_by_step_reference(core):
     model, params = model_and_params(core)
     batch = ev.episodes_to_batch(episodes(2))
