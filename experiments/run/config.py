@@ -45,7 +45,8 @@ class RunConfig:
     run_dir: Path | None = None
     """Run directory (default: runs/<preset>-<task>-<core>-<date>-<time>)."""
     chunk_updates: int = 0
-    """Updates per jitted chunk (host logs between chunks); 0: num_updates // 50, at least 1."""
+    """Updates per jitted chunk (host logs between chunks); 0: about num_updates / 50, a divisor
+    of it where one is near, so that one chunk program is compiled."""
     checkpoint_every: int = 5
     """Chunks between checkpoints (the last chunk is always checkpointed)."""
     keep_checkpoints: int = 2

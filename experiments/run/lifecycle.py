@@ -70,6 +70,7 @@ from experiments.run.loop import (
     PAUSED,
     LoopPlan,
     LoopResult,
+    auto_chunk,
     chunk_sizes,
     run_loop,
 )
@@ -258,7 +259,7 @@ def seed_keys(trainer: Trainer, run: RunConfig) -> jax.Array:
 def resolve(trainer: Trainer, config: Any, run: RunConfig, preset: str) -> RunConfig:
     """Fills the automatic run settings (chunk size, run directory)."""
     total = trainer.num_updates(config)
-    chunk = run.chunk_updates or max(1, total // 50)
+    chunk = run.chunk_updates or auto_chunk(total)
     run_dir = run.run_dir
     if run_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

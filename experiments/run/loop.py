@@ -62,6 +62,16 @@ class LoopResult:
     message: str
 
 
+def auto_chunk(total: int, chunks: int = 50) -> int:
+    """Updates per chunk for about `chunks` chunks: the divisor of `total` nearest `total //
+    chunks` within a factor of 2 of it, so that every chunk has one size and the run compiles
+    one chunk program, not two (a shorter last chunk is a second compile of the whole update);
+    `total // chunks` (at least 1) when `total` has no such divisor."""
+    target = max(1, total // chunks)
+    divisors = [d for d in range(max(1, target // 2), 2 * target + 1) if total % d == 0]
+    return min(divisors, key=lambda d: (abs(d - target), d)) if divisors else target
+
+
 def chunk_sizes(start: int, total: int, chunk: int) -> list[int]:
     """Chunk lengths from update `start` to `total`; boundaries at multiples of `chunk`."""
     sizes, update = [], start

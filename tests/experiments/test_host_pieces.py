@@ -11,7 +11,7 @@ import pytest
 import rlssm.cores as cores
 from agents.ppo import NetworkConfig, PPOConfig
 from experiments.run import checkpoint, loop, scores
-from experiments.run.loop import LoopPlan, chunk_sizes, run_loop
+from experiments.run.loop import LoopPlan, auto_chunk, chunk_sizes, run_loop
 from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError, from_dict, to_dict
@@ -50,6 +50,18 @@ def test_chunks_always_break_at_the_same_updates():
     assert chunk_sizes(4, 10, 4) == [4, 2]
     assert chunk_sizes(8, 10, 4) == [2]
     assert chunk_sizes(10, 10, 4) == []
+
+
+def test_automatic_chunks_have_one_size_where_a_divisor_is_near():
+    # purejaxrl's CartPole run: 976 updates; 976 // 50 = 19 would leave a last chunk of 7
+    # (a second compile), 16 divides 976.
+    assert auto_chunk(976) == 16
+    assert set(chunk_sizes(0, 976, auto_chunk(976))) == {16}
+    assert auto_chunk(1000) == 20
+    assert auto_chunk(10) == 1
+    assert auto_chunk(0) == 1
+    # A prime total has no divisor near 1009 // 50 = 20: the plain quotient.
+    assert auto_chunk(1009) == 20
 
 
 def fake_chunk(streaks: list[int]):
