@@ -35,3 +35,30 @@ def test_in_context_case_splits_fresh_episodes_by_trial():
 
 def test_every_case_has_a_known_kind():
     assert {case.kind for case in bench.cases().values()} <= set(bench.MEASURE)
+
+
+def one_update(config):
+    """`config` shrunk to one update (the case's network and core kept)."""
+    return dataclasses.replace(config, total_timesteps=config.steps_per_update)
+
+
+def test_a_speed_row_times_whole_runs_of_every_seed():
+    case = bench.cases()["ff-cartpole-speed"]
+    case = dataclasses.replace(case, config=one_update(case.config), seeds=3)
+    row = bench.measure_speed("ff", case)
+    assert row["runs"] == 3 and row["compile_s"] > 0
+    assert row["steps_per_s_min"] <= row["steps_per_s"] <= row["steps_per_s_max"]
+    assert "3 whole runs" in bench.table([row], {"ff": case})
+
+
+@pytest.mark.slow  # compiles every case (the S5 4x256 ones take about 30 s each)
+@pytest.mark.parametrize("name", sorted(bench.cases()))
+def test_every_case_builds_and_runs_one_update(name):
+    case = bench.cases()[name]
+    case = dataclasses.replace(case, config=one_update(case.config), seeds=1)
+    if case.kind == "speed":
+        assert bench.measure_speed(name, case)["steps_per_s"] > 0
+    else:
+        train = bench.make_train(case.config)
+        _, metrics = train(bench.jax.random.key(0))
+        assert metrics["update"].shape == (1,)
