@@ -28,7 +28,7 @@ from jaxtyping import Array, Bool, Float
 
 from rlssm.cores.base import LinearConfig, require
 from rlssm.cores.layers import BlockStack, LinearMixer
-from rlssm.cores.scan import linear_scan, linear_step, resolve_scan_mode
+from rlssm.cores.scan import linear_scan, resolve_scan_mode
 
 SEQUENCE_CHUNK = 16
 """Steps `K` per rematerialised chunk of `selective_scan`: the backward pass stores one state
@@ -72,18 +72,95 @@ def _input_term(delta, b_x, x):
     return delta[..., None] * b_x[..., None, :] * x[..., None]
 
 
-def _step(h, inputs, a_diag, negative_eigenvalues):
+# The fused sequential path keeps the state transposed, `s[B, N, H]`, so that the width `H`
+# is the minor axis of every elementwise operation and the sums over `N` are not minor-axis
+# reductions of length N (both several times slower in XLA's CPU code for a short `N`).
+
+
+def _zero_at(start, x):
+    """`0 if start else x` per batch row of `x[B, ...]`, `start[B]`."""
+    return jnp.where(start.reshape(start.shape + (1,) * (x.ndim - 1)), 0.0, x)
+
+
+def _step_t(h, inputs, a_t, negative_eigenvalues):
+    """One step in the `[B, N, H]` layout: `(s[t], C(x[t]) . s[t] [B, H])`; `a_t = A^T[N, H]`."""
     delta, b_x, c_x, x, start = inputs
-    a = _transition(delta, a_diag, negative_eigenvalues)
-    h = linear_step(a, _input_term(delta, b_x, x), start, h)
-    return h, jnp.einsum("...hn,...n->...h", h, c_x)
+    a = jnp.exp(delta[:, None, :] * a_t)
+    if negative_eigenvalues:
+        a = 2.0 * a - 1.0
+    h = a * _zero_at(start, h) + delta[:, None, :] * b_x[..., None] * x[:, None, :]
+    return h, jnp.einsum("bnh,bn->bh", h, c_x)
+
+
+def _step_adjoint(carry, inputs, a_t, negative_eigenvalues):
+    """One step of the backward loop of `_fused_sequential`, from step `t` to `t - 1`.
+
+    `carry = (m, g_a_rows)`: `m[B, N, H]` the cotangent of `s[t]` from later steps and
+    `g_a_rows[B, N, H]` the gradient of `A^T` summed over time (not yet over `B`).
+    """
+    m, g_a_rows = carry
+    (delta, b_x, c_x, x, start), h_prev, h, g_y = inputs
+    e = jnp.exp(delta[:, None, :] * a_t)
+    g = m + c_x[..., None] * g_y[:, None, :]
+    # The cotangent of the exponent Delta A, zero at a start (the state it scales is zero).
+    u = _zero_at(start, g * h_prev * (2.0 * e if negative_eigenvalues else e))
+    q = jnp.sum(g * b_x[..., None], axis=1)
+    g_delta = jnp.sum(u * a_t, axis=1) + q * x
+    g_b_x = jnp.einsum("bnh,bh->bn", g, delta * x)
+    g_c_x = jnp.einsum("bnh,bh->bn", h, g_y)
+    m = _zero_at(start, (2.0 * e - 1.0 if negative_eigenvalues else e) * g)
+    return (m, g_a_rows + u * delta[:, None, :]), (g_delta, g_b_x, g_c_x, q * delta)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _fused_sequential(h0, a_t, inputs, negative_eigenvalues):
+    """`selective_scan`'s sequential mode on chunked inputs `[C, K, B, ...]`, one step at a time,
+    in the transposed layout (`h0[B, N, H]`, `a_t = A^T[N, H]`).
+
+    Returns `(h_last[B, N, H], y[C, K, B, H])`. The VJP stores the state at each chunk's start
+    (`[C, B, N, H]`), recomputes one chunk's states at a time and runs the adjoint recurrence
+    `m[t - 1] = a[t] * (0 if start[t] else g[t])`, `g[t] = m[t] + C(x[t]) dL/dy[t]` over them.
+    """
+    return _fused_forward(h0, a_t, inputs, negative_eigenvalues)[0]
+
+
+def _fused_forward(h0, a_t, inputs, negative_eigenvalues):
+    step = functools.partial(_step_t, a_t=a_t, negative_eigenvalues=negative_eigenvalues)
+
+    def chunk(h, chunk_inputs):
+        h_last, y = jax.lax.scan(step, h, chunk_inputs)
+        return h_last, (y, h)
+
+    h_last, (y, chunk_starts) = jax.lax.scan(chunk, h0, inputs)
+    return (h_last, y), (a_t, inputs, chunk_starts)
+
+
+def _fused_backward(negative_eigenvalues, residuals, cotangents):
+    a_t, inputs, chunk_starts = residuals
+    g_last, g_y = cotangents
+    adjoint = functools.partial(_step_adjoint, a_t=a_t, negative_eigenvalues=negative_eigenvalues)
+
+    def states(h, step_inputs):
+        h = _step_t(h, step_inputs, a_t, negative_eigenvalues)[0]
+        return h, h
+
+    def chunk(carry, xs):
+        chunk_inputs, h0, g_y_chunk = xs
+        _, h = jax.lax.scan(states, h0, chunk_inputs)
+        h_prev = jnp.concatenate([h0[None], h[:-1]])
+        return jax.lax.scan(adjoint, carry, (chunk_inputs, h_prev, h, g_y_chunk), reverse=True)
+
+    init = (g_last, jnp.zeros_like(g_last))
+    (g_h0, g_a_rows), grads = jax.lax.scan(chunk, init, (inputs, chunk_starts, g_y), reverse=True)
+    g_delta, g_b_x, g_c_x, g_x = grads
+    return g_h0, jnp.sum(g_a_rows, axis=0), (g_delta, g_b_x, g_c_x, g_x, None)
+
+
+_fused_sequential.defvjp(_fused_forward, _fused_backward)
 
 
 def _chunk(h0, inputs, a_diag, negative_eigenvalues, scan_mode, chunk_size):
     """One chunk: `(h_last[B, H, N], C(x) . s [K, B, H])` from the state before it."""
-    if scan_mode == "sequential":
-        step = functools.partial(_step, a_diag=a_diag, negative_eigenvalues=negative_eigenvalues)
-        return jax.lax.scan(step, h0, inputs)
     delta, b_x, c_x, x, start = inputs
     a = _transition(delta, a_diag, negative_eigenvalues)
     b = _input_term(delta, b_x, x)
@@ -118,12 +195,18 @@ def selective_scan(
     if pad:
         inputs = tuple(jnp.pad(v, [(0, pad)] + [(0, 0)] * (v.ndim - 1)) for v in inputs)
     inputs = tuple(v.reshape(-1, k, *v.shape[1:]) for v in inputs)
+    scan_mode = resolve_scan_mode(scan_mode)
+    if scan_mode == "sequential":
+        h_last, y = _fused_sequential(
+            jnp.swapaxes(h0, -1, -2), a_diag.T, inputs, negative_eigenvalues
+        )
+        return jnp.swapaxes(h_last, -1, -2), y.reshape(-1, *y.shape[2:])[:length]
     body = jax.checkpoint(
         functools.partial(
             _chunk,
             a_diag=a_diag,
             negative_eigenvalues=negative_eigenvalues,
-            scan_mode=resolve_scan_mode(scan_mode),
+            scan_mode=scan_mode,
             chunk_size=chunk_size,
         )
     )
