@@ -61,74 +61,77 @@ class Pair:
     """Compare whole-process wall times (lower is better) instead of the timed speeds."""
 
 
+CORE_JOB = "one layer fwd+bwd, B=64, T=1024, H=256, starts every 128"
+PAIRS = {
+    "ppo-cartpole": Pair(
+        "FF PPO, CartPole-v1, purejaxrl setting (976 updates, 499,712 env steps), one seed "
+        "per process",
+        "rejax 0.1.3",
+        ("rejax_ppo.py",),
+        ("ours_ppo.py",),
+        ">= 1.2x rejax's steps/s, compile no longer",
+        seeded=True,
+    ),
+    "ppo-cartpole-process": Pair(
+        "the whole process as a user starts it: rejax's script with its final evaluation vs "
+        "`python -m experiments.ppo cartpole` (run directory, checkpoints, plots)",
+        "rejax 0.1.3",
+        ("rejax_ppo.py", "--evaluate"),
+        ("-m", "experiments.ppo", "cartpole", "--run-dir", "{tmp}/cartpole-{repeat}"),
+        "<= 0.8x purejaxrl's script (a reference below, not run here)",
+        seeded=True,
+        process=True,
+    ),
+    "core-lru": Pair(
+        f"LRU, {CORE_JOB}, state 256",
+        "memax 0.1.1",
+        ("memax_core.py", "--core", "lru"),
+        ("ours_core.py", "--core", "lru"),
+        "ahead of memax",
+    ),
+    "core-s6": Pair(
+        f"S6, {CORE_JOB}, one state per channel",
+        "memax 0.1.1",
+        ("memax_core.py", "--core", "s6"),
+        ("ours_core.py", "--core", "s6", "--state-size", "1"),
+        "ahead of memax",
+    ),
+    "core-s6-n16": Pair(
+        f"S6, {CORE_JOB}; ours at its default 16 states per channel, memax's at 1",
+        "memax 0.1.1",
+        ("memax_core.py", "--core", "s6"),
+        ("ours_core.py", "--core", "s6", "--state-size", "16"),
+        "within 2x of ours at 1 state",
+    ),
+    "core-gru": Pair(
+        f"GRU, {CORE_JOB}",
+        "memax 0.1.1",
+        ("memax_core.py", "--core", "gru"),
+        ("ours_core.py", "--core", "gru"),
+        "<= 0.8x memax's time (>= 1.25x its speed)",
+    ),
+    "env-repeat-previous": Pair(
+        "RepeatPreviousEasy, random actions, one environment (popgym: NumPy; ours: a jitted "
+        "scan of 20,000 steps)",
+        "popgym 1.0.7",
+        ("popgym_env.py", "--steps", "20000"),
+        ("ours_env.py", "--steps", "20000", "--num-envs", "1"),
+        "-",
+    ),
+    "env-repeat-previous-512": Pair(
+        "RepeatPreviousEasy, random actions; popgym one NumPy environment, ours 512 "
+        "vectorised (as the agents run it)",
+        "popgym 1.0.7",
+        ("popgym_env.py", "--steps", "20000"),
+        ("ours_env.py", "--steps", "2000", "--num-envs", "512"),
+        "-",
+    ),
+}
+
+
 def pairs() -> dict[str, Pair]:
     """Every pair by name."""
-    core = "one layer fwd+bwd, B=64, T=1024, H=256, starts every 128"
-    return {
-        "ppo-cartpole": Pair(
-            "FF PPO, CartPole-v1, purejaxrl setting (976 updates, 499,712 env steps), one seed "
-            "per process",
-            "rejax 0.1.3",
-            ("rejax_ppo.py",),
-            ("ours_ppo.py",),
-            ">= 1.2x rejax's steps/s, compile no longer",
-            seeded=True,
-        ),
-        "ppo-cartpole-process": Pair(
-            "the whole process as a user starts it: rejax's script with its final evaluation vs "
-            "`python -m experiments.ppo cartpole` (run directory, checkpoints, plots)",
-            "rejax 0.1.3",
-            ("rejax_ppo.py", "--evaluate"),
-            ("-m", "experiments.ppo", "cartpole", "--run-dir", "{tmp}/cartpole-{repeat}"),
-            "<= 0.8x purejaxrl's script (a reference below, not run here)",
-            seeded=True,
-            process=True,
-        ),
-        "core-lru": Pair(
-            f"LRU, {core}, state 256",
-            "memax 0.1.1",
-            ("memax_core.py", "--core", "lru"),
-            ("ours_core.py", "--core", "lru"),
-            "ahead of memax",
-        ),
-        "core-s6": Pair(
-            f"S6, {core}, one state per channel",
-            "memax 0.1.1",
-            ("memax_core.py", "--core", "s6"),
-            ("ours_core.py", "--core", "s6", "--state-size", "1"),
-            "ahead of memax",
-        ),
-        "core-s6-n16": Pair(
-            f"S6, {core}; ours at its default 16 states per channel, memax's at 1",
-            "memax 0.1.1",
-            ("memax_core.py", "--core", "s6"),
-            ("ours_core.py", "--core", "s6", "--state-size", "16"),
-            "within 2x of ours at 1 state",
-        ),
-        "core-gru": Pair(
-            f"GRU, {core}",
-            "memax 0.1.1",
-            ("memax_core.py", "--core", "gru"),
-            ("ours_core.py", "--core", "gru"),
-            "<= 0.8x memax's time (>= 1.25x its speed)",
-        ),
-        "env-repeat-previous": Pair(
-            "RepeatPreviousEasy, random actions, one environment (popgym: NumPy; ours: a jitted "
-            "scan of 20,000 steps)",
-            "popgym 1.0.7",
-            ("popgym_env.py", "--steps", "20000"),
-            ("ours_env.py", "--steps", "20000", "--num-envs", "1"),
-            "-",
-        ),
-        "env-repeat-previous-512": Pair(
-            "RepeatPreviousEasy, random actions; popgym one NumPy environment, ours 512 "
-            "vectorised (as the agents run it)",
-            "popgym 1.0.7",
-            ("popgym_env.py", "--steps", "20000"),
-            ("ours_env.py", "--steps", "2000", "--num-envs", "512"),
-            "-",
-        ),
-    }
+    return dict(PAIRS)
 
 
 # Not installable, so never run here: figures of the issue that asked for this benchmark, measured

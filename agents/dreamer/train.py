@@ -319,15 +319,12 @@ def replayed_windows(config: DreamerConfig, model, state: DreamerState, key):
     return replayed.batch, carry
 
 
-def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
-    """Returns `step(state, wm_params, starts, start_terminated, key) -> (actor, critic,
-    return_scale, metrics)`: imagination from `starts` (`[N]` carries), lambda-returns, and one
-    actor and one critic update."""
-    actor_opt, critic_opt = opts
-    values = wm.TwoHotReward(config.value_bins)
+def make_critic_update(config: DreamerConfig, values, critic_opt):
+    """Returns `critic_update(critic_state, logits, critic_vjp, (returns, slow, weight)) ->
+    (critic_state, metrics)`: one critic step from its logits on every imagined state `[H+1, N]`
+    and their vjp (so the critic runs forward once per update)."""
 
     def critic_update(critic_state: TrainState, logits, critic_vjp, targets):
-        """One critic step from its logits on every imagined state and their vjp."""
         returns, slow, weight = targets
 
         def objective(all_logits):
@@ -337,6 +334,17 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         logit_grads, metrics = jax.grad(objective, has_aux=True)(logits)
         (grads,) = critic_vjp(logit_grads)
         return apply_gradients(critic_state, grads, critic_opt, metrics)
+
+    return critic_update
+
+
+def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
+    """Returns `step(state, wm_params, starts, start_terminated, key) -> (actor, critic,
+    return_scale, metrics)`: imagination from `starts` (`[N]` carries), lambda-returns, and one
+    actor and one critic update."""
+    actor_opt, critic_opt = opts
+    values = wm.TwoHotReward(config.value_bins)
+    critic_update = make_critic_update(config, values, critic_opt)
 
     def step(state: DreamerState, wm_params, starts, start_terminated, key):
         def trajectory(actor_params):

@@ -137,8 +137,7 @@ def run_loop(
         seconds = time.perf_counter() - t0
         elapsed += seconds
         update, done_here = update + size, done_here + size
-        num_seeds = metrics["update"].shape[0]
-        speed = num_seeds * size * plan.steps_per_update / seconds
+        speed = metrics["update"].shape[0] * size * plan.steps_per_update / seconds
         rows = metric_rows(metrics, {plan.speed_column: speed, "wall_time": elapsed})
         run_dir.append_metrics(rows)
         for logger in loggers:
@@ -146,12 +145,7 @@ def run_loop(
         progress.update(update * plan.steps_per_update, speed, _mean_return(metrics))
         bad_seed = nonfinite_seed(metrics, plan.max_nonfinite_streak)
         if bad_seed is not None:
-            where = last if last is not None else "none"
-            message = (
-                f"stopped at update {update}: seed {bad_seed} had {plan.max_nonfinite_streak} "
-                f"updates in a row with non-finite losses or gradients (skipped). "
-                f"Last good checkpoint: {where}."
-            )
+            message = _nonfinite(update, bad_seed, plan.max_nonfinite_streak, last)
             return LoopResult(state, update, NONFINITE, last, message)
         pause = plan.stop_after is not None and done_here >= plan.stop_after
         final, interrupted = index == len(sizes) - 1, stop()
@@ -165,6 +159,14 @@ def run_loop(
             message = f"paused after {done_here} updates at update {update}; checkpoint {last}."
             return LoopResult(state, update, PAUSED, last, message)
     return LoopResult(state, update, FINISHED, last, f"finished {update} updates.")
+
+
+def _nonfinite(update: int, seed: int, limit: int, last: Path | None) -> str:
+    where = last if last is not None else "none"
+    return (
+        f"stopped at update {update}: seed {seed} had {limit} updates in a row with non-finite "
+        f"losses or gradients (skipped). Last good checkpoint: {where}."
+    )
 
 
 def _interrupted(update: int, last: Path | None) -> str:
