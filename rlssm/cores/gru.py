@@ -86,23 +86,41 @@ class GRUCell(nn.Module):
         return h, h
 
 
+def _sigmoid(x):
+    """`sigmoid(x)` as `(1 + tanh(x / 2)) / 2`: one `tanh`, cheaper than XLA's CPU `logistic`."""
+    return 0.5 + 0.5 * jnp.tanh(0.5 * x)
+
+
 def _gates(projected, hidden, recurrent_bias):
     """`(r, z, n, W_hn h + b_hn)`, each `[..., H]`, from the input and recurrent projections."""
     p_r, p_z, p_n = jnp.split(projected, 3, axis=-1)
     h_r, h_z, h_n = jnp.split(hidden, 3, axis=-1)
     h_n = h_n + recurrent_bias
-    r = jax.nn.sigmoid(p_r + h_r)
-    return r, jax.nn.sigmoid(p_z + h_z), jnp.tanh(p_n + r * h_n), h_n
+    r = _sigmoid(p_r + h_r)
+    return r, _sigmoid(p_z + h_z), jnp.tanh(p_n + r * h_n), h_n
 
 
-def _forward_step(h, inputs, recurrent, recurrent_bias):
-    """One step `(h[B, H], (projected[B, 3H], start[B])) -> (h', (h', W_h h_kept))`."""
+def _forward_step(h, inputs, recurrent, recurrent_bias, slopes: bool = False):
+    """One step `(h[B, H], (projected[B, 3H], start[B])) -> (h', outputs)`: `outputs = h'`, or
+    with `slopes` `(h', _slopes(...))` for the backward pass."""
     projected, start = inputs
     h = jnp.where(start[:, None], 0.0, h)
-    hidden = h @ recurrent
-    _, z, n, _ = _gates(projected, hidden, recurrent_bias)
-    h = (1.0 - z) * n + z * h
-    return h, (h, hidden)
+    r, z, n, h_n = _gates(projected, h @ recurrent, recurrent_bias)
+    h_new = (1.0 - z) * n + z * h
+    if not slopes:
+        return h_new, h_new
+    return h_new, (h_new, _slopes(r, z, n, h_n, h))
+
+
+def _slopes(r, z, n, h_n, h_kept):
+    """`(d(W_h h)/dh'[..., 3H], dn_pre/dh'[..., H], dh'/dh_kept = z)`: the derivatives of a step's
+    output `h'` that the backward loop multiplies its cotangent with (`n_pre` the input of
+    `tanh`, `W_h h` the recurrent projections of the gates r, z, n)."""
+    slope_n = (1.0 - z) * (1.0 - n * n)
+    hidden = jnp.concatenate(
+        [slope_n * h_n * r * (1.0 - r), (h_kept - n) * z * (1.0 - z), slope_n * r], axis=-1
+    )
+    return hidden, slope_n, z
 
 
 @jax.custom_vjp
@@ -116,47 +134,46 @@ def gru_layer(
     """`(h_last, h[T, B, H])` of the GRU recurrence over input projections `projected[T, B, 3H]`,
     the state zeroed before every step `t` with `start[t]`.
 
-    The VJP stores the recurrent projections `W_h h[t-1]` (`[T, B, 3H]`), so its loop does one
-    matmul per step (`dL/dh[t-1]`), and forms `dL/dW_h` after the loop as one `[H, T B] x
-    [T B, 3H]` matmul, where autodiff of the scan does a small matmul per step for each.
+    The VJP's forward loop also stores each step's local derivatives (`_slopes`, `[T, B, 5H]`),
+    so the backward loop does one matmul per step (`dL/dh[t-1]`) and a few products, and
+    `dL/dW_h` is one `[H, T B] x [T B, 3H]` matmul after it, where autodiff of the scan does a
+    small matmul per step for each and recomputes the gates.
     """
-    return _gru_forward(h0, projected, start, recurrent, recurrent_bias)[0]
+    step = functools.partial(_forward_step, recurrent=recurrent, recurrent_bias=recurrent_bias)
+    return jax.lax.scan(step, h0, (projected, start))
 
 
 def _gru_forward(h0, projected, start, recurrent, recurrent_bias):
-    step = functools.partial(_forward_step, recurrent=recurrent, recurrent_bias=recurrent_bias)
-    h_last, (h, hidden) = jax.lax.scan(step, h0, (projected, start))
-    return (h_last, h), (h0, projected, start, recurrent, recurrent_bias, h, hidden)
+    step = functools.partial(
+        _forward_step, recurrent=recurrent, recurrent_bias=recurrent_bias, slopes=True
+    )
+    h_last, (h, slopes) = jax.lax.scan(step, h0, (projected, start))
+    return (h_last, h), (h0, start, recurrent, h, slopes)
 
 
-def _backward_step(g_next, inputs, recurrent, recurrent_bias):
-    """From `g_next = dL/dh[t]` (later steps' part) to `dL/dh[t-1]`; also `dL/dprojected[t]` and
-    `dL/d(W_h h)[t]` for the `n` gate (the `r`, `z` parts equal those of `projected`)."""
-    projected, hidden, h_kept, start, g_y = inputs
-    r, z, n, h_n = _gates(projected, hidden, recurrent_bias)
+def _backward_step(g_next, inputs, recurrent_t):
+    """From `g_next` (the part of `dL/dh[t]` from later steps) to that of `dL/dh[t-1]`; also
+    `g[t] = dL/dh[t]`."""
+    slope_hidden, z, start, g_y = inputs
     g = g_next + g_y
-    g_n = g * (1.0 - z) * (1.0 - n * n)
-    g_r = g_n * h_n * r * (1.0 - r)
-    g_z = g * (h_kept - n) * z * (1.0 - z)
-    g_hidden_n = g_n * r
-    g_hidden = jnp.concatenate([g_r, g_z, g_hidden_n], axis=-1)
-    g_h = g * z + g_hidden @ recurrent.T
-    g_h = jnp.where(start[:, None], 0.0, g_h)
-    return g_h, (jnp.concatenate([g_r, g_z, g_n], axis=-1), g_hidden_n)
+    g_hidden = jnp.tile(g, 3) * slope_hidden
+    g_h = jnp.where(start[:, None], 0.0, g * z + g_hidden @ recurrent_t)
+    return g_h, g
 
 
 def _gru_backward(residuals, cotangents):
-    h0, projected, start, recurrent, recurrent_bias, h, hidden = residuals
+    h0, start, recurrent, h, (slope_hidden, slope_n, z) = residuals
     g_last, g_y = cotangents
-    h_kept = jnp.where(start[..., None], 0.0, jnp.concatenate([h0[None], h[:-1]]))
-    step = functools.partial(_backward_step, recurrent=recurrent, recurrent_bias=recurrent_bias)
-    g_h0, (g_projected, g_hidden_n) = jax.lax.scan(
-        step, g_last, (projected, hidden, h_kept, start, g_y), reverse=True
-    )
+    # W_h^T laid out once (row-major), not transposed inside every step's matmul.
+    recurrent_t = jax.lax.optimization_barrier(jnp.transpose(recurrent))
+    step = functools.partial(_backward_step, recurrent_t=recurrent_t)
+    g_h0, g = jax.lax.scan(step, g_last, (slope_hidden, z, start, g_y), reverse=True)
     width = h0.shape[-1]
-    g_hidden = jnp.concatenate([g_projected[..., : 2 * width], g_hidden_n], axis=-1)
+    g_hidden = jnp.tile(g, 3) * slope_hidden
+    g_projected = jnp.concatenate([g_hidden[..., : 2 * width], g * slope_n], axis=-1)
+    h_kept = jnp.where(start[..., None], 0.0, jnp.concatenate([h0[None], h[:-1]]))
     g_recurrent = h_kept.reshape(-1, width).T @ g_hidden.reshape(-1, 3 * width)
-    g_bias = jnp.sum(g_hidden_n, axis=(0, 1))
+    g_bias = jnp.sum(g_hidden[..., 2 * width :], axis=(0, 1))
     return g_h0, g_projected, None, g_recurrent, g_bias
 
 
