@@ -249,7 +249,8 @@ def side_figures(runs: list[dict], process: bool) -> dict:
         value = spread([run["wall_s"] for run in runs])
     else:
         value = spread([run.get("env_steps", run.get("steps")) / run["run_s"] for run in runs])
-    return {"value": value, "compile_s": spread([run["compile_s"] for run in runs])}
+    compiles = [run["compile_s"] for run in runs if "compile_s" in run]
+    return {"value": value, "compile_s": spread(compiles) if compiles else None}
 
 
 def speed_text(figure: tuple[float, float, float], process: bool) -> str:

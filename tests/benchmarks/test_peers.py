@@ -77,7 +77,9 @@ def test_rows_compare_medians_of_the_same_run():
     assert "100/s (90-110)" in row and "160/s (150-200)" in row
     assert "1.60x the peer's speed" in row
     process = peers.pairs()["ppo-cartpole-process"]
-    result = {"pair": "ppo-cartpole-process", "peer": runs([20, 21, 19]), "ours": runs([15, 14])}
+    # A whole process prints no JSON of its own (ours is the command line): wall time only.
+    walls = [{"wall_s": wall} for wall in (15, 14)]
+    result = {"pair": "ppo-cartpole-process", "peer": runs([20, 21, 19]), "ours": walls}
     assert "0.72x the peer's time" in peers.row(result, process)
 
 
