@@ -3,11 +3,14 @@
 The fixtures were written by the code before experiments/run existed: a PPO run (GRU of width 8,
 2 envs x 8 steps, 2 seeds) and a world-model run (S4WM, TwoRooms 8 + 8 steps) paused half way,
 each with the metrics of the same run trained without a pause (`expected_full_metrics.jsonl`).
-Resuming the paused copy with today's code must reproduce those rows exactly: the config.json
-format, the checkpoint's state layout and the training computation are all unchanged.
+Resuming the paused copy with today's code must reproduce those rows: the config.json format
+and the checkpoint's state layout exactly, the training computation up to float rounding (the
+GRU's hand-written backward pass, Dec 2026, sums its gradients in another order: the losses moved
+in the 8th digit, 1e-7 relative).
 """
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -25,6 +28,28 @@ def untimed(path: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
 
 
+def same_rows(got: list[dict], want: list[dict], rel: float = 1e-5) -> bool:
+    """The same rows, keys and integers exactly, floats up to rounding (`rel` relative, 1e-6
+    absolute: a policy loss of 4e-8 is zero up to rounding)."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=rel, abs_tol=1e-6)
+        return a == b
+
+    return len(got) == len(want) and all(
+        g.keys() == w.keys() and all(same(g[k], w[k]) for k in g)
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+def test_rows_compare_up_to_rounding_only():
+    row = {"update": 1, "loss": 0.0016696280799806118}
+    assert same_rows([row], [{**row, "loss": 0.0016696278471499681}])
+    assert not same_rows([row], [{**row, "loss": 0.0017}])
+    assert not same_rows([row], [{**row, "update": 2}])
+
+
 def copy(name: str, tmp_path: Path) -> Path:
     run_dir = tmp_path / name
     shutil.copytree(FIXTURES / name, run_dir)
@@ -35,7 +60,8 @@ def test_old_ppo_run_resumes_to_the_uninterrupted_result(tmp_path):
     run_dir = copy("ppo-paused", tmp_path)
     result = ppo.main(ppo.presets()["cpu-small"][1].replace(resume=run_dir, progress=False))
     assert result.status == "finished"
-    assert untimed(run_dir / "metrics.jsonl") == untimed(run_dir / "expected_full_metrics.jsonl")
+    got = untimed(run_dir / "metrics.jsonl")
+    assert same_rows(got, untimed(run_dir / "expected_full_metrics.jsonl"))
 
 
 @pytest.mark.parametrize("broken", [False, True])
@@ -54,4 +80,5 @@ def test_old_world_model_run_resumes_to_the_uninterrupted_result(tmp_path, broke
         return
     result = world_model.main(args)
     assert result.status == "finished"
-    assert untimed(run_dir / "metrics.jsonl") == untimed(run_dir / "expected_full_metrics.jsonl")
+    got = untimed(run_dir / "metrics.jsonl")
+    assert same_rows(got, untimed(run_dir / "expected_full_metrics.jsonl"))
