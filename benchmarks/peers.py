@@ -298,7 +298,7 @@ def section(results: list[dict], chosen: dict[str, Pair], args: Args) -> str:
         "steps/s for PPO and environments, sequence steps/s for cores (compile apart); the "
         "`process` row is whole-process seconds.",
         "",
-        "| pair | job | peer | peer | ours | ours relative | compile peer / ours | target |",
+        "| pair | job | peer | peer figure | ours | ours relative | compile peer / ours | target |",
         "|---|---|---|---|---|---|---|---|",
         *(row(result, chosen[result["pair"]]) for result in results),
         "",
