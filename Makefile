@@ -12,7 +12,7 @@ constraints_for = $(if $(filter 3.11,$(1)),constraints.txt,constraints-py$(1).tx
 VENV_PYTHON := $(shell test -x $(BIN)/python && echo $(BIN)/python || echo $(PYTHON))
 CONSTRAINTS := $(call constraints_for,$(call python_version,$(VENV_PYTHON)))
 
-.PHONY: install demo core-demo test lint format bench bench-cores lock
+.PHONY: install demo core-demo test lint format bench bench-cores bench-peers lock
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(STAMP)
 
 bench-cores: $(STAMP)
 	$(BIN)/python -m benchmarks.cores --write-docs
+
+# Side by side with rejax, memax and popgym (their own venv, .peers-venv, built on first use).
+bench-peers: $(STAMP)
+	$(BIN)/python -m benchmarks.peers --write-docs
 
 bench: bench-cores
 	$(BIN)/python -m pytest -m slow
