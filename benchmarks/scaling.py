@@ -39,6 +39,9 @@ class Args:
     """Timed chunks per row (the median is reported, with min-max)."""
     trainers: tuple[str, ...] = ("ppo", "world_model")
     """What to time."""
+    ppo_envs: int = 32
+    """PPO's global environments in the strong-scaling rows (weak: half as many per device);
+    the docs table is the cpu-small setting's 32."""
     write_docs: bool = False
     """Write the table into docs/BENCHMARKS.md (section `scaling`)."""
 
@@ -55,8 +58,8 @@ def timed(run, state, repeats: int) -> list[float]:
 
 
 def ppo_rows(args: Args) -> list[dict]:
-    """PPO at the cpu-small setting (S5 2x64, 128 steps), strong (32 envs) and weak (16 per
-    device) scaling."""
+    """PPO at the cpu-small setting (S5 2x64, 128 steps), strong (`ppo_envs`, 32) and weak
+    (half as many per device) scaling."""
     from agents.ppo import PPOConfig
     from experiments.ppo.trainer import TRAINER, build
     from experiments.run.config import RunConfig
@@ -64,7 +67,7 @@ def ppo_rows(args: Args) -> list[dict]:
     rows = []
     for scaling in ("strong", "weak"):
         for devices in args.devices:
-            num_envs = 32 if scaling == "strong" else 16 * devices
+            num_envs = args.ppo_envs if scaling == "strong" else args.ppo_envs // 2 * devices
             config = PPOConfig(num_envs=num_envs, total_timesteps=num_envs * 128 * 100)
             placement = TRAINER.placement(config, RunConfig(devices=devices))
             programs = build(config).programs
@@ -179,6 +182,8 @@ def main(args: Args) -> list[dict]:
     for r in rows:
         emit(r)
     if args.write_docs:
+        if args.ppo_envs != Args.ppo_envs:
+            raise SystemExit("--write-docs writes the cpu-small table: leave --ppo-envs at 32")
         command = "python -m benchmarks.scaling --write-docs"
         cpu = jax.default_backend() == "cpu"
         fake = f" ({FAKE_DEVICES} fake host devices sharing its cores)" if cpu else ""
