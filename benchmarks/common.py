@@ -60,16 +60,19 @@ def compile_and_time(fn: Callable, *args, repeats: int = 5, min_seconds: float =
     compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - t0
     run_s = time_compiled(compiled, *args, repeats=repeats, min_seconds=min_seconds)
-    memory_mb = None
-    analysis = compiled.memory_analysis()
-    if analysis is not None:
-        total = (
-            analysis.argument_size_in_bytes
-            + analysis.output_size_in_bytes
-            + analysis.temp_size_in_bytes
-        )
-        memory_mb = round(total / 2**20, 1)
+    memory_mb = planned_memory_mb(compiled)
     return {"compile_s": compile_s, "run_s": run_s, "memory_mb": memory_mb, "compiled": compiled}
+
+
+def planned_memory_mb(compiled) -> float | None:
+    """XLA's planned peak of a compiled program in MiB (arguments, outputs and temporaries), or
+    None where the backend does not report it."""
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return None
+    total = analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+    total += analysis.temp_size_in_bytes
+    return round(total / 2**20, 1)
 
 
 def emit(record: dict) -> None:

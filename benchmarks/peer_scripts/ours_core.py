@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from pair import CORE, arg, median_run, report, timed
 
 import rlssm.cores as cores
+from benchmarks.common import planned_memory_mb
 
 
 def main() -> None:
@@ -36,12 +37,8 @@ def main() -> None:
     grad = jax.jit(jax.grad(loss))
     compile_s, compiled = timed(lambda: grad.lower(params, x).compile())
     run_s = median_run(lambda: jax.block_until_ready(compiled(params, x)))
-    memory = compiled.memory_analysis()
-    planned_mb = None
-    if memory is not None:
-        planned = memory.argument_size_in_bytes + memory.output_size_in_bytes
-        planned_mb = round((planned + memory.temp_size_in_bytes) / 2**20, 1)
-    report(compile_s=compile_s, run_s=run_s, steps=batch * length, memory_mb=planned_mb)
+    memory_mb = planned_memory_mb(compiled)
+    report(compile_s=compile_s, run_s=run_s, steps=batch * length, memory_mb=memory_mb)
 
 
 if __name__ == "__main__":

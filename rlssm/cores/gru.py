@@ -72,13 +72,7 @@ class GRUCell(nn.Module):
 
     def recur(self, h: jax.Array, projected: jax.Array) -> jax.Array:
         """The next `h[B, H]` from `h` and the input projections `projected[B, 3H]` of `x[t]`."""
-        width = self.features
-        hidden = h @ self.recurrent
-        r = jax.nn.sigmoid(projected[..., :width] + hidden[..., :width])
-        z = jax.nn.sigmoid(projected[..., width : 2 * width] + hidden[..., width : 2 * width])
-        n = jnp.tanh(
-            projected[..., 2 * width :] + r * (hidden[..., 2 * width :] + self.recurrent_bias)
-        )
+        _, z, n, _ = _gates(projected, h @ self.recurrent, self.recurrent_bias)
         return (1.0 - z) * n + z * h
 
     def __call__(self, h: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -61,10 +61,16 @@ class S6Config(LinearConfig):
         return S6Core(config=self)
 
 
-def _transition(delta, a_diag, negative_eigenvalues: bool):
-    """`a[..., H, N] = exp(Delta A)` (or `2 exp(Delta A) - 1`) from `delta[..., H]`, `A[H, N]`."""
-    a = jnp.exp(delta[..., None] * a_diag)
+def _eigenvalues(exponent, negative_eigenvalues: bool):
+    """`exp(Delta A)`, or `2 exp(Delta A) - 1` in (-1, 1), from `exponent = Delta A` (any
+    layout)."""
+    a = jnp.exp(exponent)
     return 2.0 * a - 1.0 if negative_eigenvalues else a
+
+
+def _transition(delta, a_diag, negative_eigenvalues: bool):
+    """`a[..., H, N]` from `delta[..., H]`, `A[H, N]` (see `_eigenvalues`)."""
+    return _eigenvalues(delta[..., None] * a_diag, negative_eigenvalues)
 
 
 def _input_term(delta, b_x, x):
@@ -85,9 +91,7 @@ def _zero_at(start, x):
 def _step_t(h, inputs, a_t, negative_eigenvalues):
     """One step in the `[B, N, H]` layout: `(s[t], C(x[t]) . s[t] [B, H])`; `a_t = A^T[N, H]`."""
     delta, b_x, c_x, x, start = inputs
-    a = jnp.exp(delta[:, None, :] * a_t)
-    if negative_eigenvalues:
-        a = 2.0 * a - 1.0
+    a = _eigenvalues(delta[:, None, :] * a_t, negative_eigenvalues)
     h = a * _zero_at(start, h) + delta[:, None, :] * b_x[..., None] * x[:, None, :]
     return h, jnp.einsum("bnh,bn->bh", h, c_x)
 
