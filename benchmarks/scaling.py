@@ -70,7 +70,7 @@ def ppo_rows(args: Args) -> list[dict]:
             num_envs = args.ppo_envs if scaling == "strong" else args.ppo_envs // 2 * devices
             config = PPOConfig(num_envs=num_envs, total_timesteps=num_envs * 128 * 100)
             placement = TRAINER.placement(config, RunConfig(devices=devices))
-            programs = build(config).programs
+            programs = build(config, placement).programs
             _, compile_chunk, run_chunk = programs.on(placement)
             state = programs.init(jax.random.split(jax.random.key(0), 1))
             t0 = time.perf_counter()

@@ -134,21 +134,28 @@ def make_batch(config: PPOConfig, state: RunnerState, rollout: Rollout) -> tuple
     return batch, return_stats
 
 
-def minibatches(config: PPOConfig, batch: Batch, key: jax.Array) -> Batch:
+Split = Callable[[jax.Array, int], jax.Array]
+"""`split(array, axis)`: the array laid out with `axis` split over devices (values unchanged)."""
+
+
+def minibatches(config: PPOConfig, batch: Batch, key: jax.Array, split: Split | None = None):
     """Shuffles environment rows into `M` minibatches: leaves `[M, T, B / M, ...]`.
 
-    The stored carries `[B, ...]` become `[M, B / M, ...]`, aligned with their rows.
+    The stored carries `[B, ...]` become `[M, B / M, ...]`, aligned with their rows. With
+    `split`, each minibatch's `B / M` rows are split over the devices (without it, XLA's
+    sharding propagation loses the split at the shuffle and every device would compute every
+    gradient step on the whole minibatch).
     """
     perm = jax.random.permutation(key, config.num_envs)
     shape = (config.num_minibatches, config.minibatch_envs)
+    place = (lambda x, axis: x) if split is None else split
 
     def rows(x):  # time-major leaves: env axis 1
-        return jnp.swapaxes(
-            jnp.take(x, perm, axis=1).reshape(x.shape[0], *shape, *x.shape[2:]), 0, 1
-        )
+        x = jnp.take(x, perm, axis=1).reshape(x.shape[0], *shape, *x.shape[2:])
+        return place(jnp.swapaxes(x, 0, 1), 2)
 
     def carry_rows(x):  # carry leaves: env axis 0
-        return jnp.take(x, perm, axis=0).reshape(*shape, *x.shape[1:])
+        return place(jnp.take(x, perm, axis=0).reshape(*shape, *x.shape[1:]), 1)
 
     time_major = batch._replace(initial_carry=None)
     return jax.tree.map(rows, time_major)._replace(
@@ -175,8 +182,9 @@ def make_minibatch_step(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     return step
 
 
-def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
-    """Returns `update(runner_state) -> (runner_state, metrics)`: one rollout and its epochs."""
+def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic, split: Split | None):
+    """Returns `update(runner_state) -> (runner_state, metrics)`: one rollout and its epochs
+    (`split`: see `minibatches`)."""
     rollout_fn = make_rollout(config, spec, network)
     minibatch_step = make_minibatch_step(config, spec, network)
 
@@ -184,7 +192,7 @@ def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
         train_state, batch, key = carry
         key, perm_key = jax.random.split(key)
         train_state, terms = jax.lax.scan(
-            minibatch_step, train_state, minibatches(config, batch, perm_key)
+            minibatch_step, train_state, minibatches(config, batch, perm_key, split)
         )
         return (train_state, batch, key), terms
 
@@ -217,12 +225,13 @@ def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     return update
 
 
-def make_agent(config: PPOConfig) -> Agent:
-    """Builds the environment, network and pure training functions of `config`."""
+def make_agent(config: PPOConfig, split: Split | None = None) -> Agent:
+    """Builds the environment, network and pure training functions of `config`; `split` lays
+    the minibatches' environment rows over devices (experiments.ppo's `--devices`)."""
     spec = environment.make_env(config)
     network = ActorCritic(config.network, config.core, spec.action_dim, spec.discrete)
     init = make_init(config, spec, network)
-    update = make_update(config, spec, network)
+    update = make_update(config, spec, network, split)
 
     def run(state: RunnerState, num_updates: int) -> tuple[RunnerState, dict]:
         return jax.lax.scan(lambda s, _: update(s), state, None, num_updates)

@@ -77,21 +77,22 @@ class Built:
 
 
 @functools.lru_cache(maxsize=4)
-def _build(ppo: PPOConfig) -> Built:
+def _build(ppo: PPOConfig, placement: Placement | None) -> Built:
     try:
-        agent = make_agent(ppo)
+        agent = make_agent(ppo, None if placement is None else placement.split)
     except (TypeError, ValueError) as err:  # unknown environment or option, unusable spaces
         raise ConfigError(str(err)) from None
     return Built(agent, ChunkPrograms(agent.run, agent.init))
 
 
-def build(ppo: PPOConfig) -> Built:
-    """The agent of `ppo` with its jitted functions (reused for an identical config).
+def build(ppo: PPOConfig, placement: Placement | None = None) -> Built:
+    """The agent of `ppo` with its jitted functions (reused for an identical config); with a
+    `placement`, each minibatch's environments are split over its devices.
 
     Raises:
         ConfigError: the environment cannot be built (checked before anything compiles).
     """
-    return _build(ppo_config(ppo))
+    return _build(ppo_config(ppo), placement)
 
 
 @dataclasses.dataclass
@@ -178,8 +179,8 @@ class PPOTrainer(lifecycle.Trainer):
         return build(ppo_config(config)).init
 
     def open(self, config: PPOConfig, run: RunConfig, run_dir: RunDir, console) -> PPOSession:
-        config = ppo_config(config)
-        return PPOSession(config, run, build(config), self.placement(config, run))
+        config, placement = ppo_config(config), self.placement(config, run)
+        return PPOSession(config, run, build(config, placement), placement)
 
     def summary_lines(self, summary: dict, run_dir: Path) -> list[str]:
         return [

@@ -164,16 +164,18 @@ class Placement:
                 return NamedSharding(self.mesh, PartitionSpec(*[None] * axis, AXIS))
         return self.replicated
 
+    def split(self, leaf: jax.Array, axis: int) -> jax.Array:
+        """Inside a traced function: `leaf` split over the devices along `axis`."""
+        spec = PartitionSpec(*[None] * axis, AXIS)
+        return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, spec))
+
     def constrain(self, tree: Any) -> Any:
         """Inside a traced function: `tree`'s leaves split along their `B` axis (the first
         of length `B`, any axis here), the others left to XLA."""
 
         def one(leaf: Any) -> Any:
             axes = [a for a, n in enumerate(leaf.shape) if n == self.batch_size]
-            if not axes:
-                return leaf
-            spec = PartitionSpec(*[None] * axes[0], AXIS)
-            return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, spec))
+            return self.split(leaf, axes[0]) if axes else leaf
 
         return jax.tree.map(one, tree)
 

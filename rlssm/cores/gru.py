@@ -166,7 +166,9 @@ def _gru_backward(residuals, cotangents):
     g_hidden = jnp.tile(g, 3) * slope_hidden
     g_projected = jnp.concatenate([g_hidden[..., : 2 * width], g * slope_n], axis=-1)
     h_kept = jnp.where(start[..., None], 0.0, jnp.concatenate([h0[None], h[:-1]]))
-    g_recurrent = h_kept.reshape(-1, width).T @ g_hidden.reshape(-1, 3 * width)
+    # Contracted in place over `T, B`: a reshape to `[T * B, ...]` would gather the
+    # environments `B` whole when they are split over devices.
+    g_recurrent = jnp.tensordot(h_kept, g_hidden, axes=((0, 1), (0, 1)))
     g_bias = jnp.sum(g_hidden[..., 2 * width :], axis=(0, 1))
     return g_h0, g_projected, None, g_recurrent, g_bias
 

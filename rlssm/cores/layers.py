@@ -118,9 +118,11 @@ def _gelu_gate_backward(value_is_gelu, residuals, g_out):
     g_q = g_z @ kernel.T
     g_value = g_out * gate
     g_y = (g_q + g_value) * slope if value_is_gelu else g_q * slope + g_value
-    width = y.shape[-1]
-    g_kernel = q.reshape(-1, width).T @ g_z.reshape(-1, width)
-    return g_y, g_kernel, jnp.sum(g_z, axis=tuple(range(y.ndim - 1)))
+    # Contracted over every leading axis in place: a reshape to `[-1, H]` would merge an axis
+    # split over devices (the environments `B`) into one that is not, and gather it whole.
+    leading = tuple(range(y.ndim - 1))
+    g_kernel = jnp.tensordot(q, g_z, axes=(leading, leading))
+    return g_y, g_kernel, jnp.sum(g_z, axis=leading)
 
 
 gelu_gate.defvjp(_gelu_gate_forward, _gelu_gate_backward)

@@ -4,6 +4,7 @@ from the 1-device update and how the state's leaves are laid out, as JSON."""
 
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -42,14 +43,16 @@ def ppo_updates() -> dict:
         update_epochs=2,
         total_timesteps=8 * 8 * 4,
     )
-    programs = build(config).programs
-    state = programs.init(jax.random.split(jax.random.key(0), 2))
-    params, layouts = {}, {}
+    state = build(config).programs.init(jax.random.split(jax.random.key(0), 2))
+    params, layouts, collectives = {}, {}, {}
     for devices in (1, 2, 4):
         placement = TRAINER.placement(config, RunConfig(devices=devices))
+        programs = build(config, placement).programs
         _, compile_chunk, run_chunk = programs.on(placement)
         compile_chunk(state, [1])
         after, _ = run_chunk(state, 1)
+        program = programs.chunks[(1, 2, placement and placement.key)].as_text()
+        collectives[devices] = collective_shapes(program)
         params[devices] = jax.tree.leaves(jax.device_get(after.train_state.params))
         obs, params_leaf = after.obs, jax.tree.leaves(after.train_state.params)[0]
         carry = jax.tree.leaves(after.carry)[0]
@@ -82,6 +85,11 @@ def ppo_updates() -> dict:
     return {
         "difference": difference,
         "moved": moved,
+        "collectives": collectives,
+        "largest_kernel": max(
+            (list(leaf.shape) for leaf in jax.tree.leaves(state.train_state.params)),
+            key=lambda shape: int(np.prod(shape)),
+        ),
         "layouts": layouts,
         "refused": refused,
         "restore": restore,
@@ -115,6 +123,19 @@ def world_model_updates() -> dict:
         "moved": largest_difference(params[1], before),
         "all_reduce": all_reduce,
     }
+
+
+def collective_shapes(program: str) -> dict:
+    """`{collective: [operand shapes]}` of a compiled program's cross-device operations."""
+    found: dict[str, list] = {}
+    for line in program.splitlines():
+        match = re.search(r"= (.*?) (all-reduce|all-gather|all-to-all)\(", line)
+        if match:
+            shapes = re.findall(r"\[([\d,]*)\]", match.group(1))
+            found.setdefault(match.group(2), []).extend(
+                [int(n) for n in shape.split(",") if n] for shape in shapes
+            )
+    return found
 
 
 def largest_difference(a: list, b: list) -> float:

@@ -44,6 +44,16 @@ def test_one_update_on_2_and_4_devices_equals_one_device(four_devices):
         assert four_devices["difference"][devices] < 1e-5, four_devices["difference"]
 
 
+def test_every_device_computes_its_share_of_each_gradient_step(four_devices):
+    # Each device takes its rows of every minibatch and the gradients are summed across the
+    # devices (an all-reduce of the largest kernel's shape); no device gathers the whole
+    # minibatch's activations.
+    for devices in ("2", "4"):
+        collectives = four_devices["collectives"][devices]
+        assert four_devices["largest_kernel"] in collectives["all-reduce"], collectives
+        assert "all-gather" not in collectives, collectives
+
+
 def test_environments_and_carries_are_split_and_parameters_replicated(four_devices):
     for devices, layout in four_devices["layouts"].items():
         rows = 8 // int(devices)
