@@ -97,31 +97,32 @@ def ppo_updates() -> dict:
 
 
 def world_model_updates() -> dict:
-    """One world-model update (S4WM, 4 sequences of 12 records) on 1, 2 and 4 devices: the
-    largest parameter difference from 1 device, and whether the program sums across devices."""
+    """One world-model update (S4WM, one seed, 4 sequences of 12 records) on 1, 2 and 4
+    devices (several seeds' image convolutions are gathered: docs/ARCHITECTURE.md): the
+    largest parameter difference from 1 device, and the program's cross-device operations."""
     experiment = Experiment(
         context_length=5, query_length=6, hidden_size=16, core_size=8, state_size=8,
         latent_groups=4, latent_classes=4, cnn_depth=4, reward_bins=15, batch_size=4,
     )  # fmt: skip
     data = random_dataset(experiment, 8)
     run = wm_trainer.WorldModelRunConfig
-    params, all_reduce = {}, {}
+    params, collectives = {}, {}
     for devices in (1, 2, 4):
         placement = wm_trainer.TRAINER.placement(experiment, run(devices=devices))
         built = wm_trainer.build(experiment, placement)
-        state = place(built.init(jax.random.split(jax.random.key(0, impl="rbg"), 2)), placement)
+        state = place(built.init(jax.random.split(jax.random.key(0, impl="rbg"), 1)), placement)
         where = None if placement is None else placement.replicated
         placed = jax.device_put({k: jax.numpy.asarray(v) for k, v in data.items()}, where)
         built.compile(state, placed)
         after, _ = built.run_chunk(state, placed, 1)
         params[devices] = jax.tree.leaves(jax.device_get(after.train_state.params))
         program = next(iter(built.steps.values())).as_text()
-        all_reduce[devices] = "all-reduce" in program
+        collectives[devices] = collective_shapes(program)
     before = jax.tree.leaves(jax.device_get(state.train_state.params))
     return {
         "difference": largest_differences(params),
         "moved": largest_difference(params[1], before),
-        "all_reduce": all_reduce,
+        "collectives": collectives,
     }
 
 

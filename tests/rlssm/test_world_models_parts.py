@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rlssm.world_models as wm
-from rlssm.world_models.networks import encode_action
+from rlssm.world_models.networks import ImageDecoder, ImageEncoder, encode_action
 from tests.rlssm.helpers import tree_allclose
 
 
@@ -235,3 +235,20 @@ def test_observe_rejects_misshapen_inputs_at_trace_time():
         observe(obs, action, start.astype(int))
     with pytest.raises(ValueError, match="action must be"):
         observe(obs, jnp.zeros((4, 2, 3)), start)
+
+
+def test_image_networks_treat_every_leading_axis_alike():
+    # The encoder and decoder merge the leading axes (the last one outermost, for devices);
+    # each element's output must not depend on that layout.
+    frames = jax.random.normal(key(0), (2, 3, 4, 8, 8, 3))
+    encoder, decoder = ImageEncoder(4, 2, jax.nn.silu), ImageDecoder((8, 8, 3), 4, 2, jax.nn.silu)
+    enc_params = encoder.init(key(1), frames)
+    features = encoder.apply(enc_params, frames)
+    one = encoder.apply(enc_params, frames[1, 2, 3])
+    np.testing.assert_allclose(features[1, 2, 3], one, rtol=1e-5, atol=1e-6)
+    dec_params = decoder.init(key(2), features)
+    images = decoder.apply(dec_params, features)
+    assert images.shape == frames.shape
+    np.testing.assert_allclose(
+        images[1, 2], decoder.apply(dec_params, features[1, 2]), rtol=1e-5, atol=1e-6
+    )
