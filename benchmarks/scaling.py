@@ -42,6 +42,8 @@ class Args:
     ppo_envs: int = 32
     """PPO's global environments in the strong-scaling rows (weak: half as many per device);
     the docs table is the cpu-small setting's 32."""
+    seeds: int = 1
+    """Seeds trained at once (vmapped); steps/s counts every seed's steps."""
     write_docs: bool = False
     """Write the table into docs/BENCHMARKS.md (section `scaling`)."""
 
@@ -72,13 +74,13 @@ def ppo_rows(args: Args) -> list[dict]:
             placement = TRAINER.placement(config, RunConfig(devices=devices))
             programs = build(config, placement).programs
             _, compile_chunk, run_chunk = programs.on(placement)
-            state = programs.init(jax.random.split(jax.random.key(0), 1))
+            state = programs.init(jax.random.split(jax.random.key(0), args.seeds))
             t0 = time.perf_counter()
             compile_chunk(state, [args.updates])
             compile_s = time.perf_counter() - t0
             chunk = functools.partial(run_chunk, size=args.updates)
             seconds = timed(chunk, state, args.repeats)
-            steps = args.updates * config.steps_per_update
+            steps = args.updates * config.steps_per_update * args.seeds
             rows.append(row("ppo", scaling, devices, num_envs, steps, seconds, compile_s))
     return rows
 
@@ -101,14 +103,16 @@ def world_model_rows(args: Args) -> list[dict]:
             built = trainer.build(experiment, placement)
             where = None if placement is None else placement.replicated
             data = jax.device_put(random_dataset(experiment, 32), where)
-            state = place(built.init(jax.random.split(jax.random.key(0, impl="rbg"), 1)), placement)
+            state = place(
+                built.init(jax.random.split(jax.random.key(0, impl="rbg"), args.seeds)), placement
+            )
             t0 = time.perf_counter()
             built.compile(state, data)
             compile_s = time.perf_counter() - t0
             updates = 4 * args.updates
             chunk = functools.partial(built.run_chunk, data=data, size=updates)
             seconds = timed(chunk, state, args.repeats)
-            steps = updates * batch * experiment.window
+            steps = updates * batch * experiment.window * args.seeds
             rows.append(row("world_model", scaling, devices, batch, steps, seconds, compile_s))
     return rows
 
@@ -173,6 +177,8 @@ def table(rows: list[dict]) -> str:
 def main(args: Args) -> list[dict]:
     from benchmarks.common import emit, machine, write_section
 
+    if args.write_docs and (args.ppo_envs, args.seeds) != (Args.ppo_envs, Args.seeds):
+        raise SystemExit("--write-docs writes the cpu-small table: leave --ppo-envs and --seeds")
     rows = []
     if "ppo" in args.trainers:
         rows += ppo_rows(args)
@@ -182,8 +188,6 @@ def main(args: Args) -> list[dict]:
     for r in rows:
         emit(r)
     if args.write_docs:
-        if args.ppo_envs != Args.ppo_envs:
-            raise SystemExit("--write-docs writes the cpu-small table: leave --ppo-envs at 32")
         command = "python -m benchmarks.scaling --write-docs"
         cpu = jax.default_backend() == "cpu"
         fake = f" ({FAKE_DEVICES} fake host devices sharing its cores)" if cpu else ""

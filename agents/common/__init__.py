@@ -6,9 +6,11 @@ Public API:
     map_seeds(init), seed_by_seed(init): initialise `N` seeds one at a time (`lax.map`).
     RunningStats, init_stats, update_stats, normalize, denormalize: running mean and variance.
     require: config validation with a one-line error.
+    Split, no_split, split_tree: the hook that lays rows over devices (agents.common.devices).
 """
 
 from agents.common.config import require
+from agents.common.devices import Split, no_split, split_tree
 from agents.common.guard import all_finite, keep_if_finite, nonfinite_streak
 from agents.common.normalize import (
     RunningStats,
@@ -21,14 +23,17 @@ from agents.common.seeds import map_seeds, seed_by_seed
 
 __all__ = [
     "RunningStats",
+    "Split",
     "all_finite",
     "denormalize",
     "init_stats",
     "keep_if_finite",
     "map_seeds",
+    "no_split",
     "nonfinite_streak",
     "normalize",
     "require",
     "seed_by_seed",
+    "split_tree",
     "update_stats",
 ]

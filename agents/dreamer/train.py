@@ -29,7 +29,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 import rlssm.world_models as wm
-from agents.common import all_finite, keep_if_finite, nonfinite_streak, require
+from agents.common import (
+    Split,
+    all_finite,
+    keep_if_finite,
+    no_split,
+    nonfinite_streak,
+    require,
+    split_tree,
+)
 from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
@@ -301,22 +309,25 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     return Imagined(features, action, imagined.reward, imagined.continue_prob)
 
 
-def replayed_windows(config: DreamerConfig, model, state: DreamerState, key):
+def replayed_windows(
+    config: DreamerConfig, model, state: DreamerState, key, split: Split = no_split
+):
     """`(batch [T, batch], carry [batch])`: replayed windows and the carry to observe them from
-    (the stored carry refreshed by the burn-in, or the model's initial carry)."""
+    (the stored carry refreshed by the burn-in, or the model's initial carry); `split` lays the
+    sampled rows over devices (agents.common.devices)."""
     sample_key, burn_in_key = jax.random.split(key)
     replayed = replay.sample_with_context(
         config.replay, state.replay, sample_key, config.batch_size
     )
-    carry = replayed.carry
+    carry = split_tree(split, replayed.carry, 0)
     if carry is None:
         carry = model.initial_carry(config.batch_size)
     if replayed.burn_in is not None:
-        b = replayed.burn_in
+        b = split_tree(split, replayed.burn_in, 1)
         params = state.world_model.params
         carry = model.observe(params, carry, b.obs, b.action, b.start, burn_in_key)[0]
         carry = jax.lax.stop_gradient(carry)
-    return replayed.batch, carry
+    return split_tree(split, replayed.batch, 1), carry
 
 
 def make_critic_update(config: DreamerConfig, values, critic_opt):
@@ -400,9 +411,13 @@ def renamed(metrics: dict, grad_norm: str) -> dict:
     return {(grad_norm if k == "grad_norm" else k): v for k, v in metrics.items()}
 
 
-def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers):
+def make_train_step(
+    config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimizers, split: Split
+):
     """Returns `train_step(state, key) -> (state, metrics)`: one world-model and one
-    actor-critic update on replayed windows, kept only if every loss and gradient is finite."""
+    actor-critic update on replayed windows, kept only if every loss and gradient is finite.
+    `split` keeps the replayed rows and the imagination's starts on the devices
+    (agents.common.devices)."""
     wm_opt, actor_opt, critic_opt = optimizers
     wm_step = make_optimizer_step(model, wm_opt)
     actor_critic_step = make_actor_critic_step(
@@ -412,11 +427,11 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
 
     def train_step(state: DreamerState, key):
         replay_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
-        batch, carry = replayed_windows(config, model, state, replay_key)
+        batch, carry = replayed_windows(config, model, state, replay_key, split)
         world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
         carries = filter_carries(model, world_model.params, carry, batch, filter_key)
-        starts = jax.lax.stop_gradient(flat(carries))
-        start_terminated = flat(batch.terminated).astype(jnp.float32)
+        starts = split_tree(split, jax.lax.stop_gradient(flat(carries)), 0)
+        start_terminated = split(flat(batch.terminated).astype(jnp.float32), 0)
         actor_state, critic_state, return_scale, ac_metrics = actor_critic_step(
             state, world_model.params, starts, start_terminated, imagine_key
         )
@@ -438,10 +453,11 @@ def make_train_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, 
     return train_step
 
 
-def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):
-    """Returns `update(state) -> (state, metrics)`: one acting phase and its updates."""
+def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers, split: Split):
+    """Returns `update(state) -> (state, metrics)`: one acting phase and its updates (`split`:
+    see `make_train_step`)."""
     act = make_act(config, spec, model, actor)
-    train_step = make_train_step(config, spec, model, actor, critic, optimizers)
+    train_step = make_train_step(config, spec, model, actor, critic, optimizers, split)
 
     def train_phase(state: DreamerState, key):
         # The scan carries the learnt parts only; the replay ring is read, never written, by
@@ -484,7 +500,7 @@ def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers):
     return update
 
 
-def make_agent(config: DreamerConfig) -> Agent:
+def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
     """Builds the environment, world model, actor, critic and the pure training functions."""
     # The bounded normal's mean lies in [-1, 1] (DreamerV3 normalises every action space to
     # it): the wrapper clips samples to [-1, 1] and maps them onto the task's bounds.
@@ -502,7 +518,7 @@ def make_agent(config: DreamerConfig) -> Agent:
         make_optimizer(config.critic_lr, config.grad_clip),
     )
     init = make_init(config, spec, model, actor, critic, optimizers)
-    update = make_update(config, spec, model, actor, critic, optimizers)
+    update = make_update(config, spec, model, actor, critic, optimizers, split)
 
     def run(state: DreamerState, num_updates: int) -> tuple[DreamerState, dict]:
         return jax.lax.scan(lambda s, _: update(s), state, None, num_updates)

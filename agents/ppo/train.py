@@ -19,9 +19,11 @@ import optax
 from flax.training.train_state import TrainState
 
 from agents.common import (
+    Split,
     all_finite,
     init_stats,
     keep_if_finite,
+    no_split,
     nonfinite_streak,
     normalize,
     seed_by_seed,
@@ -134,28 +136,23 @@ def make_batch(config: PPOConfig, state: RunnerState, rollout: Rollout) -> tuple
     return batch, return_stats
 
 
-Split = Callable[[jax.Array, int], jax.Array]
-"""`split(array, axis)`: the array laid out with `axis` split over devices (values unchanged)."""
-
-
-def minibatches(config: PPOConfig, batch: Batch, key: jax.Array, split: Split | None = None):
+def minibatches(config: PPOConfig, batch: Batch, key: jax.Array, split: Split = no_split):
     """Shuffles environment rows into `M` minibatches: leaves `[M, T, B / M, ...]`.
 
-    The stored carries `[B, ...]` become `[M, B / M, ...]`, aligned with their rows. With
-    `split`, each minibatch's `B / M` rows are split over the devices (without it, XLA's
-    sharding propagation loses the split at the shuffle and every device would compute every
+    The stored carries `[B, ...]` become `[M, B / M, ...]`, aligned with their rows. `split`
+    lays each minibatch's `B / M` rows over the devices (agents.common.devices: without it,
+    XLA's sharding propagation loses the split at the shuffle and every device computes every
     gradient step on the whole minibatch).
     """
     perm = jax.random.permutation(key, config.num_envs)
     shape = (config.num_minibatches, config.minibatch_envs)
-    place = (lambda x, axis: x) if split is None else split
 
     def rows(x):  # time-major leaves: env axis 1
         x = jnp.take(x, perm, axis=1).reshape(x.shape[0], *shape, *x.shape[2:])
-        return place(jnp.swapaxes(x, 0, 1), 2)
+        return split(jnp.swapaxes(x, 0, 1), 2)
 
     def carry_rows(x):  # carry leaves: env axis 0
-        return place(jnp.take(x, perm, axis=0).reshape(*shape, *x.shape[1:]), 1)
+        return split(jnp.take(x, perm, axis=0).reshape(*shape, *x.shape[1:]), 1)
 
     time_major = batch._replace(initial_carry=None)
     return jax.tree.map(rows, time_major)._replace(
@@ -182,7 +179,7 @@ def make_minibatch_step(config: PPOConfig, spec: EnvSpec, network: ActorCritic):
     return step
 
 
-def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic, split: Split | None):
+def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic, split: Split):
     """Returns `update(runner_state) -> (runner_state, metrics)`: one rollout and its epochs
     (`split`: see `minibatches`)."""
     rollout_fn = make_rollout(config, spec, network)
@@ -225,7 +222,7 @@ def make_update(config: PPOConfig, spec: EnvSpec, network: ActorCritic, split: S
     return update
 
 
-def make_agent(config: PPOConfig, split: Split | None = None) -> Agent:
+def make_agent(config: PPOConfig, split: Split = no_split) -> Agent:
     """Builds the environment, network and pure training functions of `config`; `split` lays
     the minibatches' environment rows over devices (experiments.ppo's `--devices`)."""
     spec = environment.make_env(config)

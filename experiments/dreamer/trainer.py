@@ -19,6 +19,7 @@ import jax
 import tyro
 from rich.console import Console
 
+from agents.common import no_split
 from agents.dreamer import replay
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.diagnostics import open_loop
@@ -71,14 +72,15 @@ class Built:
 
 
 @functools.lru_cache(maxsize=4)
-def build(config: DreamerConfig) -> Built:
-    """The agent of `config` with its programs (reused for an identical config).
+def build(config: DreamerConfig, placement: Placement | None = None) -> Built:
+    """The agent of `config` with its programs (reused for an identical config); with a
+    `placement`, each update's replayed rows and imagination starts are split over its devices.
 
     Raises:
         ConfigError: the environment or world model cannot be built (before compiling).
     """
     try:
-        agent = make_agent(config)
+        agent = make_agent(config, no_split if placement is None else placement.split)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
     return Built(agent, ChunkPrograms(agent.run, agent.init))
@@ -194,7 +196,8 @@ class DreamerTrainer(lifecycle.Trainer):
     def open(self, config: DreamerConfig, run: DreamerRunConfig, run_dir: RunDir, console):
         if not run.checkpoint_replay:
             console.print(f"[yellow]note:[/yellow] {NOT_BITWISE}")
-        return DreamerSession(config, run, build(config), self.placement(config, run))
+        placement = self.placement(config, run)
+        return DreamerSession(config, run, build(config, placement), placement)
 
     def checkpointed(self, run: DreamerRunConfig, state: DreamerState):
         if run.checkpoint_replay:

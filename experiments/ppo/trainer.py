@@ -16,6 +16,7 @@ import tyro
 from rich.console import Console
 
 import rlssm.cores as cores
+from agents.common import no_split
 from agents.ppo import PPOConfig, make_agent
 from agents.ppo.train import Agent
 from experiments.run import lifecycle, plots, scores
@@ -79,7 +80,7 @@ class Built:
 @functools.lru_cache(maxsize=4)
 def _build(ppo: PPOConfig, placement: Placement | None) -> Built:
     try:
-        agent = make_agent(ppo, None if placement is None else placement.split)
+        agent = make_agent(ppo, no_split if placement is None else placement.split)
     except (TypeError, ValueError) as err:  # unknown environment or option, unusable spaces
         raise ConfigError(str(err)) from None
     return Built(agent, ChunkPrograms(agent.run, agent.init))

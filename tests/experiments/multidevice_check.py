@@ -26,9 +26,47 @@ from rlssm import cores
 
 def main() -> None:
     assert "xla_force_host_platform_device_count=4" in os.environ.get("XLA_FLAGS", "")
-    json.dump(
-        world_model_updates() if sys.argv[1:] == ["world_model"] else ppo_updates(), sys.stdout
-    )
+    checks = {"ppo": ppo_updates, "world_model": world_model_updates, "dreamer": dreamer_updates}
+    json.dump(checks[(sys.argv[1:] or ["ppo"])[0]](), sys.stdout)
+
+
+def dreamer_updates() -> dict:
+    """One iteration of the model-based agent (acting, then a world-model and an actor-critic
+    step on replayed windows; tiny S4WM, 4 envs) on 1, 2 and 4 devices: the largest parameter
+    difference from 1 device and each program's cross-device operations."""
+    from agents.dreamer import DreamerConfig
+    from agents.dreamer.replay import ReplayConfig
+    from experiments.dreamer import trainer
+
+    config = DreamerConfig(
+        env_name="RepeatFirstEasy", num_envs=4, act_steps=8, total_timesteps=64,
+        train_ratio=2.0, core_size=8, state_size=4, hidden_size=8, latent_groups=2,
+        latent_classes=4, head_layers=1, value_bins=15, batch_size=4, horizon=3,
+        replay=ReplayConfig(capacity=32, length=4, context="stored"),
+    )  # fmt: skip
+    state = trainer.build(config).programs.init(jax.random.split(jax.random.key(0), 1))
+    params, collectives, losses = {}, {}, {}
+    for devices in (1, 2, 4):
+        placement = trainer.TRAINER.placement(config, trainer.DreamerRunConfig(devices=devices))
+        programs = trainer.build(config, placement).programs
+        _, compile_chunk, run_chunk = programs.on(placement)
+        compile_chunk(state, [1])
+        after, metrics = run_chunk(state, 1)
+        learnt = (after.world_model.params, after.actor.params, after.critic.params)
+        params[devices] = jax.tree.leaves(jax.device_get(learnt))
+        program = programs.chunks[(1, 1, placement and placement.key)].as_text()
+        collectives[devices] = collective_shapes(program)
+        names = ("wm_loss", "actor_loss", "critic_loss")
+        losses[devices] = [float(np.asarray(metrics[k]).reshape(-1)[0]) for k in names]
+    before = (state.world_model.params, state.actor.params, state.critic.params)
+    shapes = [list(leaf.shape) for leaf in jax.tree.leaves(before)]
+    return {
+        "largest_kernel": max(shapes, key=lambda shape: int(np.prod(shape))),
+        "difference": largest_differences(params),
+        "moved": largest_difference(params[1], jax.tree.leaves(jax.device_get(before))),
+        "collectives": collectives,
+        "losses": losses,
+    }
 
 
 def ppo_updates() -> dict:

@@ -87,3 +87,19 @@ def test_one_world_model_update_on_2_and_4_devices_equals_one_device():
     collectives = result["collectives"]
     assert collectives["1"] == {} and all("all-reduce" in collectives[d] for d in ("2", "4"))
     assert not any("all-gather" in collectives[d] for d in ("2", "4")), collectives
+
+
+@pytest.mark.slow  # compiles the model-based agent's iteration three times (about a minute)
+def test_one_model_based_iteration_on_2_and_4_devices_equals_one_device():
+    result = on_four_devices("dreamer")
+    one = result["losses"]["1"]
+    for devices in ("2", "4"):  # world-model, actor and critic losses of the same update
+        assert result["losses"][devices] == pytest.approx(one, rel=1e-5, abs=1e-6)
+        # The replayed rows and imagination starts are split: the gradients are summed across
+        # devices (the largest kernel's among them), not computed whole on every device.
+        summed = [sorted(shape) for shape in result["collectives"][devices]["all-reduce"]]
+        assert sorted(result["largest_kernel"]) in summed  # XLA may sum it transposed
+    # Adam's first steps turn the rounding of near-zero gradients into parameter differences
+    # of up to a fraction of the learning rate (1e-3), against a change of about 4e-3.
+    assert result["moved"] > 1e-3
+    assert max(result["difference"].values()) < 5e-4, result["difference"]

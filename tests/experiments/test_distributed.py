@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -86,10 +88,13 @@ def digest(output: str) -> str:
     return lines[0].removeprefix("state digest: ")
 
 
-def two_processes(module: str, args: list[str], logs: Path) -> list[str]:
+def two_processes(
+    module: str, args: list[str], logs: Path, codes: tuple[int, int] = (0, 0), meanwhile=None
+) -> list[str]:
     """The outputs of `python -m module ARGS --distributed ...` in two processes on this
-    machine (2 fake CPU devices each), after asserting that both exited 0. The outputs go to
-    files in `logs` (a pipe read only at the end could fill up and stall a process)."""
+    machine (2 fake CPU devices each), after asserting that they exited with `codes`;
+    `meanwhile(processes)` runs once both started. The outputs go to files in `logs` (a pipe
+    read only at the end could fill up and stall a process)."""
     command = [sys.executable, "-m", module, *args, "--distributed", "--devices", "0"]
     command += ["--coordinator-address", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
     files = [logs / f"process{index}.log" for index in range(2)]
@@ -106,15 +111,17 @@ def two_processes(module: str, args: list[str], logs: Path) -> list[str]:
                         stderr=subprocess.STDOUT,
                     )
                 )
-        codes = [p.wait(timeout=TIMEOUT) for p in processes]
+        if meanwhile is not None:
+            meanwhile(processes)
+        exits = [p.wait(timeout=TIMEOUT) for p in processes]
     finally:
         for p in processes:
             if p.poll() is None:
                 p.kill()
                 p.wait()
     outputs = [file.read_text() for file in files]
-    for code, output in zip(codes, outputs, strict=True):
-        assert code == 0, output[-3000:]
+    for code, expected, output in zip(exits, codes, outputs, strict=True):
+        assert code == expected, output[-3000:]
     return outputs
 
 
@@ -171,3 +178,34 @@ def test_two_processes_train_one_world_model(tmp_path):
     assert digest(outputs[0]) == digest(outputs[1])
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
     assert (run_dir / "plots").is_dir()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):
+    # Ctrl-C reaches the process it was typed in (here process 1, which writes nothing); the
+    # stop flag is shared, so both stop after the same chunk and process 0 checkpoints it.
+    run_dir = tmp_path / "run"
+    args = ["--chunk-updates", "4", *TINY]
+    args[args.index("--total-timesteps") + 1] = str(8 * 8 * 2000)
+
+    def interrupt_after_the_first_rows(processes):
+        metrics, deadline = run_dir / "metrics.jsonl", time.monotonic() + TIMEOUT
+        while not (metrics.exists() and metrics.stat().st_size) and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in processes):
+                return  # one ended early: its exit code tells
+            time.sleep(0.05)
+        processes[1].send_signal(signal.SIGINT)
+
+    outputs = two_processes(
+        "experiments.ppo",
+        [*args, "--run-dir", str(run_dir)],
+        tmp_path,
+        codes=(130, 130),
+        meanwhile=interrupt_after_the_first_rows,
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    stopped_at = int(summary["updates"])
+    assert summary["status"] == "interrupted" and 0 < stopped_at < 2000, summary
+    assert summary["last_checkpoint"] == f"checkpoints/{stopped_at:09d}"
+    assert digest(outputs[0]) == digest(outputs[1])
+    assert f"--resume {run_dir}" in " ".join(outputs[0].split())
