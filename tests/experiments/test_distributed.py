@@ -125,8 +125,7 @@ def two_processes(
     return outputs
 
 
-@pytest.mark.slow
-def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
+def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):  # about 30 s
     run_dir = tmp_path / "run"
     outputs = two_processes("experiments.ppo", [*TINY, "--run-dir", str(run_dir)], tmp_path)
     assert "finished: finished 4 updates." in outputs[0]
@@ -164,7 +163,7 @@ def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):
     assert [r["update"] for r in rows] == [u for u in range(1, 9) for _ in range(2)]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 30 s: the PPO test above covers the distributed lifecycle in the default suite
 def test_two_processes_train_one_world_model(tmp_path):
     run_dir = tmp_path / "run"
     tiny = "--task Memory/TwoRooms --context-length 8 --query-length 8 --train-episodes 8"
@@ -180,8 +179,7 @@ def test_two_processes_train_one_world_model(tmp_path):
     assert (run_dir / "plots").is_dir()
 
 
-@pytest.mark.slow
-def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):
+def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):  # about 20 s
     # Ctrl-C reaches the process it was typed in (here process 1, which writes nothing); the
     # stop flag is shared, so both stop after the same chunk and process 0 checkpoints it.
     run_dir = tmp_path / "run"
