@@ -1,11 +1,13 @@
-"""Steps/s against device count (`--devices`), for PPO and world-model training.
+"""Steps/s against device count (`--devices`), for PPO, world-model training and the
+model-based agent (`--trainers`).
 
     python -m benchmarks.scaling --write-docs     # 1, 2, 4 fake CPU devices (a 4-device process)
 
 On a CPU the devices are XLA's fake host devices (`--xla_force_host_platform_device_count`),
 which share the same cores: the table measures what splitting costs (collectives, resharding),
 not a speed-up. Strong scaling keeps the global batch (PPO's environments, the world model's
-sequences per update); weak scaling keeps the batch per device. Each figure is the median of
+sequences per update, the model-based agent's environments: strong only); weak scaling keeps
+the batch per device. Each figure is the median of
 `--repeats` timed chunks of `--updates` updates (min-max beside it), compile apart; the `cost`
 column is the time per environment step (per sequence) relative to the 1-device run of the same
 global batch. On a GPU machine the same command writes a `scaling-gpu` section.
@@ -34,10 +36,11 @@ class Args:
     devices: tuple[int, ...] = (1, 2, 4)
     """Device counts to time."""
     updates: int = 4
-    """PPO updates (world model: 4x as many) per timed chunk."""
+    """PPO updates (world model: 4x as many; the model-based agent: iterations) per timed
+    chunk."""
     repeats: int = 3
     """Timed chunks per row (the median is reported, with min-max)."""
-    trainers: tuple[str, ...] = ("ppo", "world_model")
+    trainers: tuple[str, ...] = ("ppo", "world_model", "dreamer")
     """What to time."""
     ppo_envs: int = 32
     """PPO's global environments in the strong-scaling rows (weak: half as many per device);
@@ -117,6 +120,31 @@ def world_model_rows(args: Args) -> list[dict]:
     return rows
 
 
+def dreamer_rows(args: Args) -> list[dict]:
+    """The model-based agent at its cpu-small config (8 envs, replayed batch 16 x 32, train
+    ratio 32), strong scaling only: its replay fixes the batch per update. Timed from a state
+    whose replay already holds windows, so every timed iteration acts and trains."""
+    from agents.dreamer import DreamerConfig
+    from experiments.dreamer.trainer import TRAINER, DreamerRunConfig, build
+
+    config = DreamerConfig()
+    rows = []
+    for devices in args.devices:
+        placement = TRAINER.placement(config, DreamerRunConfig(devices=devices))
+        programs = build(config, placement).programs
+        _, compile_chunk, run_chunk = programs.on(placement)
+        state = programs.init(jax.random.split(jax.random.key(0), args.seeds))
+        t0 = time.perf_counter()
+        compile_chunk(state, [args.updates])
+        compile_s = time.perf_counter() - t0
+        chunk = functools.partial(run_chunk, size=args.updates)
+        state, _ = chunk(state)  # fills the replay past one window (32 steps per env)
+        seconds = timed(chunk, state, args.repeats)
+        steps = args.updates * config.steps_per_iteration * args.seeds
+        rows.append(row("dreamer", "strong", devices, config.num_envs, steps, seconds, compile_s))
+    return rows
+
+
 def random_dataset(experiment, num_episodes: int) -> dict:
     """`num_episodes` episodes of random frames and actions in the shapes of `experiment`'s
     task (the speed of an update does not depend on what the frames show)."""
@@ -184,6 +212,8 @@ def main(args: Args) -> list[dict]:
         rows += ppo_rows(args)
     if "world_model" in args.trainers:
         rows += world_model_rows(args)
+    if "dreamer" in args.trainers:
+        rows += dreamer_rows(args)
     rows = with_costs(rows)
     for r in rows:
         emit(r)
