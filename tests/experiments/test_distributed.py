@@ -179,7 +179,8 @@ def test_two_processes_train_one_world_model(tmp_path):
     assert (run_dir / "plots").is_dir()
 
 
-def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):  # about 20 s
+@pytest.mark.slow  # 20 s; kept out of a default suite near its 15-minute budget
+def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):
     # Ctrl-C reaches the process it was typed in (here process 1, which writes nothing); the
     # stop flag is shared, so both stop after the same chunk and process 0 checkpoints it.
     run_dir = tmp_path / "run"
