@@ -62,6 +62,21 @@ def timed(run, state, repeats: int) -> list[float]:
     return seconds
 
 
+def timed_chunks(args: Args, programs, placement, warm: bool = False) -> tuple[list, float]:
+    """`(seconds of each timed chunk, compile seconds)` of `args.updates`-update chunks of a
+    trainer's `ChunkPrograms` on `placement`, from a fresh state of `args.seeds` seeds (with
+    `warm`, from the state after one untimed chunk)."""
+    _, compile_chunk, run_chunk = programs.on(placement)
+    state = programs.init(jax.random.split(jax.random.key(0), args.seeds))
+    t0 = time.perf_counter()
+    compile_chunk(state, [args.updates])
+    compile_s = time.perf_counter() - t0
+    chunk = functools.partial(run_chunk, size=args.updates)
+    if warm:
+        state, _ = chunk(state)
+    return timed(chunk, state, args.repeats), compile_s
+
+
 def ppo_rows(args: Args) -> list[dict]:
     """PPO at the cpu-small setting (S5 2x64, 128 steps), strong (`ppo_envs`, 32) and weak
     (half as many per device) scaling."""
@@ -75,14 +90,7 @@ def ppo_rows(args: Args) -> list[dict]:
             num_envs = args.ppo_envs if scaling == "strong" else args.ppo_envs // 2 * devices
             config = PPOConfig(num_envs=num_envs, total_timesteps=num_envs * 128 * 100)
             placement = TRAINER.placement(config, RunConfig(devices=devices))
-            programs = build(config, placement).programs
-            _, compile_chunk, run_chunk = programs.on(placement)
-            state = programs.init(jax.random.split(jax.random.key(0), args.seeds))
-            t0 = time.perf_counter()
-            compile_chunk(state, [args.updates])
-            compile_s = time.perf_counter() - t0
-            chunk = functools.partial(run_chunk, size=args.updates)
-            seconds = timed(chunk, state, args.repeats)
+            seconds, compile_s = timed_chunks(args, build(config, placement).programs, placement)
             steps = args.updates * config.steps_per_update * args.seeds
             rows.append(row("ppo", scaling, devices, num_envs, steps, seconds, compile_s))
     return rows
@@ -132,14 +140,8 @@ def dreamer_rows(args: Args) -> list[dict]:
     for devices in args.devices:
         placement = TRAINER.placement(config, DreamerRunConfig(devices=devices))
         programs = build(config, placement).programs
-        _, compile_chunk, run_chunk = programs.on(placement)
-        state = programs.init(jax.random.split(jax.random.key(0), args.seeds))
-        t0 = time.perf_counter()
-        compile_chunk(state, [args.updates])
-        compile_s = time.perf_counter() - t0
-        chunk = functools.partial(run_chunk, size=args.updates)
-        state, _ = chunk(state)  # fills the replay past one window (32 steps per env)
-        seconds = timed(chunk, state, args.repeats)
+        # The untimed first chunk fills the replay past one window (32 steps per env).
+        seconds, compile_s = timed_chunks(args, programs, placement, warm=True)
         steps = args.updates * config.steps_per_iteration * args.seeds
         rows.append(row("dreamer", "strong", devices, config.num_envs, steps, seconds, compile_s))
     return rows
