@@ -39,6 +39,7 @@ import jax
 import numpy as np
 import tyro
 
+from agents.common import compiler_options
 from agents.common.evaluate import evaluate_seeds
 from agents.dreamer import train as dreamer
 from agents.dreamer.config import DreamerConfig
@@ -63,6 +64,11 @@ from experiments.ppo.presets import presets as ppo_presets
 Kind = Literal["speed", "learning", "in-context"]
 
 
+def jit(fn, **options):
+    """`jax.jit` with the XLA options the model-based agent's trainer compiles with."""
+    return jax.jit(fn, compiler_options=compiler_options(), **options)
+
+
 def base_config(**overrides) -> DreamerConfig:
     """The `cpu-small` preset's config with `overrides`."""
     config = dreamer_presets()["cpu-small"][1].dreamer
@@ -80,18 +86,18 @@ def warm_state(agent: dreamer.Agent, seeds: int | None = None):
     config = agent.config
     warm = -(-config.replay.window // config.act_steps) + 1
     if seeds is None:
-        state = jax.jit(agent.init)(jax.random.key(0))
-        return jax.jit(agent.run, static_argnums=1)(state, warm)[0]
+        state = jit(agent.init)(jax.random.key(0))
+        return jit(agent.run, static_argnums=1)(state, warm)[0]
     keys = jax.random.split(jax.random.key(0), seeds)
-    state = jax.jit(jax.vmap(agent.init))(keys)
-    return jax.jit(jax.vmap(agent.run, (0, None)), static_argnums=1)(state, warm)[0]
+    state = jit(jax.vmap(agent.init))(keys)
+    return jit(jax.vmap(agent.run, (0, None)), static_argnums=1)(state, warm)[0]
 
 
 def timed_chunk(agent: dreamer.Agent, state, iterations: int, repeats: int, vmapped: bool):
     """`(compile seconds, [seconds per chunk])` of `iterations` iterations from `state`."""
     run = jax.vmap(agent.run, (0, None)) if vmapped else agent.run
     t0 = time.perf_counter()
-    compiled = jax.jit(run, static_argnums=1).lower(state, iterations).compile()
+    compiled = jit(run, static_argnums=1).lower(state, iterations).compile()
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(compiled(state))
     times = []
@@ -119,10 +125,10 @@ def piece_seconds(agent: dreamer.Agent, state) -> dict[str, float]:
         return trained, flat(carries), flat(batch.terminated).astype(np.float32)
 
     key = jax.random.key(1)
-    act = jax.jit(dreamer.make_act(config, spec, model, actor)).lower(state).compile()
-    wm = jax.jit(world_model).lower(state, key).compile()
+    act = jit(dreamer.make_act(config, spec, model, actor)).lower(state).compile()
+    wm = jit(world_model).lower(state, key).compile()
     trained, starts, terminated = wm(state, key)
-    ac = jax.jit(ac_step).lower(state, trained.params, starts, terminated, key).compile()
+    ac = jit(ac_step).lower(state, trained.params, starts, terminated, key).compile()
     return {
         "act": time_compiled(act, state),
         "world_model": time_compiled(wm, state, key),
@@ -138,7 +144,7 @@ def update_seconds(config: DreamerConfig) -> float:
     step = dreamer.make_train_step(config, agent.spec, agent.model, actor, critic, (opt,) * 3)
     state = warm_state(agent)
     key = jax.random.key(2)
-    return time_compiled(jax.jit(step).lower(state, key).compile(), state, key)
+    return time_compiled(jit(step).lower(state, key).compile(), state, key)
 
 
 def measure_speed(task: str, iterations: int, repeats: int) -> list[dict]:
@@ -214,11 +220,12 @@ def scores(returns: np.ndarray, steps_per_row: int, budget: int, bins: int) -> d
     }
 
 
-def train_curve(train, seeds: int) -> tuple[np.ndarray, float, float]:
-    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`."""
+def train_curve(train, seeds: int, options=None) -> tuple[np.ndarray, float, float]:
+    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`, compiled with
+    XLA `options` (each trainer's own)."""
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compiled = jax.jit(jax.vmap(train), compiler_options=options).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(keys))
@@ -237,11 +244,12 @@ def measure_learning(task: str, steps: int, seeds: int, bins: int, features: str
     config = base_config(env_name=task, total_timesteps=steps, features=features)
     ppo = ppo_config(task, steps)
     runs = {
-        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration),
-        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update),
+        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, True),
+        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update, False),
     }
-    for agent, (train, per_row) in runs.items():
-        returns, compile_s, run_s = train_curve(train, seeds)
+    for agent, (train, per_row, own_options) in runs.items():
+        options = compiler_options() if own_options else None
+        returns, compile_s, run_s = train_curve(train, seeds, options)
         used = returns.shape[1] * per_row
         rows.append(
             {
@@ -278,7 +286,7 @@ def measure_in_context(
     config = base_config(env_name=task, total_timesteps=steps, features=features)
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
-    state, metrics = jax.block_until_ready(jax.jit(jax.vmap(dreamer.make_train(config)))(keys))
+    state, metrics = jax.block_until_ready(jit(jax.vmap(dreamer.make_train(config)))(keys))
     run_s = time.perf_counter() - t0
     rows = []
     ppo_case = ppo_benchmark.Case(ppo_config(task, steps), "in-context", "", "", seeds=seeds)

@@ -7,8 +7,10 @@ Public API:
     RunningStats, init_stats, update_stats, normalize, denormalize: running mean and variance.
     require: config validation with a one-line error.
     Split, no_split, split_tree: the hook that lays rows over devices (agents.common.devices).
+    compiler_options(): XLA options of the programs that train on many rows at once.
 """
 
+from agents.common.compile import compiler_options
 from agents.common.config import require
 from agents.common.devices import Split, no_split, split_tree
 from agents.common.guard import all_finite, keep_if_finite, nonfinite_streak
@@ -25,6 +27,7 @@ __all__ = [
     "RunningStats",
     "Split",
     "all_finite",
+    "compiler_options",
     "denormalize",
     "init_stats",
     "keep_if_finite",

@@ -19,7 +19,7 @@ import jax
 import tyro
 from rich.console import Console
 
-from agents.common import no_split
+from agents.common import compiler_options, no_split
 from agents.dreamer import replay
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.diagnostics import open_loop
@@ -83,7 +83,7 @@ def build(config: DreamerConfig, placement: Placement | None = None) -> Built:
         agent = make_agent(config, no_split if placement is None else placement.split)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
-    return Built(agent, ChunkPrograms(agent.run, agent.init))
+    return Built(agent, ChunkPrograms(agent.run, agent.init, compiler_options=compiler_options()))
 
 
 def label(config: DreamerConfig) -> str:

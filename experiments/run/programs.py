@@ -35,6 +35,8 @@ class ChunkPrograms:
     chunks: dict[tuple, Any] = dataclasses.field(default_factory=dict)
     compile_seconds: float = 0.0
     """Seconds spent compiling chunk programs in this process."""
+    compiler_options: dict[str, str] | None = None
+    """XLA options of the chunk programs (agents.common.compiler_options; None: XLA's)."""
 
     def __post_init__(self) -> None:
         self.init = jax.jit(map_seeds(self.init_one))
@@ -57,12 +59,13 @@ class ChunkPrograms:
             if signature not in self.chunks:
                 t0 = time.perf_counter()
                 run = jax.vmap(functools.partial(self.run, num_updates=size))
+                jit = functools.partial(jax.jit, compiler_options=self.compiler_options)
                 if placement is None:
-                    fn = jax.jit(run)
+                    fn = jit(run)
                 else:
                     shardings = placement.shardings(state)
                     out = (shardings, placement.replicated)
-                    fn = jax.jit(run, in_shardings=(shardings,), out_shardings=out)
+                    fn = jit(run, in_shardings=(shardings,), out_shardings=out)
                 self.chunks[signature] = fn.lower(state).compile()
                 self.compile_seconds += time.perf_counter() - t0
 

@@ -4,14 +4,22 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import rlssm.cores as cores
+from agents.common import compiler_options
+from agents.dreamer import DreamerConfig
 from agents.ppo import NetworkConfig, PPOConfig
+from experiments.dreamer.trainer import build as build_dreamer
+from experiments.ppo.trainer import build as build_ppo
 from experiments.run import checkpoint, loop, scores
 from experiments.run.loop import LoopPlan, auto_chunk, chunk_sizes, run_loop
+from experiments.run.programs import ChunkPrograms
 from experiments.run.progress import TrainingProgress
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError, from_dict, to_dict
@@ -245,3 +253,27 @@ def test_report_offers_only_next_steps_that_work(status, checkpointed, expected,
     report(TRAINER, TrainResult(Path("R"), status, None, summary), console)
     text = console.export_text()
     assert all(e in text for e in expected) and not any(a in text for a in absent)
+
+
+class _Tiny(NamedTuple):
+    x: jax.Array
+    update: jax.Array
+
+
+def test_chunk_programs_compile_with_their_trainers_xla_options():
+    """The model-based agent's programs turn YNNPACK's fusions off on the CPU
+    (agents.common.compiler_options); PPO's keep XLA's defaults."""
+
+    def run(state, num_updates):
+        return state._replace(x=jnp.tanh(state.x @ state.x.T)), {}
+
+    def compiled_text(options):
+        programs = ChunkPrograms(run, None, compiler_options=options)
+        programs.compile(_Tiny(jnp.ones((1, 16, 16)), jnp.zeros((1,), jnp.int32)), [1])
+        return programs.chunks[(1, 1, None)].as_text()
+
+    assert "ynn" in compiled_text(None)  # XLA's default, which the option changes
+    assert "ynn" not in compiled_text(compiler_options("cpu"))
+    assert compiler_options("gpu") is None
+    assert build_dreamer(DreamerConfig()).programs.compiler_options == compiler_options()
+    assert build_ppo(PPOConfig()).programs.compiler_options is None
