@@ -39,7 +39,7 @@ import jax
 import numpy as np
 import tyro
 
-from agents.common import compiler_options
+from agents.common import compiler_options, no_split
 from agents.common.evaluate import evaluate_seeds
 from agents.dreamer import train as dreamer
 from agents.dreamer.config import DreamerConfig
@@ -141,7 +141,8 @@ def update_seconds(config: DreamerConfig) -> float:
     agent = dreamer.make_agent(config)
     actor, critic = dreamer.make_heads(config, agent.spec)
     opt = make_optimizer(config.model_lr, config.grad_clip)
-    step = dreamer.make_train_step(config, agent.spec, agent.model, actor, critic, (opt,) * 3)
+    parts = (agent.spec, agent.model, actor, critic, (opt,) * 3)
+    step = dreamer.make_train_step(config, *parts, no_split)
     state = warm_state(agent)
     key = jax.random.key(2)
     return time_compiled(jit(step).lower(state, key).compile(), state, key)
