@@ -30,20 +30,17 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        # One row axis: the kernels' gradients of `[T, B, F]` inputs contract two axes, which
-        # XLA's CPU backend runs 3x slower than one (the critic of the model-based agent).
-        x, lead = _merge_leading(x, 1)
         for _ in range(self.layers):
             x = self.act(nn.LayerNorm()(nn.Dense(self.width)(x)))
-        if self.out is not None:
-            init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
-            x = nn.Dense(self.out, kernel_init=init)(x)
-        return _split_leading(x, lead)
+        if self.out is None:
+            return x
+        init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
+        return nn.Dense(self.out, kernel_init=init)(x)
 
 
-def _merge_leading(x: jax.Array, keep: int) -> tuple[jax.Array, tuple[int, ...]]:
+def merge_leading(x: jax.Array, keep: int) -> tuple[jax.Array, tuple[int, ...]]:
     """Flattens every axis before the last `keep` into one, the last leading axis outermost
-    (`[T, B, ...]` -> `[B * T, ...]`); returns the permuted leading shape for `_split_leading`.
+    (`[T, B, ...]` -> `[B * T, ...]`); returns the permuted leading shape for `split_leading`.
 
     The environments `B` go first because they are what data parallelism splits over devices:
     a merge keeps a split only on its outermost axis, and `[T * B]` would gather `B` whole
@@ -55,8 +52,8 @@ def _merge_leading(x: jax.Array, keep: int) -> tuple[jax.Array, tuple[int, ...]]
     return x.reshape(-1, *x.shape[lead:]), x.shape[:lead]
 
 
-def _split_leading(x: jax.Array, lead: tuple[int, ...]) -> jax.Array:
-    """Inverse of `_merge_leading` on `x[lead..., *rest]` (rest: any trailing shape)."""
+def split_leading(x: jax.Array, lead: tuple[int, ...]) -> jax.Array:
+    """Inverse of `merge_leading` on `x[lead..., *rest]` (rest: any trailing shape)."""
     x = x.reshape(*lead, *x.shape[1:])
     return jnp.moveaxis(x, 0, len(lead) - 1) if len(lead) > 1 else x
 
@@ -70,11 +67,11 @@ class ImageEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        x, lead = _merge_leading(obs, 3)
+        x, lead = merge_leading(obs, 3)
         for stage in range(self.stages):
             x = nn.Conv(self.depth * 2**stage, (4, 4), strides=(2, 2), padding="SAME")(x)
             x = self.act(nn.LayerNorm()(x))
-        return _split_leading(x.reshape(x.shape[0], -1), lead)
+        return split_leading(x.reshape(x.shape[0], -1), lead)
 
 
 class ImageDecoder(nn.Module):
@@ -87,7 +84,7 @@ class ImageDecoder(nn.Module):
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        x, lead = _merge_leading(features, 1)
+        x, lead = merge_leading(features, 1)
         low = self.obs_shape[0] // 2**self.stages
         channels = self.depth * 2 ** (self.stages - 1)
         x = nn.Dense(low * low * channels)(x).reshape(-1, low, low, channels)
@@ -96,7 +93,7 @@ class ImageDecoder(nn.Module):
             x = nn.ConvTranspose(self.depth * 2 ** (stage - 1), (4, 4), strides=(2, 2))(x)
             x = self.act(nn.LayerNorm()(x))
         x = nn.ConvTranspose(self.obs_shape[-1], (4, 4), strides=(2, 2))(x)
-        return _split_leading(x.reshape(-1, *self.obs_shape), lead)
+        return split_leading(x.reshape(-1, *self.obs_shape), lead)
 
 
 def make_encoder(config: WorldModelConfig) -> nn.Module:

@@ -16,7 +16,14 @@ import pytest
 
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
-from agents.dreamer.train import Acting, make_agent, make_heads, make_train_step, next_rows
+from agents.dreamer.train import (
+    Acting,
+    make_agent,
+    make_heads,
+    make_train_step,
+    next_rows,
+    on_rows,
+)
 from agents.world_model import make_optimizer
 
 FAST = {"xla_backend_optimization_level": 0}
@@ -502,3 +509,23 @@ def test_checkpoint_template_matches_the_live_state(catch, pendulum):
         assert jax.tree.structure(template) == jax.tree.structure(state)
         assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(state))
         assert avals(template) == avals(state) == avals(after)
+
+
+def test_heads_on_merged_rows_equal_heads_on_the_leading_axes():
+    """`on_rows` (the actor and critic on one row axis) gives every state its own output and
+    the same gradient as applying the head to `[horizon + 1, N, F]` directly."""
+    agent = make_agent(CATCH)
+    _, critic = make_heads(agent.config, agent.spec)
+    features = jax.random.normal(jax.random.key(0), (3, 5, 7))
+    params = critic.init(jax.random.key(1), features[0])
+    np.testing.assert_allclose(
+        on_rows(critic, params, features), critic.apply(params, features), atol=1e-6
+    )
+    grads = [
+        jax.grad(lambda p, f=f: (f(p) * jnp.arange(features.size // 7)[..., None]).sum())(params)
+        for f in (
+            lambda p: on_rows(critic, p, features).reshape(15, -1),
+            lambda p: critic.apply(p, features).reshape(15, -1),
+        )
+    ]
+    chex.assert_trees_all_close(*grads, rtol=1e-5)
