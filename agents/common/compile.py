@@ -6,11 +6,10 @@ models).
 On the CPU, jax 0.10's XLA hands element-wise fusions and reductions to YNNPACK. For matrices
 of thousands of rows (the critic of the model-based agent reads `16 x 512` imagined states; a
 world model's heads read every record of a batch) those fusions ran the backward pass of a
-two-layer MLP 2.3x slower than XLA's own loop emitters (28 ms against 12 ms at 8,192 rows,
-width 64, 255 outputs), the model-based agent's whole iteration 1.1x slower and the world-model
-trainer's update 1.3x to 1.5x slower (`benchmarks.scaling`'s 1-device rows). For PPO's
-small minibatches it is the other way round (feed-forward PPO on CartPole ran 1.25x slower with
-them off), so PPO keeps XLA's defaults. Other backends get no option (None).
+two-layer MLP slower than XLA's own loop emitters, and with them the model-based agent's
+iteration and the world-model trainer's update. For PPO's small minibatches it is the other way
+round (docs/BENCHMARKS.md, "Model-based agent"), so PPO keeps XLA's defaults. Other backends
+get no option (None).
 """
 
 import jax

@@ -159,8 +159,7 @@ def make_heads(config: DreamerConfig, spec: EnvSpec) -> tuple[nn.Module, nn.Modu
 def on_rows(head: nn.Module, params, features: Float[Array, "... F"]) -> Array:
     """`head` on `features` with every leading axis merged into one row axis (`B` outermost,
     so a split over devices stays): the kernels' gradients of `[horizon + 1, N, F]` inputs
-    contract two axes, which XLA's CPU backend ran 3x slower than one (the critic's vjp at
-    cpu-small: 38 ms against 11 ms)."""
+    would contract two axes, which XLA's CPU backend runs much slower than one."""
     rows, lead = merge_leading(features, 1)
     return split_leading(head.apply(params, rows), lead)
 
