@@ -233,16 +233,25 @@ def train_curve(train, seeds: int, options=None) -> tuple[np.ndarray, float, flo
     return np.asarray(metrics["return_mean"]), compile_s, time.perf_counter() - t0
 
 
+RATES = ("model_lr", "actor_lr", "critic_lr")
+"""The learning rates a run may set apart from the `cpu-small` preset's."""
+
+
 def agent_name(config: DreamerConfig) -> str:
-    """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features."""
+    """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
+    model, actor, critic) where the learning rates are not the preset's."""
     full = " full" if config.features == "full" else ""
-    return f"dreamer {config.model}({config.core}){full}"
+    rates = tuple(getattr(config, name) for name in RATES)
+    preset = tuple(getattr(base_config(), name) for name in RATES)
+    lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
+    return f"dreamer {config.model}({config.core}){full}{lr}"
 
 
-def measure_learning(task: str, steps: int, seeds: int, bins: int, features: str) -> list[dict]:
-    """The agent and S5-PPO on `task` for `steps` env steps per seed."""
+def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) -> list[dict]:
+    """The agent (`agent`: config overrides, `Args.agent`) and S5-PPO on `task` for `steps`
+    env steps per seed."""
     rows = []
-    config = base_config(env_name=task, total_timesteps=steps, features=features)
+    config = base_config(env_name=task, total_timesteps=steps, **agent)
     ppo = ppo_config(task, steps)
     runs = {
         agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, True),
@@ -279,12 +288,10 @@ def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndar
     return np.asarray(trials), np.asarray(done)
 
 
-def measure_in_context(
-    task: str, steps: int, seeds: int, episodes: int, features: str
-) -> list[dict]:
+def measure_in_context(task: str, steps: int, seeds: int, episodes: int, agent: dict) -> list[dict]:
     """The agent and S5-PPO trained on meta-RL `task`, then their fresh episodes' returns split
     by trial: the first trial's mean, the last's, and their paired difference (s.e.)."""
-    config = base_config(env_name=task, total_timesteps=steps, features=features)
+    config = base_config(env_name=task, total_timesteps=steps, **agent)
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
     state, metrics = jax.block_until_ready(jit(jax.vmap(dreamer.make_train(config)))(keys))
@@ -328,6 +335,12 @@ class Args:
     """Seeds of each learning run (vmapped)."""
     features: Literal["output", "full"] = "output"
     """The agent's actor and critic features (learning, in-context): output or R2I's full."""
+    model_lr: float | None = None
+    """The world model's learning rate (learning, in-context); None: the preset's."""
+    actor_lr: float | None = None
+    """The actor's learning rate (learning, in-context); None: the preset's."""
+    critic_lr: float | None = None
+    """The critic's learning rate (learning, in-context); None: the preset's."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -338,6 +351,12 @@ class Args:
     """Timed chunks per speed figure (median and min-max)."""
     write_docs: bool = False
     """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
+
+
+def agent_overrides(args: Args) -> dict:
+    """The agent's config fields that `args` sets (features, and the rates given)."""
+    rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
+    return {"features": args.features, **rates}
 
 
 def command(args: Args, kind: str) -> str:
@@ -351,6 +370,9 @@ def command(args: Args, kind: str) -> str:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
     if kind != "speed" and args.features != "output":
         parts.append(f"--features {args.features}")
+    if kind != "speed":
+        rates = agent_overrides(args).items()
+        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in rates if name in RATES]
     return " ".join([*parts, "--write-docs"])
 
 
@@ -405,12 +427,13 @@ def main(args: Args) -> list[dict]:
     rows: dict[str, list[dict]] = {"speed": [], "learning": [], "in-context": []}
     for kind in args.kinds:
         for task in args.tasks:
+            agent = agent_overrides(args)
             if kind == "speed":
                 new = measure_speed(task, args.iterations, args.repeats)
             elif kind == "learning":
-                new = measure_learning(task, args.steps, args.seeds, args.bins, args.features)
+                new = measure_learning(task, args.steps, args.seeds, args.bins, agent)
             else:
-                new = measure_in_context(task, args.steps, args.seeds, args.episodes, args.features)
+                new = measure_in_context(task, args.steps, args.seeds, args.episodes, agent)
             for row in new:
                 emit(row)
             rows[kind] += new
@@ -422,7 +445,8 @@ def main(args: Args) -> list[dict]:
 LEARNING_HEADER = (
     "A run replaces the rows of its (task, agent) pairs and keeps the others; a row is "
     "reproduced by `python -m benchmarks.dreamer --kinds learning --tasks TASK --steps STEPS "
-    "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row), with the "
+    "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row and "
+    "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row), with the "
     "row's env steps per seed rounded up to the budget given."
 )
 
