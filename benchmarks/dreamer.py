@@ -6,11 +6,12 @@
     python -m benchmarks.dreamer ... --write-docs              # and docs/BENCHMARKS.md
 
 Speed (section `dreamer-speed`), the `cpu-small` preset on a POPGym Easy task:
-- end to end: one jitted chunk of whole iterations (acting, replay, `updates_per_iteration`
-  world-model and actor-critic updates), after the replay holds a window; env steps/s, updates/s
-  and imagined steps/s (updates x replayed steps x horizon), median of `repeats` chunks, and
-  the compile time of the chunk;
-- seeds: the same chunk vmapped over 4 seeds, wall time over one seed's;
+- end to end: whole `make_train` runs of `iterations` iterations from init (acting, replay,
+  `updates_per_iteration` world-model and actor-critic updates once the replay holds a
+  window), seeds 0 .. `repeats - 1` one run each; env steps/s, updates/s and imagined steps/s
+  (updates x replayed steps x horizon), median of the runs with min-max, compile apart;
+- seeds: the same whole run vmapped over 4 seeds (`repeats` runs), its median wall time over
+  the one-seed runs';
 - shares: acting (`act`, one iteration's `K` steps), world model (replay sampling, its loss and
   optimiser step, the filter that gives imagination its start carries) and actor-critic
   (imagination, returns, both updates), each compiled and timed on its own; shares of their sum
@@ -39,7 +40,8 @@ import jax
 import numpy as np
 import tyro
 
-from agents.common import compiler_options, no_split
+from agents.common import no_split
+from agents.common.compile import jit
 from agents.common.evaluate import evaluate_seeds
 from agents.dreamer import train as dreamer
 from agents.dreamer.config import DreamerConfig
@@ -64,11 +66,6 @@ from experiments.ppo.presets import presets as ppo_presets
 Kind = Literal["speed", "learning", "in-context"]
 
 
-def jit(fn, **options):
-    """`jax.jit` with the XLA options the model-based agent's trainer compiles with."""
-    return jax.jit(fn, compiler_options=compiler_options(), **options)
-
-
 def base_config(**overrides) -> DreamerConfig:
     """The `cpu-small` preset's config with `overrides`."""
     config = dreamer_presets()["cpu-small"][1].dreamer
@@ -81,31 +78,30 @@ def ppo_config(env_name: str, steps: int):
     return dataclasses.replace(config, env_name=env_name, total_timesteps=steps)
 
 
-def warm_state(agent: dreamer.Agent, seeds: int | None = None):
-    """An agent state whose replay holds a window (enough iterations run), one seed or `seeds`."""
+def warm_state(agent: dreamer.Agent):
+    """A one-seed agent state whose replay holds a window (enough iterations run)."""
     config = agent.config
     warm = -(-config.replay.window // config.act_steps) + 1
-    if seeds is None:
-        state = jit(agent.init)(jax.random.key(0))
-        return jit(agent.run, static_argnums=1)(state, warm)[0]
-    keys = jax.random.split(jax.random.key(0), seeds)
-    state = jit(jax.vmap(agent.init))(keys)
-    return jit(jax.vmap(agent.run, (0, None)), static_argnums=1)(state, warm)[0]
+    state = jit(agent.init)(jax.random.key(0))
+    return jit(agent.run, static_argnums=1)(state, warm)[0]
 
 
-def timed_chunk(agent: dreamer.Agent, state, iterations: int, repeats: int, vmapped: bool):
-    """`(compile seconds, [seconds per chunk])` of `iterations` iterations from `state`."""
-    run = jax.vmap(agent.run, (0, None)) if vmapped else agent.run
+def whole_runs(config: DreamerConfig, seeds: int, repeats: int):
+    """`(compile seconds, [seconds per run], updates per seed)` of `repeats` whole `make_train`
+    runs of `seeds` vmapped seeds (run `r` trains seeds from `key(r)`)."""
+    train = jax.vmap(dreamer.make_train(config))
+    keys = [jax.random.split(jax.random.key(r), seeds) for r in range(repeats)]
     t0 = time.perf_counter()
-    compiled = jit(run, static_argnums=1).lower(state, iterations).compile()
+    compiled = jit(train).lower(keys[0]).compile()
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(state))
     times = []
-    for _ in range(repeats):
+    for run_keys in keys:
         t0 = time.perf_counter()
-        jax.block_until_ready(compiled(state))
+        _, metrics = jax.block_until_ready(compiled(run_keys))
         times.append(time.perf_counter() - t0)
-    return compile_s, times
+    # Iterations before the replay holds a window act without training (their losses are NaN).
+    trained = int(np.isfinite(np.asarray(metrics["wm_loss"])[0]).sum())
+    return compile_s, times, trained * config.updates_per_iteration
 
 
 def piece_seconds(agent: dreamer.Agent, state) -> dict[str, float]:
@@ -151,14 +147,13 @@ def update_seconds(config: DreamerConfig) -> float:
 def measure_speed(task: str, iterations: int, repeats: int) -> list[dict]:
     """The speed rows of the `cpu-small` config on `task` (see the module docstring)."""
     config = base_config(env_name=task)
+    config = dataclasses.replace(config, total_timesteps=iterations * config.steps_per_iteration)
+    compile_s, times, updates = whole_runs(config, 1, repeats)
+    _, times4, _ = whole_runs(config, 4, repeats)
+    median = statistics.median(times)
+    steps = config.num_iterations * config.steps_per_iteration
     agent = dreamer.make_agent(config)
     one = warm_state(agent)
-    compile_s, times = timed_chunk(agent, one, iterations, repeats, vmapped=False)
-    seeds4 = warm_state(agent, 4)
-    _, times4 = timed_chunk(agent, seeds4, iterations, repeats, vmapped=True)
-    median = statistics.median(times)
-    steps = iterations * config.steps_per_iteration
-    updates = iterations * config.updates_per_iteration
     pieces = piece_seconds(agent, one)
     per_iteration = {
         "act": pieces["act"],
@@ -221,12 +216,12 @@ def scores(returns: np.ndarray, steps_per_row: int, budget: int, bins: int) -> d
     }
 
 
-def train_curve(train, seeds: int, options=None) -> tuple[np.ndarray, float, float]:
-    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`, compiled with
-    XLA `options` (each trainer's own)."""
+def train_curve(train, seeds: int, jit_of=jax.jit) -> tuple[np.ndarray, float, float]:
+    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`, compiled by
+    `jit_of` (`jax.jit`, or `agents.common.compile.jit` for the model-based agent)."""
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train), compiler_options=options).lower(keys).compile()
+    compiled = jit_of(jax.vmap(train)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(keys))
@@ -254,12 +249,12 @@ def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) 
     config = base_config(env_name=task, total_timesteps=steps, **agent)
     ppo = ppo_config(task, steps)
     runs = {
-        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, True),
-        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update, False),
+        # Each with the XLA options of its own trainer.
+        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, jit),
+        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update, jax.jit),
     }
-    for agent, (train, per_row, own_options) in runs.items():
-        options = compiler_options() if own_options else None
-        returns, compile_s, run_s = train_curve(train, seeds, options)
+    for agent, (train, per_row, jit_of) in runs.items():
+        returns, compile_s, run_s = train_curve(train, seeds, jit_of)
         used = returns.shape[1] * per_row
         rows.append(
             {
@@ -345,10 +340,10 @@ class Args:
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
     """Spans of env steps the learning curves are averaged over."""
-    iterations: int = 8
-    """Iterations per timed chunk (speed)."""
+    iterations: int = 32
+    """Iterations of each timed whole run (speed; 128 env steps each at cpu-small)."""
     repeats: int = 3
-    """Timed chunks per speed figure (median and min-max)."""
+    """Whole runs per speed figure (median and min-max), seeds 0 .. repeats - 1."""
     write_docs: bool = False
     """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
 

@@ -1,7 +1,7 @@
 """XLA options of the programs that train on many rows at once (the model-based agent, the world
 models).
 
-    jax.jit(update, compiler_options=compiler_options())
+    jit(update)          # jax.jit(update, compiler_options=compiler_options())
 
 On the CPU, jax 0.10's XLA hands element-wise fusions and reductions to YNNPACK. For matrices
 of thousands of rows (the critic of the model-based agent reads `16 x 512` imagined states; a
@@ -21,3 +21,9 @@ CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 def compiler_options(backend: str | None = None) -> dict[str, str] | None:
     """The options for `jax.jit(..., compiler_options=...)` on `backend` (default: JAX's)."""
     return dict(CPU_OPTIONS) if (backend or jax.default_backend()) == "cpu" else None
+
+
+def jit(fn, **kwargs):
+    """`jax.jit(fn, **kwargs)` with `compiler_options()` (the model-based agent's and the
+    world-model trainer's programs)."""
+    return jax.jit(fn, compiler_options=compiler_options(), **kwargs)

@@ -18,7 +18,8 @@ import numpy as np
 from rich.console import Console
 
 import rlssm.world_models as wm
-from agents.common import compiler_options, map_seeds
+from agents.common import map_seeds
+from agents.common.compile import jit
 from agents.world_model import TRAINING_FIELDS, LoopState, evaluate_seeds, make_agent, update_seeds
 from experiments.run import lifecycle
 from experiments.run.devices import Placement, check_divisible
@@ -65,10 +66,9 @@ class Built:
         signature = (num_seeds(state), data["obs"].shape)
         if signature not in self.steps:
             t0 = time.perf_counter()
-            jit = functools.partial(jax.jit, compiler_options=compiler_options())
-            step = jit(self.step)
-            if self.placement is not None:  # replicated, as the next update takes it
-                step = jit(self.step, out_shardings=self.placement.replicated)
+            # Replicated with a placement, as the next update takes it.
+            out = {} if self.placement is None else {"out_shardings": self.placement.replicated}
+            step = jit(self.step, **out)
             compiled = step.lower(state, data).compile()
             self.steps[signature] = compiled
             self.compile_seconds += time.perf_counter() - t0

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from agents.common import compiler_options
+from agents.common.compile import jit
 from agents.dreamer import DreamerConfig, make_train
 
 
@@ -22,7 +22,7 @@ def test_agent_learns_catch_in_imagination():
         actor_lr=3e-5,
         critic_lr=3e-5,
     )
-    train = jax.jit(make_train(config), compiler_options=compiler_options())
+    train = jit(make_train(config))
     _, metrics = train(jax.random.key(0))
     returns = np.asarray(metrics["return_mean"])
     tenth = len(returns) // 10
