@@ -17,6 +17,7 @@ keys), `place` builds the global arrays from it (each process keeps its own shar
 `is_writer` (process 0) alone writes run files; `barrier` orders the rest.
 """
 
+import collections
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -70,12 +71,26 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
-def barrier(name: str) -> None:
-    """Waits until every process got here (nothing to wait for with one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+BARRIER_TIMEOUT_S = 30 * 60
+"""How long a process waits at a `barrier` for the others (a slow checkpoint write included)."""
+_barriers: collections.Counter = collections.Counter()
 
-        multihost_utils.sync_global_devices(name)
+
+def barrier(name: str) -> None:
+    """Waits until every process got here (nothing to wait for with one process).
+
+    The wait goes through the coordination service's barrier (orbax's helper over JAX's
+    distributed client), not a device collective: CPU collectives (gloo) fail when the
+    processes reach their first collective more than 30 s apart, and a barrier may wait longer
+    (process 0 writing a checkpoint, one process compiling slower). A `barrier` just before
+    the first collective of a program thus also keeps that collective safe."""
+    if jax.process_count() == 1:
+        return
+    from orbax.checkpoint import multihost
+
+    _barriers[name] += 1  # every process passes the same barriers in the same order
+    wait = multihost.get_barrier_sync_fn()
+    wait(key=f"rlssm:{name}:{_barriers[name]}", timeout_ms=BARRIER_TIMEOUT_S * 1000)
 
 
 def any_process(flag: bool) -> bool:

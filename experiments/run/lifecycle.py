@@ -364,6 +364,7 @@ def train_loop(
     plan = loop_plan(trainer, config, run)
     with console.status("compiling..."):
         session.compile(state, chunk_sizes(start, plan.total_updates, plan.chunk_updates))
+    barrier("compiled")  # the first chunk's collectives start together (see `barrier`)
     rows = run_dir.read_metrics()
     elapsed = rows[-1]["wall_time"] if rows else 0.0
     loggers = make_loggers(run, run_dir, run_dir.read_config())

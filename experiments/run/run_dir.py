@@ -53,12 +53,12 @@ class RunDir:
         """Starts a new run in `path` (created by the writer; refused if it already holds a
         run); every process returns once it exists."""
         path = Path(path)
-        barrier("run_dir:check")  # no process sees config.json before all have checked
         if (path / CONFIG).exists():
             raise RunDirError(
                 f"{path} already holds a run; continue or extend it with --resume {path}, "
                 f"branch from it with --from {path}, or choose another --run-dir."
             )
+        barrier("run_dir:checked")  # the writer creates config.json once all have looked
         run = cls(path)
         if run.writer:
             path.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,9 @@ def two_processes(
         if meanwhile is not None:
             meanwhile(processes)
         exits = [p.wait(timeout=TIMEOUT) for p in processes]
+    except subprocess.TimeoutExpired:
+        tails = "\n".join(f"process {i}: ...{f.read_text()[-2000:]}" for i, f in enumerate(files))
+        raise AssertionError(f"a process ran past {TIMEOUT} s; their logs:\n{tails}") from None
     finally:
         for p in processes:
             if p.poll() is None:
@@ -208,3 +211,40 @@ def test_ctrl_c_in_one_process_stops_both_at_one_checkpoint(tmp_path):
     assert summary["last_checkpoint"] == f"checkpoints/{stopped_at:09d}"
     assert digest(outputs[0]) == digest(outputs[1])
     assert f"--resume {run_dir}" in " ".join(outputs[0].split())
+
+
+LATE_PROCESS = """
+import sys, time
+import jax
+from experiments.run.devices import any_process, barrier, initialize
+from experiments.run.run_dir import RunDir
+initialize(sys.argv[1], 2, int(sys.argv[2]))
+if jax.process_index() == 1:
+    time.sleep(35)  # compiling slower, say: CPU collectives give up on a peer after 30 s
+RunDir.create(sys.argv[3], {"agent": "late"})  # the late process looks before it is created
+barrier("late")
+print("any:", any_process(jax.process_index() == 1), flush=True)
+"""
+
+
+@pytest.mark.slow  # 45 s: waits out gloo's 30 s
+def test_a_barrier_lets_a_late_process_join_the_next_collective(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", LATE_PROCESS, address, str(index), str(tmp_path / "run")],
+            cwd=ROOT,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=120)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, output in zip(processes, outputs, strict=True):
+        assert p.returncode == 0 and "any: True" in output, output[-3000:]
