@@ -64,7 +64,11 @@ def test_old_ppo_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert same_rows(got, untimed(run_dir / "expected_full_metrics.jsonl"))
 
 
-@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize(
+    "broken",
+    # the resume itself is slow (24 s): the PPO case above resumes an old run in the default suite
+    [pytest.param(False, marks=pytest.mark.slow), True],
+)
 def test_old_world_model_run_resumes_to_the_uninterrupted_result(tmp_path, broken):
     run_dir = copy("wm-paused", tmp_path)
     if broken:  # the check can fail: a changed learning rate changes the config fingerprint
