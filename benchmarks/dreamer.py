@@ -234,12 +234,14 @@ RATES = ("model_lr", "actor_lr", "critic_lr")
 
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
-    model, actor, critic) where the learning rates are not the preset's."""
+    model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
+    the agent scales the rewards it learns."""
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
     preset = tuple(getattr(base_config(), name) for name in RATES)
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
-    return f"dreamer {config.model}({config.core}){full}{lr}"
+    scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
+    return f"dreamer {config.model}({config.core}){full}{lr}{scale}"
 
 
 def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) -> list[dict]:
@@ -336,6 +338,8 @@ class Args:
     """The actor's learning rate (learning, in-context); None: the preset's."""
     critic_lr: float | None = None
     """The critic's learning rate (learning, in-context); None: the preset's."""
+    reward_scale: float = 1.0
+    """The agent's factor on the rewards it learns (learning, in-context)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -349,9 +353,9 @@ class Args:
 
 
 def agent_overrides(args: Args) -> dict:
-    """The agent's config fields that `args` sets (features, and the rates given)."""
+    """The agent's config fields that `args` sets (features, reward scale, the rates given)."""
     rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
-    return {"features": args.features, **rates}
+    return {"features": args.features, "reward_scale": args.reward_scale, **rates}
 
 
 def command(args: Args, kind: str) -> str:
@@ -368,6 +372,8 @@ def command(args: Args, kind: str) -> str:
     if kind != "speed":
         rates = agent_overrides(args).items()
         parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in rates if name in RATES]
+        if args.reward_scale != 1.0:
+            parts.append(f"--reward-scale {args.reward_scale:g}")
     return " ".join([*parts, "--write-docs"])
 
 
@@ -441,7 +447,8 @@ LEARNING_HEADER = (
     "A run replaces the rows of its (task, agent) pairs and keeps the others; a row is "
     "reproduced by `python -m benchmarks.dreamer --kinds learning --tasks TASK --steps STEPS "
     "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row and "
-    "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row), with the "
+    "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, `--reward-scale S` for a "
+    "`reward xS` row), with the "
     "row's env steps per seed rounded up to the budget given."
 )
 

@@ -67,6 +67,11 @@ class DreamerConfig:
     """Replayed windows per update."""
     horizon: int = 15
     """Imagination steps H from every posterior state."""
+    reward_scale: float = 1.0
+    """Factor on the environment's rewards as the world model and the actor-critic learn them
+    (reported returns stay in the environment's units). POPGym's rewards are about 1/episode
+    length per step, so small next to the reward head's bins and the return normaliser's floor
+    of 1; a scale near the episode length brings them to about 1."""
     gamma: float = 0.985
     """Discount of the imagined returns."""
     lambda_: float = 0.95
@@ -121,6 +126,11 @@ class DreamerConfig:
         for name in ("gamma", "lambda_", "slow_critic_decay"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}.")
+        require(
+            self.reward_scale > 0,
+            f"reward_scale must be > 0, got {self.reward_scale}; use 1 to learn the rewards as "
+            "they are.",
+        )
         for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
             require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")
 

@@ -183,9 +183,15 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
         )
         features = features_of(config.features, carry)
         action = policy_of(spec, actor, actor_params)(features).sample(seed=action_key)
-        out = step(spec, env_key, acting.env_state, action.astype(acting.action.dtype))
-        after = next_rows(acting, carry, action.astype(acting.action.dtype), *out)
-        return after, (row, acting.carry, out[-1], after.start)
+        action = action.astype(acting.action.dtype)
+        obs, env_state, reward, terminated, truncated, info = step(
+            spec, env_key, acting.env_state, action
+        )
+        reward = reward * config.reward_scale  # the episode statistics in `info` stay unscaled
+        after = next_rows(
+            acting, carry, action, obs, env_state, reward, terminated, truncated, info
+        )
+        return after, (row, acting.carry, info, after.start)
 
     def act(state: DreamerState):
         params = (state.world_model.params, state.actor.params)

@@ -106,6 +106,7 @@ CATCH = tiny(
     num_envs=3,
     replay=ReplayConfig(capacity=48, length=8, burn_in=4, context="stored"),
     total_timesteps=3 * 8 * 6,
+    reward_scale=2.0,  # the replay holds 2x the rewards; the episode statistics stay unscaled
 )
 ROWS, COLUMNS = 10, 5
 
@@ -186,7 +187,7 @@ def test_rows_follow_the_world_model_convention_on_catch(catch):
             paddle_x = int(np.clip(paddle_x + int(action[t, env]) - 1, 0, COLUMNS - 1))
             ball_y += 1
             done = ball_y == ROWS - 1
-            expected_reward = (1.0 if ball_x == paddle_x else -1.0) if done else 0.0
+            expected_reward = (2.0 if ball_x == paddle_x else -2.0) if done else 0.0
             assert not start[t, env], where
             np.testing.assert_array_equal(obs[t, env], catch_grid(ball_x, ball_y, paddle_x), where)
             assert reward[t, env] == expected_reward, where
@@ -201,7 +202,8 @@ def test_rows_follow_the_world_model_convention_on_catch(catch):
         ended = terminated[produced]
         assert iteration["episodes"] == ended.sum(), i
         if ended.any():
-            np.testing.assert_allclose(iteration["return_mean"], reward[produced][ended].mean())
+            returns = reward[produced][ended] / CATCH.reward_scale
+            np.testing.assert_allclose(iteration["return_mean"], returns.mean())
             assert iteration["length_mean"] == ROWS - 1
 
 
@@ -478,6 +480,7 @@ BAD_CONFIGS = [
     ({"model": "dreamer"}, "model"),
     ({"core": "mamba"}, "core"),
     ({"total_timesteps": 15}, "total_timesteps"),
+    ({"reward_scale": 0.0}, "reward_scale"),
 ]
 
 

@@ -37,6 +37,9 @@ def test_tables_and_commands_name_what_was_run():
     config = bench.base_config(model_lr=3e-3, actor_lr=3e-5)
     assert bench.agent_name(config) == "dreamer s4wm(s5) lr 0.003/3e-05/0.0003"
     assert bench.agent_name(bench.base_config(features="full")) == "dreamer s4wm(s5) full"
+    scaled = bench.Args(kinds=("learning",), steps=1000, reward_scale=50.0)
+    assert bench.command(scaled, "learning").endswith("--bins 20 --reward-scale 50 --write-docs")
+    assert bench.agent_name(bench.base_config(reward_scale=50.0)) == "dreamer s4wm(s5) reward x50"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
