@@ -26,6 +26,7 @@ constructs no environment. Unknown names and options fail before anything is bui
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib
@@ -35,6 +36,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import MISSING
 from typing import Any
 
 import gymnax
@@ -81,20 +83,55 @@ def make_gymnax(name: str, **options: Any) -> tuple[environment.Environment, Any
 
     Args:
         name: A name in ``gymnax.registered_envs``.
-        **options: The gymnax environment's constructor options.
+        **options: The gymnax environment's constructor options, and fields of its
+            ``EnvParams`` (e.g. MemoryChain-bsuite's ``memory_length``, any task's
+            ``max_steps_in_episode``), which replace those of its default params.
 
     Returns:
-        ``(env, params)`` with gymnax's default params.
+        ``(env, params)`` with gymnax's default params, the given fields replaced.
     """
-    env, params = gymnax.make(name, **options)
+    fields = _params_fields(_gymnax_class(name))
+    constructor = {k: v for k, v in options.items() if k not in fields}
+    env, params = gymnax.make(name, **constructor)
+    replaced = {k: v for k, v in options.items() if k in fields}
+    if replaced:
+        params = params.replace(**replaced)
     return ConformToContract(env, **GYMNAX_BOUND_FIXES.get(name, {})), params
+
+
+def _gymnax_class(name: str) -> type | None:
+    return getattr(gymnax_registration, "_registry", {}).get(name)
+
+
+def _params_fields(env_class: type | None) -> dict[str, dataclasses.Field]:
+    """The fields of the ``EnvParams`` class of ``env_class``'s module that its constructor
+    does not take (gymnax defines one per task module), by name."""
+    if env_class is None:
+        return {}
+    params_class = getattr(sys.modules.get(env_class.__module__), "EnvParams", None)
+    if params_class is None or not dataclasses.is_dataclass(params_class):
+        return {}
+    taken = inspect.signature(env_class).parameters
+    return {f.name: f for f in dataclasses.fields(params_class) if f.name not in taken}
 
 
 def _gymnax_factory(name: str) -> Factory:
     factory = functools.partial(make_gymnax, name)
-    env_class = getattr(gymnax_registration, "_registry", {}).get(name)
-    if env_class is not None:  # expose the class's options to make()'s check
-        factory.__signature__ = inspect.signature(env_class)
+    env_class = _gymnax_class(name)
+    if env_class is not None:  # expose the class's options and params to make()'s check
+        signature = inspect.signature(env_class)
+        params = [
+            inspect.Parameter(
+                field.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if field.default is MISSING else field.default,
+                annotation=field.type,
+            )
+            for field in _params_fields(env_class).values()
+        ]
+        factory.__signature__ = signature.replace(
+            parameters=[*signature.parameters.values(), *params]
+        )
         factory._options_owner = env_class  # resolves the signature's string annotations
     return factory
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -216,8 +217,8 @@ def test_wrong_option_lists_accepted_ones() -> None:
         envs.make("StatelessCartPoleEasy", noise_sigma=0.1)
     with pytest.raises(TypeError, match=r"\['colums'\].*rows=10, columns=5"):
         envs.make("Catch-bsuite", colums=3)
-    with pytest.raises(TypeError, match="accepted: none"):
-        envs.make("CartPole-v1", gravity=3.0)
+    with pytest.raises(TypeError, match=r"\['gravit'\].*max_steps_in_episode=500.*gravity=9\.8"):
+        envs.make("CartPole-v1", gravit=3.0)
     with pytest.raises(TypeError, match="reset_noise_scale"):
         envs.make("brax/ant", reset_noise=0.1)
 
@@ -227,7 +228,34 @@ def test_options_reach_the_task() -> None:
     assert env.observation_space(params).shape == (18,)
     env, params = envs.make("StatelessCartPoleEasy", max_steps_in_episode=50)
     assert params.max_steps_in_episode == 50
-    assert envs.accepted_options("DeepSea-bsuite") == {"size": 8, "action_mapping_key": None}
+    accepted = envs.accepted_options("DeepSea-bsuite")
+    assert list(accepted)[:2] == ["size", "action_mapping_key"]  # the constructor's, then
+    assert accepted["deterministic"] is True  # the EnvParams fields with their defaults
+
+
+def episode_length(env, params, limit: int = 200) -> int:
+    """Steps until the first episode ends (terminated or, under the envs contract, truncated),
+    always taking action 0."""
+    _, state = env.reset(jax.random.key(0), params)
+    for t in range(1, limit + 1):
+        out = env.step(jax.random.key(t), state, 0, params)
+        state = out[1]
+        if out[3] or (len(out) == 6 and out[4]):
+            return t
+    return limit + 1
+
+
+def test_gymnax_params_fields_are_options() -> None:
+    # bsuite's memory-length sweep: the option replaces the field of gymnax's default params.
+    env, params = envs.make("MemoryChain-bsuite", memory_length=30)
+    reference, default = gymnax.make("MemoryChain-bsuite")
+    assert params == default.replace(memory_length=30)
+    assert episode_length(env, params) == episode_length(reference, params) > 30
+    assert episode_length(*envs.make("MemoryChain-bsuite")) <= 6
+    env, params = envs.make("CartPole-v1", max_steps_in_episode=7)
+    assert episode_length(env, params) <= 7
+    with pytest.raises(TypeError, match="memory_length must be int"):
+        envs.make("MemoryChain-bsuite", memory_length=3.5)
 
 
 def test_gymnax_conformed_observations() -> None:
