@@ -34,7 +34,7 @@ import dataclasses
 import statistics
 import time
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import numpy as np
@@ -62,6 +62,7 @@ from benchmarks.common import (
 from experiments.dreamer.presets import presets as dreamer_presets
 from experiments.evaluate import num_trials, trial_stats
 from experiments.ppo.presets import presets as ppo_presets
+from experiments.suite import name_options
 
 Kind = Literal["speed", "learning", "in-context"]
 
@@ -72,10 +73,21 @@ def base_config(**overrides) -> DreamerConfig:
     return dataclasses.replace(config, **overrides)
 
 
-def ppo_config(env_name: str, steps: int):
-    """The PPO `cpu-small` preset (S5, 2 layers of 64) on `env_name` for `steps` env steps."""
+def ppo_config(env_name: str, steps: int, env_options: dict | None = None):
+    """The PPO `cpu-small` preset (S5, 2 layers of 64) on `env_name` (with `env_options`) for
+    `steps` env steps."""
     config = ppo_presets()["cpu-small"][1].ppo
-    return dataclasses.replace(config, env_name=env_name, total_timesteps=steps)
+    return dataclasses.replace(
+        config, env_name=env_name, env_options=env_options or {}, total_timesteps=steps
+    )
+
+
+def task_configs(task: str, steps: int, agent: dict) -> tuple[DreamerConfig, Any]:
+    """The agent's and PPO's configs on `task` (`NAME` or `NAME@option=value,...`, options of
+    `envs.make`, e.g. `MemoryChain-bsuite@memory_length=30`) for `steps` env steps per seed."""
+    name, options = name_options(task, "tasks")
+    config = base_config(env_name=name, env_options=options, total_timesteps=steps, **agent)
+    return config, ppo_config(name, steps, options)
 
 
 def warm_state(agent: dreamer.Agent):
@@ -248,8 +260,7 @@ def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) 
     """The agent (`agent`: config overrides, `Args.agent`) and S5-PPO on `task` for `steps`
     env steps per seed."""
     rows = []
-    config = base_config(env_name=task, total_timesteps=steps, **agent)
-    ppo = ppo_config(task, steps)
+    config, ppo = task_configs(task, steps, agent)
     runs = {
         # Each with the XLA options of its own trainer.
         agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, jit),
@@ -288,13 +299,13 @@ def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndar
 def measure_in_context(task: str, steps: int, seeds: int, episodes: int, agent: dict) -> list[dict]:
     """The agent and S5-PPO trained on meta-RL `task`, then their fresh episodes' returns split
     by trial: the first trial's mean, the last's, and their paired difference (s.e.)."""
-    config = base_config(env_name=task, total_timesteps=steps, **agent)
+    config, ppo = task_configs(task, steps, agent)
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
     state, metrics = jax.block_until_ready(jit(jax.vmap(dreamer.make_train(config)))(keys))
     run_s = time.perf_counter() - t0
     rows = []
-    ppo_case = ppo_benchmark.Case(ppo_config(task, steps), "in-context", "", "", seeds=seeds)
+    ppo_case = ppo_benchmark.Case(ppo, "in-context", "", "", seeds=seeds)
     ppo_case = dataclasses.replace(ppo_case, eval_episodes=episodes)
     ppo_row = ppo_benchmark.measure_in_context(f"{task} ppo s5", ppo_case)
     by_trial, done = dreamer_trials(config, state, episodes)
@@ -325,7 +336,8 @@ class Args:
     kinds: tuple[Kind, ...] = ("speed", "learning")
     """speed, learning and/or in-context (meta-RL tasks: returns by trial after training)."""
     tasks: tuple[str, ...] = ("RepeatPreviousEasy",)
-    """Registered task names (POPGym Easy tasks for the speed rows)."""
+    """Registered task names (POPGym Easy tasks for the speed rows), each optionally with
+    options of `envs.make` (learning, in-context): `MemoryChain-bsuite@memory_length=30`."""
     steps: int = 50_000
     """Env steps per seed of each learning run (the issue's target budget is up to 500k)."""
     seeds: int = 3

@@ -68,15 +68,15 @@ CPU_TASKS = ("RepeatFirstEasy", "RepeatPreviousEasy", "RepeatPreviousMedium")
 memory architectures separate at cpu-small's budget."""
 
 
-def core_spec(spec: str) -> tuple[str, dict[str, Any]]:
+def name_options(spec: str, what: str = "cores") -> tuple[str, dict[str, Any]]:
     """`NAME@option=value,...` -> `(NAME, {option: value})`; values as JSON where they parse
-    (`true`, `2`, `0.5`), else strings."""
+    (`true`, `2`, `0.5`), else strings; `what` names the flag in the error."""
     name, _, text = spec.partition("@")
     options: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
         option, equals, value = item.partition("=")
         if not equals:
-            raise ValueError(f"cores: {spec!r}: write options as NAME@option=value,option=value.")
+            raise ValueError(f"{what}: {spec!r}: write options as NAME@option=value,option=value.")
         try:
             options[option] = json.loads(value)
         except json.JSONDecodeError:
@@ -143,11 +143,11 @@ class SuiteConfig:
     suite's (default: refuse to run, naming the differing settings)."""
 
     def __post_init__(self) -> None:
-        unknown = sorted({core_spec(c)[0] for c in self.cores} - set(cores.registered()))
+        unknown = sorted({name_options(c)[0] for c in self.cores} - set(cores.registered()))
         if unknown:
             raise ValueError(f"cores: unknown {unknown}; registered: {cores.registered()}.")
         for spec in self.cores:
-            name, options = core_spec(spec)
+            name, options = name_options(spec)
             cores.config_for(name, **options)  # an unknown option or a bad value fails here
         if self.base_preset not in presets():
             raise ValueError(f"base_preset={self.base_preset!r}; use one of {list(presets())}.")
@@ -206,7 +206,7 @@ def core_config(cfg: SuiteConfig, spec: str, base: cores.CoreConfig) -> cores.Co
 
     `--hidden-size` and `--num-layers` override both; S5/LRU state sizes follow the width.
     """
-    name, extra = core_spec(spec)
+    name, extra = name_options(spec)
     return dataclasses.replace(_sized_core(cfg, name, base), **extra)
 
 
@@ -237,7 +237,7 @@ def dreamer_args(cfg: SuiteConfig, core: str, task: str) -> Args:
     """The model-based agent's training arguments of one (core, task) cell: its preset with the
     core as the world model's backbone, the suite's budget and `--dreamer-options`."""
     base = dreamer_presets.presets()[cfg.dreamer_preset][1]
-    if core_spec(core)[1]:
+    if name_options(core)[1]:
         raise ConfigError(
             f"cores: {core!r}: core options apply to PPO cells only; the model-based agent's "
             "backbone takes its options from --dreamer-options."

@@ -37,6 +37,10 @@ def test_tables_and_commands_name_what_was_run():
     config = bench.base_config(model_lr=3e-3, actor_lr=3e-5)
     assert bench.agent_name(config) == "dreamer s4wm(s5) lr 0.003/3e-05/0.0003"
     assert bench.agent_name(bench.base_config(features="full")) == "dreamer s4wm(s5) full"
+    config, ppo = bench.task_configs("MemoryChain-bsuite@memory_length=30", 8192, {})
+    assert (config.env_name, config.env_options) == ("MemoryChain-bsuite", {"memory_length": 30})
+    assert (ppo.env_name, ppo.env_options) == ("MemoryChain-bsuite", {"memory_length": 30})
+    assert bench.task_configs("CartPole-v1", 8192, {})[0].env_options == {}
     scaled = bench.Args(kinds=("learning",), steps=1000, reward_scale=50.0)
     assert bench.command(scaled, "learning").endswith("--bins 20 --reward-scale 50 --write-docs")
     assert bench.agent_name(bench.base_config(reward_scale=50.0)) == "dreamer s4wm(s5) reward x50"
