@@ -257,8 +257,8 @@ def agent_name(config: DreamerConfig) -> str:
 
 
 def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) -> list[dict]:
-    """The agent (`agent`: config overrides, `Args.agent`) and S5-PPO on `task` for `steps`
-    env steps per seed."""
+    """The agent (`agent`: config overrides, see `agent_overrides`) and S5-PPO on `task` for
+    `steps` env steps per seed."""
     rows = []
     config, ppo = task_configs(task, steps, agent)
     runs = {
@@ -365,9 +365,11 @@ class Args:
 
 
 def agent_overrides(args: Args) -> dict:
-    """The agent's config fields that `args` sets (features, reward scale, the rates given)."""
+    """The agent's config fields that `args` sets: features, then the rates given and a reward
+    scale other than 1 (the numeric ones become flags of the reproducing command)."""
     rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
-    return {"features": args.features, "reward_scale": args.reward_scale, **rates}
+    scale = {} if args.reward_scale == 1.0 else {"reward_scale": args.reward_scale}
+    return {"features": args.features, **rates, **scale}
 
 
 def command(args: Args, kind: str) -> str:
@@ -382,10 +384,8 @@ def command(args: Args, kind: str) -> str:
     if kind != "speed" and args.features != "output":
         parts.append(f"--features {args.features}")
     if kind != "speed":
-        rates = agent_overrides(args).items()
-        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in rates if name in RATES]
-        if args.reward_scale != 1.0:
-            parts.append(f"--reward-scale {args.reward_scale:g}")
+        numeric = list(agent_overrides(args).items())[1:]  # after features
+        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in numeric]
     return " ".join([*parts, "--write-docs"])
 
 
