@@ -43,7 +43,7 @@ from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
 from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
 from agents.dreamer.config import DreamerConfig
-from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.critic import critic_loss_grad, ema_update
 from agents.dreamer.features import features_of
 from agents.dreamer.return_norm import ReturnScale, init_return_scale, scale, update_return_scale
 from agents.dreamer.returns import discount_weights, lambda_returns
@@ -345,22 +345,25 @@ def replayed_windows(
 
 
 def make_critic_update(config: DreamerConfig, values, critic_opt):
-    """Returns `critic_update(critic_state, logits, critic_vjp, (returns, slow, weight)) ->
-    (critic_state, metrics)`: one critic step from its logits on every imagined state `[H+1, N]`
-    and their vjp (so the critic runs forward once per update)."""
+    """Returns `critic_update(critic_state, logits, critic_vjp, (returns, slow, weight), count)
+    -> (critic_state, metrics)`: one critic step from its logits on every imagined state
+    (`[rows, K]`, one row per state) and their vjp, so the critic runs forward once per update;
+    the loss averages over `count` states (rows of weight 0 add nothing)."""
 
-    def critic_update(critic_state: TrainState, logits, critic_vjp, targets):
+    def critic_update(critic_state: TrainState, logits, critic_vjp, targets, count: int):
         returns, slow, weight = targets
-
-        def objective(all_logits):
-            reg = config.slow_critic_reg
-            return critic_loss(values, all_logits[:-1], returns, slow, weight, reg)
-
-        logit_grads, metrics = jax.grad(objective, has_aux=True)(logits)
+        reg = config.slow_critic_reg
+        loss, logit_grads = critic_loss_grad(values, logits, returns, slow, weight, reg, count)
         (grads,) = critic_vjp(logit_grads)
-        return apply_gradients(critic_state, grads, critic_opt, metrics)
+        return apply_gradients(critic_state, grads, critic_opt, {"critic_loss": loss})
 
     return critic_update
+
+
+def state_rows(x: Float[Array, "horizon N"]) -> Float[Array, " rows"]:
+    """Per-state targets `[horizon, N]` -> one per row of `merge_leading` on the `horizon + 1`
+    imagined states, 0 on the last (bootstrap) state, which the critic's loss does not train."""
+    return merge_leading(jnp.concatenate([x, jnp.zeros_like(x[:1])]), 0)[0]
 
 
 def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
@@ -379,11 +382,12 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        # The critic's logits on every imagined state, once: they give the values (for the
-        # returns) and, through the vjp, the critic's gradient.
-        critic_of = functools.partial(on_rows, critic, features=traj.features)
-        logits, critic_vjp = jax.vjp(critic_of, state.critic.params)
-        value = jax.lax.stop_gradient(values.mean(logits))
+        # The critic's logits on every imagined state, once, on one row axis (as `on_rows`;
+        # the logits stay rows): they give the values (for the returns) and, through the vjp,
+        # the critic's gradient.
+        rows, lead = merge_leading(traj.features, 1)
+        logits, critic_vjp = jax.vjp(lambda p: critic.apply(p, rows), state.critic.params)
+        value = split_leading(values.mean(logits), lead)
         returns = returns_of(traj, value)
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
         # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
@@ -407,12 +411,16 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
 
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
         actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
-        slow = values.mean(on_rows(critic, state.slow_critic, traj.features[:-1]))
-        targets = (returns, slow, weight)
-        critic_state, critic_metrics = critic_update(state.critic, logits, critic_vjp, targets)
+        slow = values.mean(critic.apply(state.slow_critic, rows))
+        targets = (state_rows(returns), slow, state_rows(weight))
+        critic_state, critic_metrics = critic_update(
+            state.critic, logits, critic_vjp, targets, returns.size
+        )
         metrics = {
             **renamed(actor_metrics, "actor_grad_norm"),
             **renamed(critic_metrics, "critic_grad_norm"),
+            "value": value[:-1].mean(),
+            "value_error": abs(value[:-1] - returns).mean(),
             "return_scale": scale(return_scale),
             "imagined_return": returns.mean(),
         }

@@ -1,12 +1,12 @@
-"""The critic's loss against a NumPy two-hot cross-entropy and its hand-computed minimum; the slow
-target's EMA against a plain loop."""
+"""The critic's loss against a NumPy two-hot cross-entropy and its hand-computed minimum; its
+closed-form gradient against autodiff of the loss; the slow target's EMA against a plain loop."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.critic import critic_loss, critic_loss_grad, ema_update
 from rlssm.world_models.latents import TwoHotReward, symexp
 
 VALUE = TwoHotReward(255)
@@ -51,6 +51,32 @@ def test_matches_numpy_cross_entropy(slow_reg):
     expected = numpy_loss(logits, returns, slow_value, weight, slow_reg)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     np.testing.assert_allclose(metrics["critic_loss"], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("slow_reg", [0.0, 1.0, 0.3])
+def test_closed_form_gradient_equals_autodiff_of_the_loss(slow_reg):
+    """`critic_loss_grad` on rows gives `critic_loss` and its autodiff gradient; rows of
+    weight 0 appended (the bootstrap states), with `count` the real rows, change neither."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(4, 3, 255)).astype(np.float32)
+    returns = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
+    slow_value = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
+    weight = rng.uniform(size=(4, 3)).astype(np.float32)
+    weight[2:, 0] = 0.0
+
+    def loss_of(logits):
+        return critic_loss(VALUE, logits, returns, slow_value, weight, slow_reg)[0]
+
+    expected, expected_grads = jax.value_and_grad(loss_of)(logits)
+    padded = [np.concatenate([x.reshape(12, *x.shape[2:]), x[0]]) for x in (logits, returns)]
+    slow_rows = np.concatenate([slow_value.reshape(12), slow_value[0]])
+    weight_rows = np.concatenate([weight.reshape(12), np.zeros(3, np.float32)])
+    loss, grads = jax.jit(critic_loss_grad, static_argnums=(0, 5, 6))(
+        VALUE, *padded, slow_rows, weight_rows, slow_reg, 12
+    )
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    np.testing.assert_allclose(grads[:12], expected_grads.reshape(12, 255), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(grads[12:], 0.0)
 
 
 def test_minimised_by_the_two_hot_of_the_return():
