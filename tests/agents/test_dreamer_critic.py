@@ -37,14 +37,21 @@ def between_bins(index, frac, shape=(2, 3)):
     return jnp.full(shape, symexp(jnp.float32(-20.0 + (index + frac) * STEP)))
 
 
-@pytest.mark.parametrize("slow_reg", [0.0, 1.0, 0.3])
-def test_matches_numpy_cross_entropy(slow_reg):
-    rng = np.random.default_rng(0)
+def random_case(seed):
+    """Logits `[4, 3, 255]`, returns and slow values spread over many bins, and weights with
+    some zeros."""
+    rng = np.random.default_rng(seed)
     logits = rng.normal(size=(4, 3, 255)).astype(np.float32)
     returns = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
     slow_value = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
     weight = rng.uniform(size=(4, 3)).astype(np.float32)
     weight[2:, 0] = 0.0
+    return logits, returns, slow_value, weight
+
+
+@pytest.mark.parametrize("slow_reg", [0.0, 1.0, 0.3])
+def test_matches_numpy_cross_entropy(slow_reg):
+    logits, returns, slow_value, weight = random_case(0)
     loss, metrics = jax.jit(critic_loss, static_argnums=0)(
         VALUE, logits, returns, slow_value, weight, slow_reg
     )
@@ -57,12 +64,7 @@ def test_matches_numpy_cross_entropy(slow_reg):
 def test_closed_form_gradient_equals_autodiff_of_the_loss(slow_reg):
     """`critic_loss_grad` on rows gives `critic_loss` and its autodiff gradient; rows of
     weight 0 appended (the bootstrap states), with `count` the real rows, change neither."""
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(4, 3, 255)).astype(np.float32)
-    returns = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
-    slow_value = (rng.normal(size=(4, 3)) * 30.0).astype(np.float32)
-    weight = rng.uniform(size=(4, 3)).astype(np.float32)
-    weight[2:, 0] = 0.0
+    logits, returns, slow_value, weight = random_case(1)
 
     def loss_of(logits):
         return critic_loss(VALUE, logits, returns, slow_value, weight, slow_reg)[0]
