@@ -7,7 +7,9 @@ Public API:
     ReturnScale, init_return_scale, update_return_scale, scale: DreamerV3's return normalisation
         (bias-corrected EMAs of the returns' 5th and 95th percentiles; scale = max(1, p95 - p5)).
     critic_loss: two-hot symlog cross-entropy against the lambda-returns plus a regulariser towards
-        the slow critic's values; ema_update: the slow critic's parameter average.
+        the slow critic's values; critic_loss_grad: the same loss and its gradient with respect
+        to the logits in closed form (what the agent trains with); ema_update: the slow
+        critic's parameter average.
     categorical_policy, bounded_normal_policy: the actor's action distributions (1% unimix;
         DreamerV3's bounded normal); actor_loss: REINFORCE or dynamics backprop with normalised
         advantages and an entropy bonus.
@@ -19,7 +21,7 @@ Public API:
 from agents.dreamer import replay
 from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
 from agents.dreamer.config import DreamerConfig
-from agents.dreamer.critic import critic_loss, ema_update
+from agents.dreamer.critic import critic_loss, critic_loss_grad, ema_update
 from agents.dreamer.replay import ReplayConfig, Replayed, ReplayState
 from agents.dreamer.return_norm import (
     ReturnScale,
@@ -40,6 +42,7 @@ __all__ = [
     "bounded_normal_policy",
     "categorical_policy",
     "critic_loss",
+    "critic_loss_grad",
     "discount_weights",
     "ema_update",
     "init_return_scale",

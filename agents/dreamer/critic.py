@@ -13,7 +13,8 @@ respect to the logits in closed form (`weight * ((1 + slow_reg) * softmax - labe
 which the agent uses: on the CPU it saves several passes over the `[rows, K]` logits that
 autodiff of the softmax cross-entropy makes.
 
-Axis names: `horizon` imagination steps, `B` trajectories, `K` value bins.
+Axis names: `horizon` imagination steps, `B` trajectories, `K` value bins, `rows` imagined states
+on one axis (`[horizon + 1, B]` merged, as the agent runs its heads).
 """
 
 import jax

@@ -8,14 +8,16 @@ from agents.dreamer import (
     bounded_normal_policy,
     categorical_policy,
     critic_loss,
+    critic_loss_grad,
     discount_weights,
     lambda_returns,
     update_return_scale,
 )
 from tests.rlssm.test_annotations import DESIGN_AXES, hints
 
-# The imagination horizon (DESIGN's H is model width), value bins and any leading axes.
-LOCAL_AXES = {"horizon", "K", "batch"}
+# The imagination horizon (DESIGN's H is model width), value bins, any leading axes, and the
+# imagined states on one row axis (agents.dreamer.critic).
+LOCAL_AXES = {"horizon", "K", "batch", "rows"}
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,7 @@ LOCAL_AXES = {"horizon", "K", "batch"}
         discount_weights,
         update_return_scale,
         critic_loss,
+        critic_loss_grad,
         actor_loss,
         categorical_policy,
         bounded_normal_policy,
