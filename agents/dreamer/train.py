@@ -344,18 +344,19 @@ def replayed_windows(
     return split_tree(split, replayed.batch, 1), carry
 
 
-def make_critic_update(config: DreamerConfig, values, critic_opt):
-    """Returns `critic_update(critic_state, logits, critic_vjp, (returns, slow, weight), count)
-    -> (critic_state, metrics)`: one critic step from its logits on every imagined state
-    (`[rows, K]`, one row per state) and their vjp, so the critic runs forward once per update;
-    the loss averages over `count` states (rows of weight 0 add nothing)."""
+def make_critic_update(config: DreamerConfig, critic: nn.Module, values, critic_opt):
+    """Returns `critic_update(state, rows, logits, critic_vjp, returns, weight) -> (critic_state,
+    metrics)`: one critic step from its logits on every imagined state (`rows`, `[rows, K]`)
+    and their vjp, so the critic runs forward once per update; the regulariser's targets are
+    the slow critic's values of the same rows, and the bootstrap rows get no weight."""
 
-    def critic_update(critic_state: TrainState, logits, critic_vjp, targets, count: int):
-        returns, slow, weight = targets
-        reg = config.slow_critic_reg
-        loss, logit_grads = critic_loss_grad(values, logits, returns, slow, weight, reg, count)
+    def critic_update(state: DreamerState, rows, logits, critic_vjp, returns, weight):
+        slow = values.mean(critic.apply(state.slow_critic, rows))
+        targets = (state_rows(returns), slow, state_rows(weight))
+        reg, count = config.slow_critic_reg, returns.size
+        loss, logit_grads = critic_loss_grad(values, logits, *targets, reg, count)
         (grads,) = critic_vjp(logit_grads)
-        return apply_gradients(critic_state, grads, critic_opt, {"critic_loss": loss})
+        return apply_gradients(state.critic, grads, critic_opt, {"critic_loss": loss})
 
     return critic_update
 
@@ -372,7 +373,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
     actor and one critic update."""
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
-    critic_update = make_critic_update(config, values, critic_opt)
+    critic_update = make_critic_update(config, critic, values, critic_opt)
 
     def step(state: DreamerState, wm_params, starts, start_terminated, key):
         def trajectory(actor_params):
@@ -382,9 +383,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        # The critic's logits on every imagined state, once, on one row axis (as `on_rows`;
-        # the logits stay rows): they give the values (for the returns) and, through the vjp,
-        # the critic's gradient.
+        # The critic's logits on every imagined state, once, on one row axis (`on_rows`'s,
+        # kept as rows): the values (for the returns) and, by the vjp, the critic's gradient.
         rows, lead = merge_leading(traj.features, 1)
         logits, critic_vjp = jax.vjp(lambda p: critic.apply(p, rows), state.critic.params)
         value = split_leading(values.mean(logits), lead)
@@ -411,10 +411,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
 
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
         actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
-        slow = values.mean(critic.apply(state.slow_critic, rows))
-        targets = (state_rows(returns), slow, state_rows(weight))
         critic_state, critic_metrics = critic_update(
-            state.critic, logits, critic_vjp, targets, returns.size
+            state, rows, logits, critic_vjp, returns, weight
         )
         metrics = {
             **renamed(actor_metrics, "actor_grad_norm"),
