@@ -31,6 +31,7 @@ by trial: the first trial's mean, the last's, and their paired difference with i
 """
 
 import dataclasses
+import re
 import statistics
 import time
 import warnings
@@ -408,18 +409,35 @@ def speed_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def learning_table(rows: list[dict]) -> str:
-    lines = [
-        "| task | agent | env steps/seed | MMER (s.e.) | per seed | final | run + compile |",
-        "|---|---|---|---|---|---|---|",
-    ]
+LEARNING_COLUMNS = (
+    "task", "agent", "env steps/seed", "MMER (s.e.)", "per seed", "final", "run + compile",
+    "machine",
+)  # fmt: skip
+
+
+def learning_table(rows: list[dict], where: str) -> str:
+    """The learning rows as a markdown table; `where` is the machine that measured them."""
+    lines = ["| " + " | ".join(LEARNING_COLUMNS) + " |", "|---" * len(LEARNING_COLUMNS) + "|"]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['agent']} | {r['env_steps_per_seed']:,} | {r['mmer']} "
             f"({r['mmer_se']}) | {r['mmer_per_seed']} | {r['final']} | {r['run_s']} s + "
-            f"{r['compile_s']} s |"
+            f"{r['compile_s']} s | {where} |"
         )
     return "\n".join(lines)
+
+
+def kept_learning_rows(section: str, replaced: set[tuple[str, str]]) -> list[str]:
+    """The table lines of `section`'s learning rows whose (task, agent) is not `replaced`; a
+    row written before the machine column gets the machine its section's header named."""
+    named = re.search(r"Machine: (.+?)\.\n", section)
+    lines = []
+    for r in parse_table(section):
+        if (r["task"], r["agent"]) in replaced:
+            continue
+        r.setdefault("machine", named.group(1) if named else "")
+        lines.append("| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |")
+    return lines
 
 
 def trials_table(rows: list[dict]) -> str:
@@ -461,7 +479,8 @@ LEARNING_HEADER = (
     "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row and "
     "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, `--reward-scale S` for a "
     "`reward xS` row), with the "
-    "row's env steps per seed rounded up to the budget given."
+    "row's env steps per seed rounded up to the budget given. The machine column names the "
+    "machine each row ran on; compare rows of one machine."
 )
 
 
@@ -471,15 +490,10 @@ def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
     tables = {"speed": speed_table, "in-context": trials_table}
     for kind in args.kinds:
         if kind == "learning":
-            measured = learning_table(rows[kind])
             new = {(r["task"], r["agent"]) for r in rows[kind]}
-            kept = [
-                r for r in parse_table(read_section("dreamer-learning") or "")
-                if (r["task"], r["agent"]) not in new
-            ]  # fmt: skip
-            lines = measured.splitlines()
-            lines += ["| " + " | ".join(r.values()) + " |" for r in kept]
-            text = f"{LEARNING_HEADER} Machine: {machine()}.\n\n" + "\n".join(lines)
+            kept = kept_learning_rows(read_section("dreamer-learning") or "", new)
+            lines = [*learning_table(rows[kind], machine()).splitlines(), *kept]
+            text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)
         else:
             header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
             text = header + tables[kind](rows[kind])

@@ -47,7 +47,8 @@ def test_tables_and_commands_name_what_was_run():
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
-    assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 |" in bench.learning_table([row])
+    table = bench.learning_table([row], "M")
+    assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 | 1.0 s + 2.0 s | M |" in table
 
 
 def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeypatch):
@@ -59,9 +60,28 @@ def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeyp
                 "compile_s": 1.0}  # fmt: skip
 
     args = bench.Args(kinds=("learning",), write_docs=True)
+    monkeypatch.setattr(bench, "machine", lambda: "M1")
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.1), row("B", "ppo s5", 0.2)]})
+    monkeypatch.setattr(bench, "machine", lambda: "M2")
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.3), row("A", "x full", 0.4)]})
     table = bench.parse_table(bench.read_section("dreamer-learning"))
-    assert [(r["task"], r["agent"], r["final"]) for r in table] == [
-        ("A", "ppo s5", "0.3"), ("A", "x full", "0.4"), ("B", "ppo s5", "0.2")
+    assert [(r["task"], r["agent"], r["final"], r["machine"]) for r in table] == [
+        ("A", "ppo s5", "0.3", "M2"), ("A", "x full", "0.4", "M2"), ("B", "ppo s5", "0.2", "M1")
     ]  # fmt: skip
+
+
+def test_rows_written_before_the_machine_column_keep_their_sections_machine():
+    """A section whose header named one machine for every row (no machine column): a kept
+    row gets that machine, a replaced one is dropped."""
+    legacy = (
+        "Header text. Machine: AMD EPYC, 2 cores, jax 0.10.2 on cpu.\n\n"
+        "| task | agent | env steps/seed | MMER (s.e.) | per seed | final | run + compile |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| A | ppo s5 | 100 | 0.1 (0.0) | [0.1] | 0.1 | 1.0 s + 1.0 s |\n"
+        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s |\n"
+    )
+    kept = bench.kept_learning_rows(legacy, {("A", "ppo s5")})
+    assert kept == [
+        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s "
+        "| AMD EPYC, 2 cores, jax 0.10.2 on cpu |"
+    ]
