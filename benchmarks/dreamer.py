@@ -366,8 +366,8 @@ class Args:
 
 
 def agent_overrides(args: Args) -> dict:
-    """The agent's config fields that `args` sets: features, then the rates given and a reward
-    scale other than 1 (the numeric ones become flags of the reproducing command)."""
+    """The agent's config fields that `args` sets: features, the rates given and a reward scale
+    other than 1 (all but features become flags of the reproducing command)."""
     rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
     scale = {} if args.reward_scale == 1.0 else {"reward_scale": args.reward_scale}
     return {"features": args.features, **rates, **scale}
@@ -385,8 +385,8 @@ def command(args: Args, kind: str) -> str:
     if kind != "speed" and args.features != "output":
         parts.append(f"--features {args.features}")
     if kind != "speed":
-        numeric = list(agent_overrides(args).items())[1:]  # after features
-        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in numeric]
+        numeric = {k: v for k, v in agent_overrides(args).items() if k != "features"}
+        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in numeric.items()]
     return " ".join([*parts, "--write-docs"])
 
 
