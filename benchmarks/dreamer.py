@@ -243,18 +243,21 @@ def train_curve(train, seeds: int, jit_of=jax.jit) -> tuple[np.ndarray, float, f
 
 RATES = ("model_lr", "actor_lr", "critic_lr")
 """The learning rates a run may set apart from the `cpu-small` preset's."""
+SCALES = ("reward_scale", "recon_scale")
+"""The factors (1 in the preset) a run may set: on the rewards, on the reconstruction term."""
 
 
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
-    the agent scales the rewards it learns."""
+    the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction."""
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
     preset = tuple(getattr(base_config(), name) for name in RATES)
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
     scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
-    return f"dreamer {config.model}({config.core}){full}{lr}{scale}"
+    recon = "" if config.recon_scale == 1.0 else f" recon x{config.recon_scale:g}"
+    return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}"
 
 
 def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) -> list[dict]:
@@ -353,6 +356,8 @@ class Args:
     """The critic's learning rate (learning, in-context); None: the preset's."""
     reward_scale: float = 1.0
     """The agent's factor on the rewards it learns (learning, in-context)."""
+    recon_scale: float = 1.0
+    """The weight of the world model's reconstruction term (learning, in-context)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -369,8 +374,8 @@ def agent_overrides(args: Args) -> dict:
     """The agent's config fields that `args` sets: features, the rates given and a reward scale
     other than 1 (all but features become flags of the reproducing command)."""
     rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
-    scale = {} if args.reward_scale == 1.0 else {"reward_scale": args.reward_scale}
-    return {"features": args.features, **rates, **scale}
+    scales = {n: getattr(args, n) for n in SCALES if getattr(args, n) != 1.0}
+    return {"features": args.features, **rates, **scales}
 
 
 def command(args: Args, kind: str) -> str:
@@ -478,7 +483,7 @@ LEARNING_HEADER = (
     "reproduced by `python -m benchmarks.dreamer --kinds learning --tasks TASK --steps STEPS "
     "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row and "
     "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, `--reward-scale S` for a "
-    "`reward xS` row), with the "
+    "`reward xS` row, `--recon-scale S` for a `recon xS` row), with the "
     "row's env steps per seed rounded up to the budget given. The machine column names the "
     "machine each row ran on; compare rows of one machine."
 )

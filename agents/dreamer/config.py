@@ -72,6 +72,11 @@ class DreamerConfig:
     (reported returns stay in the environment's units). POPGym's rewards are about 1/episode
     length per step, so small next to the reward head's bins and the return normaliser's floor
     of 1; a scale near the episode length brings them to about 1."""
+    recon_scale: float = 1.0
+    """Weight of the world model's reconstruction term. With observations of a few numbers
+    (POPGym's one-hot cards) the term is small next to the KL, whose free nats (1) are less
+    than a card's suit needs (log 4), so the latents keep the observation only in part; a
+    weight near 10 makes them keep it whole (docs/BENCHMARKS.md, reward memory)."""
     gamma: float = 0.985
     """Discount of the imagined returns."""
     lambda_: float = 0.95
@@ -131,7 +136,7 @@ class DreamerConfig:
             f"reward_scale must be > 0, got {self.reward_scale}; use 1 to learn the rewards as "
             "they are.",
         )
-        for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
+        for name in ("recon_scale", "model_lr", "actor_lr", "critic_lr", "grad_clip"):
             require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")
 
     def __hash__(self) -> int:

@@ -145,6 +145,7 @@ def make_world_model(config: DreamerConfig, spec: EnvSpec) -> wm.WorldModel:
         hidden_size=config.hidden_size,
         latent_groups=config.latent_groups,
         latent_classes=config.latent_classes,
+        recon_scale=config.recon_scale,
     )
 
 
