@@ -136,7 +136,12 @@ class DreamerConfig:
             f"reward_scale must be > 0, got {self.reward_scale}; use 1 to learn the rewards as "
             "they are.",
         )
-        for name in ("recon_scale", "model_lr", "actor_lr", "critic_lr", "grad_clip"):
+        require(
+            self.recon_scale > 0,
+            f"recon_scale must be > 0, got {self.recon_scale}; use 1 for DreamerV3's weight, "
+            "about 10 for observations of a few numbers.",
+        )
+        for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
             require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")
 
     def __hash__(self) -> int:

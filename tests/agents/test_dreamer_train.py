@@ -481,6 +481,7 @@ BAD_CONFIGS = [
     ({"core": "mamba"}, "core"),
     ({"total_timesteps": 15}, "total_timesteps"),
     ({"reward_scale": 0.0}, "reward_scale"),
+    ({"recon_scale": -1.0}, "recon_scale"),
 ]
 
 
@@ -494,6 +495,11 @@ def test_bad_config_fails_with_a_one_line_message(overrides, field):
     assert "\n" not in message
     assert field in message
     assert any(fix in message for fix in ("raise", "use", "shorten")), message
+
+
+def test_recon_scale_weighs_the_world_models_reconstruction():
+    config = tiny("RepeatPreviousEasy", recon_scale=10.0)
+    assert make_agent(config).model.config.recon_scale == 10.0
 
 
 def test_backprop_on_discrete_actions_fails_before_compiling():

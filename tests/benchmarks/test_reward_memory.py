@@ -1,0 +1,41 @@
+"""The reward-memory benchmark: its episodes follow the world model's row convention and the
+task's rule, and its readings are what they say."""
+
+import jax
+import numpy as np
+
+from benchmarks import reward_memory as bench
+
+
+def test_episode_rows_pay_for_naming_the_suit_shown_k_rows_before():
+    # An independent statement of RepeatPrevious' rule on the benchmark's rows: the action of
+    # row t (t >= k) is paid +1/(52 - k) when it names the suit of row t - k's card, else
+    # -1/(52 - k).
+    k = 3
+    _, data = bench.dataset(k, episodes=8)
+    obs, action, reward = (np.asarray(x) for x in (data.obs, data.action, data.reward))
+    assert obs.shape == (51, 8, 4) and action.shape == reward.shape == (51, 8)
+    assert np.asarray(data.start)[0].all() and not np.asarray(data.start)[1:].any()
+    assert not np.asarray(data.terminated).any()
+    assert (reward[:k] == 0).all()
+    suit_k_before = obs[:-k].argmax(-1)
+    expected = np.where(action[k:] == suit_k_before, 1.0, -1.0) / (52 - k)
+    np.testing.assert_allclose(reward[k:], expected, rtol=1e-6)
+
+
+def test_constant_error_and_first_span_below_a_level():
+    reward = jax.numpy.array([[-1.0, -1.0, -1.0, 1.0]])
+    mask = jax.numpy.array([[True, True, True, True]])
+    # The median (-1) misses by 2 once in four rows.
+    assert bench.constant_error(reward, mask) == 0.5
+    assert bench.first_below(np.array([0.7, 0.6, 0.2, 0.1]), 0.25, every=100) == 300
+    assert bench.first_below(np.array([0.7, 0.6]), 0.25, every=100) is None
+
+
+def test_a_tiny_run_reports_a_row_per_lag_and_weight():
+    args = bench.Args(lags=(1,), recon_scales=(1.0, 10.0), updates=4, every=2, episodes=16)
+    rows = bench.main(args)
+    assert [(r["lag"], r["recon_scale"]) for r in rows] == [(1, 1.0), (1, 10.0)]
+    for row in rows:
+        assert np.isfinite(row["final_mae"]) and row["constant_mae"] > 0
+    assert "| 1 | 10 |" in bench.table(rows, args)
