@@ -432,13 +432,14 @@ def learning_table(rows: list[dict], where: str) -> str:
     return "\n".join(lines)
 
 
-def kept_learning_rows(section: str, replaced: set[tuple[str, str]]) -> list[str]:
-    """The table lines of `section`'s learning rows whose (task, agent) is not `replaced`; a
-    row written before the machine column gets the machine its section's header named."""
+def kept_learning_rows(section: str, replaced: set[tuple[str, str, str]]) -> list[str]:
+    """The table lines of `section`'s learning rows whose (task, agent, env steps/seed) is not
+    `replaced` (a run at another budget keeps them); a row written before the machine column
+    gets the machine its section's header named."""
     named = re.search(r"Machine: (.+?)\.\n", section)
     lines = []
     for r in parse_table(section):
-        if (r["task"], r["agent"]) in replaced:
+        if (r["task"], r["agent"], r["env steps/seed"]) in replaced:
             continue
         r.setdefault("machine", named.group(1) if named else "")
         lines.append("| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |")
@@ -479,23 +480,23 @@ def main(args: Args) -> list[dict]:
 
 
 LEARNING_HEADER = (
-    "A run replaces the rows of its (task, agent) pairs and keeps the others; a row is "
-    "reproduced by `python -m benchmarks.dreamer --kinds learning --tasks TASK --steps STEPS "
-    "--seeds SEEDS --bins 20 --write-docs` (add `--features full` for a `full` row and "
-    "`--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, `--reward-scale S` for a "
-    "`reward xS` row, `--recon-scale S` for a `recon xS` row), with the "
-    "row's env steps per seed rounded up to the budget given. The machine column names the "
+    "A run replaces the rows of its (task, agent, env steps/seed) triples and keeps the "
+    "others; a row is reproduced by `python -m benchmarks.dreamer --kinds learning --tasks "
+    "TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add `--features full` for a "
+    "`full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, "
+    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row), with "
+    "the row's env steps per seed rounded up to the budget given. The machine column names the "
     "machine each row ran on; compare rows of one machine."
 )
 
 
 def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
-    """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task and
-    agent with the rows already there)."""
+    """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task, agent
+    and env steps with the rows already there)."""
     tables = {"speed": speed_table, "in-context": trials_table}
     for kind in args.kinds:
         if kind == "learning":
-            new = {(r["task"], r["agent"]) for r in rows[kind]}
+            new = {(r["task"], r["agent"], f"{r['env_steps_per_seed']:,}") for r in rows[kind]}
             kept = kept_learning_rows(read_section("dreamer-learning") or "", new)
             lines = [*learning_table(rows[kind], machine()).splitlines(), *kept]
             text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)

@@ -1,5 +1,7 @@
 """The model-based agent's benchmark: learning curves binned by env steps, MMER and tables."""
 
+import dataclasses
+
 import numpy as np
 
 import benchmarks.dreamer as bench
@@ -44,6 +46,12 @@ def test_tables_and_commands_name_what_was_run():
     scaled = bench.Args(kinds=("learning",), steps=1000, reward_scale=50.0)
     assert bench.command(scaled, "learning").endswith("--bins 20 --reward-scale 50 --write-docs")
     assert bench.agent_name(bench.base_config(reward_scale=50.0)) == "dreamer s4wm(s5) reward x50"
+    both = dataclasses.replace(scaled, recon_scale=10.0)
+    assert bench.command(both, "learning").endswith(
+        "--reward-scale 50 --recon-scale 10 --write-docs"
+    )
+    named = bench.agent_name(bench.base_config(reward_scale=50.0, recon_scale=10.0))
+    assert named == "dreamer s4wm(s5) reward x50 recon x10"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
@@ -54,8 +62,8 @@ def test_tables_and_commands_name_what_was_run():
 def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeypatch):
     monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
 
-    def row(task, agent, mmer):
-        return {"task": task, "agent": agent, "env_steps_per_seed": 100, "seeds": 1, "mmer": mmer,
+    def row(task, agent, mmer, steps=100):
+        return {"task": task, "agent": agent, "env_steps_per_seed": steps, "seeds": 1, "mmer": mmer,
                 "mmer_se": 0.0, "mmer_per_seed": [mmer], "final": mmer, "run_s": 1.0,
                 "compile_s": 1.0}  # fmt: skip
 
@@ -64,9 +72,12 @@ def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeyp
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.1), row("B", "ppo s5", 0.2)]})
     monkeypatch.setattr(bench, "machine", lambda: "M2")
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.3), row("A", "x full", 0.4)]})
+    # The same task and agent at another budget is another row.
+    bench.write_docs(args, {"learning": [row("B", "ppo s5", 0.5, steps=300)]})
     table = bench.parse_table(bench.read_section("dreamer-learning"))
     assert [(r["task"], r["agent"], r["final"], r["machine"]) for r in table] == [
-        ("A", "ppo s5", "0.3", "M2"), ("A", "x full", "0.4", "M2"), ("B", "ppo s5", "0.2", "M1")
+        ("B", "ppo s5", "0.5", "M2"), ("A", "ppo s5", "0.3", "M2"), ("A", "x full", "0.4", "M2"),
+        ("B", "ppo s5", "0.2", "M1"),
     ]  # fmt: skip
 
 
@@ -80,7 +91,7 @@ def test_rows_written_before_the_machine_column_keep_their_sections_machine():
         "| A | ppo s5 | 100 | 0.1 (0.0) | [0.1] | 0.1 | 1.0 s + 1.0 s |\n"
         "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s |\n"
     )
-    kept = bench.kept_learning_rows(legacy, {("A", "ppo s5")})
+    kept = bench.kept_learning_rows(legacy, {("A", "ppo s5", "100"), ("B", "ppo s5", "200")})
     assert kept == [
         "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s "
         "| AMD EPYC, 2 cores, jax 0.10.2 on cpu |"
