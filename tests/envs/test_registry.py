@@ -64,9 +64,23 @@ def _param(name: str):
     return name
 
 
-SLOW_IN_SWEEP = ("MetaControl-heldout",)
-"""Light tasks swept by the slow run only: MetaControl-heldout is -train's factory on other
-tasks (its own rules are tested in tests/envs/test_meta.py)."""
+MEDIUM_BETWEEN = tuple(
+    name
+    for name in SWEPT
+    if name.endswith("Medium")
+    and {name.replace("Medium", "Easy"), name.replace("Medium", "Hard")} <= set(SWEPT)
+)
+SLOW_IN_SWEEP = (
+    "MetaControl-heldout",
+    *MEDIUM_BETWEEN,
+    *("Asterix-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar", "SpaceInvaders-MinAtar"),
+    *("Memory/TenRooms", "Memory/Teleport-TenRooms"),
+)
+"""Light tasks swept by the slow run only, each the same code as a task of the default sweep:
+MetaControl-heldout is -train's factory on other tasks (its own rules are tested in
+tests/envs/test_meta.py); a family's Medium size lies between its Easy and Hard ones; gymnax's
+MinAtar games pass through the same adapter as Breakout-MinAtar; the ten-room layouts are the
+two- and four-room ones' code on a bigger map."""
 DEFAULT_SWEEP = [
     _param(name) for name in SWEPT if not envs.is_heavy(name) and name not in SLOW_IN_SWEEP
 ]
