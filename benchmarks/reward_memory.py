@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Float
 
 from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.dreamer.train import make_world_model
@@ -113,9 +113,10 @@ def reward_errors(spec: EnvSpec, data: Batch, recon_scale: float, args: Args) ->
     return run(jax.random.key(args.seed))
 
 
-def constant_error(reward: Float[Array, "T N"], mask: Bool[Array, "T N"]) -> float:
-    """The mean absolute error of the best constant prediction (the median) over `mask`."""
-    values = np.asarray(reward)[np.asarray(mask)]
+def constant_error(reward: Float[Array, "T N"]) -> float:
+    """The mean absolute error of the best constant prediction (the median) over every row, as
+    the loss averages it (the unrewarded rows, t < k and row 0, too)."""
+    values = np.asarray(reward)
     return float(np.mean(np.abs(values - np.median(values))))
 
 
@@ -130,9 +131,7 @@ def measure(lag: int, recon_scale: float, spec: EnvSpec, data: Batch, args: Args
     t0 = time.perf_counter()
     errors = np.asarray(jax.block_until_ready(reward_errors(spec, data, recon_scale, args)))
     seconds = time.perf_counter() - t0
-    # The loss averages the error over every row, the unrewarded ones (t < k and row 0) too.
-    everywhere = jnp.ones(data.reward.shape, bool)
-    constant = constant_error(data.reward * args.reward_scale, everywhere)
+    constant = constant_error(data.reward * args.reward_scale)
     drop = first_below(errors, constant / 2, args.every)
     return {
         "lag": lag,

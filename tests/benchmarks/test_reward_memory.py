@@ -25,9 +25,8 @@ def test_episode_rows_pay_for_naming_the_suit_shown_k_rows_before():
 
 def test_constant_error_and_first_span_below_a_level():
     reward = jax.numpy.array([[-1.0, -1.0, -1.0, 1.0]])
-    mask = jax.numpy.array([[True, True, True, True]])
     # The median (-1) misses by 2 once in four rows.
-    assert bench.constant_error(reward, mask) == 0.5
+    assert bench.constant_error(reward) == 0.5
     assert bench.first_below(np.array([0.7, 0.6, 0.2, 0.1]), 0.25, every=100) == 300
     assert bench.first_below(np.array([0.7, 0.6]), 0.25, every=100) is None
 
