@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
-from rlssm.world_models.latents import TwoHotReward, symlog, twohot
+from rlssm.world_models.latents import TwoHotReward, log_softmax, symlog, twohot
 
 
 def critic_loss(
@@ -90,7 +90,7 @@ def critic_loss_grad(
     count = logits.shape[0] if count is None else count
     bins = distribution.bins()
     labels = twohot(symlog(returns), bins) + slow_reg * twohot(symlog(slow_value), bins)
-    log_probs = jax.nn.log_softmax(logits, -1)
+    log_probs = log_softmax(logits)
     per_row = weight / count
     loss = -jnp.sum(per_row[:, None] * labels * log_probs)
     grads = per_row[:, None] * ((1.0 + slow_reg) * jnp.exp(log_probs) - labels)

@@ -8,7 +8,9 @@ jit as ordinary pytrees; `distribution(stats)` turns them into distrax distribut
 - `GaussianLatent`: a diagonal Gaussian of width `S`; `stats[..., 2, S]` hold mean and standard
   deviation; samples are reparameterised.
 `balanced_kl` gives DreamerV3's two KL terms with free nats. `symlog`/`symexp` compress large
-magnitudes; `TwoHotReward` and `SymlogMSEReward` are the two reward heads' losses and means.
+magnitudes; `TwoHotReward` and `SymlogMSEReward` are the two reward heads' losses and means;
+`log_softmax` and `expectation` (a categorical's mean) compute jax.nn's softmax over the last
+axis in a form that XLA's CPU backend runs faster (`max_last`).
 
 Axis names: `T` time, `B` batch, `G` categorical variables, `K` classes or bins, `S` Gaussian width;
 `*batch` any leading axes. In the jaxtyping annotations (documentation: nothing checks them at run
@@ -36,6 +38,36 @@ def symlog(x: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
 def symexp(x: Float[Array, "*batch"]) -> Float[Array, "*batch"]:
     """Inverse of `symlog`: `sign(x) * (exp(|x|) - 1)`."""
     return jnp.sign(x) * jnp.expm1(jnp.abs(x))
+
+
+def max_last(x: Float[Array, "*batch K"]) -> Float[Array, "*batch"]:
+    """`x.max(-1)`, exactly, as a tree of element-wise maxima of the axis' halves.
+
+    XLA's CPU backend runs a max-reduction over a long minor axis (the 255 bins of a two-hot
+    head) about twice as slowly as this tree (measured on `[8192, 255]`: 2.2 ms against
+    1.1 ms); the result is the same number.
+    """
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        pairs = jnp.maximum(x[..., :half], x[..., half : 2 * half])
+        x = jnp.concatenate([pairs, x[..., 2 * half :]], -1) if x.shape[-1] % 2 else pairs
+    return x[..., 0]
+
+
+def log_softmax(x: Float[Array, "*batch K"]) -> Float[Array, "*batch K"]:
+    """`jax.nn.log_softmax(x, -1)` (the same values and gradient up to float rounding), with the
+    max taken by `max_last` and the sum as a product with ones, which XLA's CPU backend runs
+    faster than a sum-reduction over 255 bins: the two-hot heads' and the critic's log-probs."""
+    shifted = x - jax.lax.stop_gradient(max_last(x))[..., None]
+    total = jnp.exp(shifted) @ jnp.ones(x.shape[-1], x.dtype)
+    return shifted - jnp.log(total)[..., None]
+
+
+def expectation(x: Float[Array, "*batch K"], values: Float[Array, " K"]) -> Float[Array, "*batch"]:
+    """`sum(softmax(x) * values, -1)`: the mean of `values` under the categorical of logits `x`,
+    as two products with the unnormalised probabilities (see `log_softmax`)."""
+    weights = jnp.exp(x - jax.lax.stop_gradient(max_last(x))[..., None])
+    return (weights @ values) / (weights @ jnp.ones_like(values))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,11 +243,11 @@ class TwoHotReward:
     ) -> Float[Array, "*batch"]:
         """Cross-entropy of logits `raw[..., K]` against the two-hot of `symlog(target[...])`."""
         labels = twohot(symlog(target), self.bins())
-        return -jnp.sum(labels * jax.nn.log_softmax(raw, -1), -1)
+        return -jnp.sum(labels * log_softmax(raw), -1)
 
     def mean(self, raw: Float[Array, "*batch K"]) -> Float[Array, "*batch"]:
         """Predicted reward `[...]`: `symexp` of the expected bin."""
-        return symexp(jnp.sum(jax.nn.softmax(raw, -1) * self.bins(), -1))
+        return symexp(expectation(raw, self.bins()))
 
 
 @dataclasses.dataclass(frozen=True)

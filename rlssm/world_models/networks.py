@@ -4,7 +4,8 @@ Every module takes any number of leading axes (`[T, B, ...]` or `[B, ...]`). Ima
 `[..., H, W, C]` with `H = W = min_resolution * 2^stages`: the encoder halves the resolution with
 stride-2 convolutions (channels `depth, 2 depth, ...`) and flattens; the decoder mirrors it with
 transposed convolutions. Vectors `[..., D]` go through MLPs. Hidden layers are
-Dense -> LayerNorm -> activation (DreamerV3).
+Dense -> LayerNorm -> activation (DreamerV3), with `rlssm.nn.LayerNorm` (flax's parameters, a
+leaner backward pass).
 """
 
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rlssm.nn import activation
+from rlssm.nn import LayerNorm, activation
 from rlssm.world_models.config import WorldModelConfig
 
 
@@ -31,7 +32,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for _ in range(self.layers):
-            x = self.act(nn.LayerNorm()(nn.Dense(self.width)(x)))
+            x = self.act(LayerNorm()(nn.Dense(self.width)(x)))
         if self.out is None:
             return x
         init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
@@ -70,7 +71,7 @@ class ImageEncoder(nn.Module):
         x, lead = merge_leading(obs, 3)
         for stage in range(self.stages):
             x = nn.Conv(self.depth * 2**stage, (4, 4), strides=(2, 2), padding="SAME")(x)
-            x = self.act(nn.LayerNorm()(x))
+            x = self.act(LayerNorm()(x))
         return split_leading(x.reshape(x.shape[0], -1), lead)
 
 
@@ -88,10 +89,10 @@ class ImageDecoder(nn.Module):
         low = self.obs_shape[0] // 2**self.stages
         channels = self.depth * 2 ** (self.stages - 1)
         x = nn.Dense(low * low * channels)(x).reshape(-1, low, low, channels)
-        x = self.act(nn.LayerNorm()(x))
+        x = self.act(LayerNorm()(x))
         for stage in reversed(range(1, self.stages)):
             x = nn.ConvTranspose(self.depth * 2 ** (stage - 1), (4, 4), strides=(2, 2))(x)
-            x = self.act(nn.LayerNorm()(x))
+            x = self.act(LayerNorm()(x))
         x = nn.ConvTranspose(self.obs_shape[-1], (4, 4), strides=(2, 2))(x)
         return split_leading(x.reshape(-1, *self.obs_shape), lead)
 

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlssm.cores.layers import GeluGate, LayerNorm, gelu_gate, layer_norm
+from rlssm.cores.layers import GeluGate, gelu_gate
+from rlssm.nn import LayerNorm, layer_norm
 
 
 def assert_trees_close(actual, expected, atol=1e-5):

@@ -53,6 +53,35 @@ def test_twohot_reward_mean_inverts_its_target():
     assert np.all(reward.loss(logits, targets) < reward.loss(logits[::-1], targets))
 
 
+@pytest.mark.parametrize("shape", [(6, 255), (2, 3, 7), (4, 1), (5, 2)])
+def test_bin_softmax_helpers_match_jax(shape):
+    """`max_last`, `log_softmax` and `expectation` (the two-hot heads' and critic's numerics,
+    written for XLA's CPU backend) against `max` and jax.nn, values and gradients."""
+    from rlssm.world_models.latents import expectation, log_softmax, max_last
+
+    x = 3.0 * jax.random.normal(jax.random.key(0), shape)
+    values = jnp.linspace(-2.0, 5.0, shape[-1])
+    weights = jax.random.uniform(jax.random.key(1), shape)
+    np.testing.assert_array_equal(max_last(x), x.max(-1))
+    np.testing.assert_allclose(log_softmax(x), jax.nn.log_softmax(x, -1), atol=1e-5)
+    np.testing.assert_allclose(
+        expectation(x, values), jax.nn.softmax(x, -1) @ values, rtol=1e-5, atol=1e-5
+    )
+
+    def grads(fn):
+        return jax.grad(lambda x: jnp.sum(weights * fn(x)))(x)
+
+    np.testing.assert_allclose(
+        grads(log_softmax), grads(lambda x: jax.nn.log_softmax(x, -1)), atol=1e-5
+    )
+    ours = jax.grad(lambda x: jnp.sum(expectation(x, values)))(x)
+    theirs = jax.grad(lambda x: jnp.sum(jax.nn.softmax(x, -1) @ values))(x)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    # Shifted far past exp's range, the results stay finite and unchanged.
+    np.testing.assert_allclose(log_softmax(x + 1e3), log_softmax(x), atol=1e-4)
+    np.testing.assert_allclose(expectation(x - 1e3, values), expectation(x, values), atol=1e-4)
+
+
 def test_discrete_latent_kl_entropy_and_unimix_match_numpy():
     latent = wm.DiscreteLatent(groups=3, classes=5, unimix=0.01)
     raw_p, raw_q = jax.random.normal(key(0), (2, 4, 15)) * 3
