@@ -127,6 +127,21 @@ def test_straight_through_sample_is_one_hot_with_the_gradient_of_the_probabiliti
     )
 
 
+def test_discrete_latent_samples_follow_their_probabilities():
+    """Class frequencies of 40k draws per variable against the probabilities (a zero-probability
+    class is never drawn), and against distrax's sampler of the same distribution."""
+    latent = wm.DiscreteLatent(groups=3, classes=5, unimix=0.0)
+    probs = jnp.array([[0.5, 0.3, 0.2, 0.0, 0.0], [0.0, 0.1, 0.0, 0.0, 0.9], [0.2] * 5])
+    stats = jnp.log(probs)
+    draws = 40_000
+    samples = latent.sample(jnp.broadcast_to(stats, (draws, 3, 5)), key(5))
+    freq = samples.reshape(draws, 3, 5).mean(0)
+    np.testing.assert_allclose(freq, probs, atol=4 * np.sqrt(0.25 / draws))
+    assert float(freq[0, 3:].sum() + freq[1, 0] + freq[1, 2:4].sum()) == 0.0
+    theirs = latent.distribution(jnp.broadcast_to(stats, (draws, 3, 5))).sample(seed=key(6))
+    np.testing.assert_allclose(freq, theirs.mean(0), atol=8 * np.sqrt(0.25 / draws))
+
+
 def test_balanced_kl_routes_gradients_and_clips_at_free_nats():
     latent = wm.DiscreteLatent(groups=4, classes=4, unimix=0.01)
     post, prior = latent.stats(jax.random.normal(key(5), (2, 3, 16)) * 4)
