@@ -3,7 +3,8 @@
 Distributions (distrax), from the actor network's raw output:
 - discrete actions, `categorical_policy`: a categorical over `A` actions with 1% of the uniform
   distribution mixed in (`unimix`), so every action keeps some probability and the log-prob's
-  gradient stays bounded; samples are integer actions.
+  gradient stays bounded; samples are integer actions, drawn by inverting the CDF at one
+  uniform number (`Categorical`).
 - continuous actions, `bounded_normal_policy`: DreamerV3's bounded normal, a diagonal Gaussian
   whose mean is `tanh` of the network's output (in `[-1, 1]`) and whose standard deviation is
   `(max_std - min_std) * sigmoid(raw + 2) + min_std` (in `[0.1, 1]`). It is neither tanh-squashed
@@ -27,10 +28,10 @@ Axis names: `horizon` imagination steps, `B` trajectories, `A` actions; `*batch`
 import distrax
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from agents.common import require
-from rlssm.world_models.latents import DiscreteLatent
+from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 
 GRADIENTS = ("reinforce", "backprop")
 
@@ -42,7 +43,16 @@ def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> d
     """
     actions = raw.shape[-1]
     logits = DiscreteLatent(1, actions, unimix).stats(raw)[..., 0, :]
-    return distrax.Categorical(logits=logits)
+    return Categorical(logits=logits)
+
+
+class Categorical(distrax.Categorical):
+    """distrax's categorical, sampled by `inverse_cdf_sample`: one uniform number per draw, where
+    distrax's Gumbel-max trick draws one per class (the same distribution)."""
+
+    def _sample_n(self, key: PRNGKeyArray, n: int) -> Int[Array, " n *batch"]:
+        u = jax.random.uniform(key, (n, *self.logits.shape[:-1]), self.logits.dtype)
+        return inverse_cdf_sample(self.probs, u).astype(self._dtype)
 
 
 def bounded_normal_policy(

@@ -23,7 +23,7 @@ import dataclasses
 import distrax
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from rlssm.world_models.config import WorldModelConfig
 
@@ -70,6 +70,20 @@ def expectation(x: Float[Array, "*batch K"], values: Float[Array, " K"]) -> Floa
     return (weights @ values) / (weights @ jnp.ones_like(values))
 
 
+def inverse_cdf_sample(
+    probs: Float[Array, "*batch K"], u: Float[Array, "*batch"]
+) -> Int[Array, "*batch"]:
+    """The class `k` whose CDF interval `(cdf[k - 1], cdf[k]]` holds `u`: with `u` uniform on
+    `[0, 1)`, a draw of the categorical `probs` (a zero-probability class is never drawn).
+
+    The CDF is a product with a triangular matrix of ones: XLA's CPU backend runs a cumulative
+    sum over a short axis as a slow reduce-window.
+    """
+    classes = probs.shape[-1]
+    cdf = probs @ jnp.triu(jnp.ones((classes, classes), probs.dtype))
+    return jnp.minimum(jnp.sum(cdf < u[..., None], -1), classes - 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class DiscreteLatent:
     """`G` independent `K`-way one-hot categoricals with a uniform mixture of weight `unimix`."""
@@ -112,9 +126,8 @@ class DiscreteLatent:
         bits than the Gumbel-max trick of `distribution(stats).sample` (the same distribution).
         """
         probs = jax.nn.softmax(stats, -1)
-        u = jax.random.uniform(key, (*probs.shape[:-1], 1), probs.dtype)
-        index = jnp.minimum(jnp.sum(jnp.cumsum(probs, -1) < u, -1), self.classes - 1)
-        one_hot = jax.nn.one_hot(index, self.classes, dtype=stats.dtype)
+        u = jax.random.uniform(key, probs.shape[:-1], probs.dtype)
+        one_hot = jax.nn.one_hot(inverse_cdf_sample(probs, u), self.classes, dtype=stats.dtype)
         return self._flat(one_hot + probs - jax.lax.stop_gradient(probs))
 
     def mode(self, stats: Float[Array, "*batch G K"]) -> Float[Array, "*batch G*K"]:

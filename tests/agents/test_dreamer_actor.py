@@ -32,6 +32,17 @@ def test_samples_are_actions_under_jit():
     assert int(action.min()) >= 0 and int(action.max()) < 4
 
 
+def test_samples_follow_the_mixed_probabilities():
+    """Action frequencies of 40k draws (the actor's inverse-CDF sampler) against the mixed
+    probabilities, for one distribution and a batch of them."""
+    raw = jnp.array([[0.0, np.log(3.0), -30.0], [2.0, 0.0, 1.0]])
+    dist = categorical_policy(raw)
+    draws = dist.sample(seed=jax.random.key(1), sample_shape=40_000)
+    assert draws.shape == (40_000, 2)
+    freq = np.stack([(np.asarray(draws) == a).mean(0) for a in range(3)], -1)
+    np.testing.assert_allclose(freq, dist.probs, atol=4 * np.sqrt(0.25 / 40_000))
+
+
 def toy_loss(theta, action, advantage, entropy_coef=0.0, unimix=0.01, scale=1.0):
     """One imagined state, two actions with logits `theta`; `returns - value = advantage`."""
     dist = categorical_policy(theta[None, None], unimix)
