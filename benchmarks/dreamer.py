@@ -66,6 +66,8 @@ from experiments.ppo.presets import presets as ppo_presets
 from experiments.suite import name_options
 
 Kind = Literal["speed", "learning", "in-context"]
+AgentName = Literal["dreamer", "ppo"]
+AGENTS: tuple[AgentName, ...] = ("dreamer", "ppo")
 
 
 def base_config(**overrides) -> DreamerConfig:
@@ -260,17 +262,21 @@ def agent_name(config: DreamerConfig) -> str:
     return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}"
 
 
-def measure_learning(task: str, steps: int, seeds: int, bins: int, agent: dict) -> list[dict]:
-    """The agent (`agent`: config overrides, see `agent_overrides`) and S5-PPO on `task` for
-    `steps` env steps per seed."""
+def measure_learning(
+    task: str, steps: int, seeds: int, bins: int, agent: dict, which: tuple[str, ...] = AGENTS
+) -> list[dict]:
+    """The agent (`agent`: config overrides, see `agent_overrides`) and S5-PPO (`which` of
+    them) on `task` for `steps` env steps per seed."""
     rows = []
     config, ppo = task_configs(task, steps, agent)
+    # (name, trainer, its config, env steps per curve row, jit with the trainer's XLA options)
+    per_iteration = config.steps_per_iteration
     runs = {
-        # Each with the XLA options of its own trainer.
-        agent_name(config): (dreamer.make_train(config), config.steps_per_iteration, jit),
-        "ppo s5": (make_ppo_train(ppo), ppo.steps_per_update, jax.jit),
+        "dreamer": (agent_name(config), dreamer.make_train, config, per_iteration, jit),
+        "ppo": ("ppo s5", make_ppo_train, ppo, ppo.steps_per_update, jax.jit),
     }
-    for agent, (train, per_row, jit_of) in runs.items():
+    for agent, make_train, agent_config, per_row, jit_of in (runs[name] for name in which):
+        train = make_train(agent_config)
         returns, compile_s, run_s = train_curve(train, seeds, jit_of)
         used = returns.shape[1] * per_row
         rows.append(
@@ -339,6 +345,9 @@ class Args:
 
     kinds: tuple[Kind, ...] = ("speed", "learning")
     """speed, learning and/or in-context (meta-RL tasks: returns by trial after training)."""
+    agents: tuple[AgentName, ...] = AGENTS
+    """The learning rows' agents: the model-based agent and/or S5-PPO (alone, e.g. for PPO's
+    figure at a larger budget than the agent's)."""
     tasks: tuple[str, ...] = ("RepeatPreviousEasy",)
     """Registered task names (POPGym Easy tasks for the speed rows), each optionally with
     options of `envs.make` (learning, in-context): `MemoryChain-bsuite@memory_length=30`."""
@@ -383,6 +392,8 @@ def command(args: Args, kind: str) -> str:
     parts = ["python -m benchmarks.dreamer", f"--kinds {kind}", f"--tasks {' '.join(args.tasks)}"]
     if kind == "learning":
         parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--bins {args.bins}"]
+        if args.agents != AGENTS:
+            parts.append(f"--agents {' '.join(args.agents)}")
     elif kind == "in-context":
         parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
     else:
@@ -468,7 +479,7 @@ def main(args: Args) -> list[dict]:
             if kind == "speed":
                 new = measure_speed(task, args.iterations, args.repeats)
             elif kind == "learning":
-                new = measure_learning(task, args.steps, args.seeds, args.bins, agent)
+                new = measure_learning(task, args.steps, args.seeds, args.bins, agent, args.agents)
             else:
                 new = measure_in_context(task, args.steps, args.seeds, args.episodes, agent)
             for row in new:
@@ -484,7 +495,8 @@ LEARNING_HEADER = (
     "others; a row is reproduced by `python -m benchmarks.dreamer --kinds learning --tasks "
     "TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add `--features full` for a "
     "`full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, "
-    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row), with "
+    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row; "
+    "`--agents ppo` runs PPO alone), with "
     "the row's env steps per seed rounded up to the budget given. The machine column names the "
     "machine each row ran on; compare rows of one machine."
 )

@@ -50,6 +50,8 @@ def test_tables_and_commands_name_what_was_run():
     assert bench.command(both, "learning").endswith(
         "--reward-scale 50 --recon-scale 10 --write-docs"
     )
+    ppo_alone = bench.Args(kinds=("learning",), steps=10**6, agents=("ppo",))
+    assert bench.command(ppo_alone, "learning").endswith("--bins 20 --agents ppo --write-docs")
     named = bench.agent_name(bench.base_config(reward_scale=50.0, recon_scale=10.0))
     assert named == "dreamer s4wm(s5) reward x50 recon x10"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
@@ -96,3 +98,17 @@ def test_rows_written_before_the_machine_column_keep_their_sections_machine():
         "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s "
         "| AMD EPYC, 2 cores, jax 0.10.2 on cpu |"
     ]
+
+
+def test_learning_rows_run_only_the_agents_asked_for(monkeypatch):
+    built = []
+    monkeypatch.setattr(bench.dreamer, "make_train", lambda c: built.append("dreamer"))
+    monkeypatch.setattr(bench, "make_ppo_train", lambda c: built.append("ppo"))
+    curve = np.linspace(-1.0, 1.0, 8)[None].repeat(2, 0)
+    monkeypatch.setattr(bench, "train_curve", lambda train, seeds, jit_of: (curve, 1.0, 2.0))
+    (row,) = bench.measure_learning("RepeatPreviousEasy", 8 * 4096, 2, 4, {}, ("ppo",))
+    assert built == ["ppo"] and row["agent"] == "ppo s5"
+    per_update = bench.ppo_config("RepeatPreviousEasy", 8 * 4096).steps_per_update
+    assert row["env_steps_per_seed"] == 8 * per_update
+    rows = bench.measure_learning("RepeatPreviousEasy", 8 * 4096, 2, 4, {})
+    assert built == ["ppo", "dreamer", "ppo"] and [r["agent"] for r in rows][1] == "ppo s5"
