@@ -246,7 +246,12 @@ def load_config(trainer: Trainer, run_dir: RunDir) -> tuple[Any, RunConfig, str]
 
 def fingerprint(trainer: Trainer, config: Any, run: RunConfig) -> str:
     """sha256 of everything that shapes the training state (checkpoints must match it)."""
-    shaping = {trainer.config_field: to_dict(config), "num_seeds": run.num_seeds, "seed": run.seed}
+    return digest(trainer, to_dict(config), run)
+
+
+def digest(trainer: Trainer, fields: dict, run: RunConfig) -> str:
+    """The fingerprint of a config's `fields` as a dict (see `fingerprint`)."""
+    shaping = {trainer.config_field: fields, "num_seeds": run.num_seeds, "seed": run.seed}
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
@@ -295,11 +300,24 @@ def restore_state(trainer: Trainer, run: RunConfig, path: Path, template: Any, m
 
 def checkpoint_meta(trainer: Trainer, record: dict, config: Any, run: RunConfig, path: Path):
     """The metadata checkpoint `path` of the run of config.json `record` must hold: the
-    fingerprint of `config`, or one from before the run was extended (`record["extended"]`)."""
+    fingerprint of `config`; or of the config as config.json writes it, where that reads back
+    as `config` (a run written before a config field was added, which its file lacks and
+    which takes its default); or one from before the run was extended (`record["extended"]`)."""
     meta = {"config_sha256": fingerprint(trainer, config, run)}
-    earlier = {entry["config_sha256"] for entry in record.get("extended", [])}
+    accepted = {entry["config_sha256"] for entry in record.get("extended", [])}
+    written = record.get(trainer.config_field)
+    if isinstance(written, dict) and reads_as(trainer, written, config):
+        accepted.add(digest(trainer, written, run))
     saved = checkpoint.read_manifest(path).get("meta", {}).get("config_sha256")
-    return {"config_sha256": saved} if saved in earlier else meta
+    return {"config_sha256": saved} if saved in accepted else meta
+
+
+def reads_as(trainer: Trainer, written: dict, config: Any) -> bool:
+    """Whether config.json's `written` config reads back as `config`."""
+    try:
+        return from_dict(trainer.config_type, written, trainer.config_field) == config
+    except (TypeError, ValueError):  # ConfigError is a ValueError
+        return False
 
 
 def initial_state(

@@ -53,6 +53,34 @@ def test_stored_config_with_unknown_field_or_core_is_refused():
         from_dict(PPOConfig, {**data, "num_minibatches": 3})
 
 
+def test_checkpoints_of_a_config_file_that_lacks_a_later_field_still_restore(tmp_path):
+    """A run written before a config field was added: its config.json lacks the field (read back
+    at the default) and its checkpoints hold the fingerprint of the file as written. They
+    restore; a file that reads back as another config, or a foreign fingerprint, does not."""
+    from experiments.dreamer.trainer import TRAINER
+    from experiments.run.config import RunConfig
+    from experiments.run.lifecycle import checkpoint_meta, digest, fingerprint
+
+    config, run = DreamerConfig(), RunConfig(num_seeds=2)
+    written = to_dict(config)
+    del written["recon_scale"]  # a field added after the run was written, at its default
+    record = {"agent": "dreamer", "dreamer": written}
+    path = tmp_path / "000000004"
+    path.mkdir()
+
+    def saved_with(sha: str, config=config) -> dict:
+        manifest = {"format": checkpoint.FORMAT, "meta": {"config_sha256": sha}}
+        (path / checkpoint.MANIFEST).write_text(json.dumps(manifest))
+        return checkpoint_meta(TRAINER, record, config, run, path)
+
+    old = digest(TRAINER, written, run)
+    assert old != fingerprint(TRAINER, config, run)
+    assert saved_with(old) == {"config_sha256": old}
+    assert saved_with("f" * 64) == {"config_sha256": fingerprint(TRAINER, config, run)}
+    other = dataclasses.replace(config, recon_scale=10.0)
+    assert saved_with(old, other) == {"config_sha256": fingerprint(TRAINER, other, run)}
+
+
 def test_chunks_always_break_at_the_same_updates():
     assert chunk_sizes(0, 10, 4) == [4, 4, 2]
     assert chunk_sizes(4, 10, 4) == [4, 2]
