@@ -2,6 +2,8 @@
 
     python -m benchmarks.dreamer --kinds speed                 # speed rows, JSON lines
     python -m benchmarks.dreamer --kinds learning --tasks RepeatPreviousEasy --steps 50000
+    python -m benchmarks.dreamer --kinds learning --tasks RepeatFirstEasy --steps 1000000 \
+        --agents ppo                                           # PPO alone, a larger budget
     python -m benchmarks.dreamer --kinds in-context --tasks MetaCartPole --steps 200000
     python -m benchmarks.dreamer ... --write-docs              # and docs/BENCHMARKS.md
 
