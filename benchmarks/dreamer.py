@@ -254,14 +254,19 @@ SCALES = ("reward_scale", "recon_scale")
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
-    the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction."""
+    the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
+    ` window LxN` where it trains on N replayed windows of L steps per update."""
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
     preset = tuple(getattr(base_config(), name) for name in RATES)
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
     scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
     recon = "" if config.recon_scale == 1.0 else f" recon x{config.recon_scale:g}"
-    return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}"
+    default = base_config()
+    length, batch = config.replay.length, config.batch_size
+    same = (length, batch) == (default.replay.length, default.batch_size)
+    window = "" if same else f" window {length}x{batch}"
+    return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
 
 
 def measure_learning(
@@ -369,6 +374,12 @@ class Args:
     """The agent's factor on the rewards it learns (learning, in-context)."""
     recon_scale: float = 1.0
     """The weight of the world model's reconstruction term (learning, in-context)."""
+    replay_length: int | None = None
+    """Steps L of each replayed training window (learning, in-context); None: the preset's.
+    A memory longer than L is learnt only through the stored carry, without gradient."""
+    batch_size: int | None = None
+    """Replayed windows per update (learning, in-context); None: the preset's. Keep
+    `replay_length x batch_size` to keep the replayed steps, so the cost, of an update."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -381,12 +392,26 @@ class Args:
     """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
 
 
+SHAPE = ("replay_length", "batch_size")
+"""The replayed window's length and count per update a run may set apart from the default."""
+
+
+def flag_values(args: Args) -> dict:
+    """The agent's numeric settings that `args` gives: the rates given, scales other than 1 and
+    the window's shape given (each a flag of the reproducing command)."""
+    unset = {**dict.fromkeys(RATES + SHAPE), **dict.fromkeys(SCALES, 1.0)}
+    names = (*RATES, *SCALES, *SHAPE)
+    return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
+
+
 def agent_overrides(args: Args) -> dict:
-    """The agent's config fields that `args` sets: features, the rates given and a reward scale
-    other than 1 (all but features become flags of the reproducing command)."""
-    rates = {name: getattr(args, name) for name in RATES if getattr(args, name) is not None}
-    scales = {n: getattr(args, n) for n in SCALES if getattr(args, n) != 1.0}
-    return {"features": args.features, **rates, **scales}
+    """The agent's config fields that `args` sets: features and `flag_values` (the window's
+    length goes into the preset's replay config)."""
+    overrides = flag_values(args)
+    if "replay_length" in overrides:
+        replay = base_config().replay
+        overrides["replay"] = dataclasses.replace(replay, length=overrides.pop("replay_length"))
+    return {"features": args.features, **overrides}
 
 
 def command(args: Args, kind: str) -> str:
@@ -403,8 +428,8 @@ def command(args: Args, kind: str) -> str:
     if kind != "speed" and args.features != "output":
         parts.append(f"--features {args.features}")
     if kind != "speed":
-        numeric = {k: v for k, v in agent_overrides(args).items() if k != "features"}
-        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in numeric.items()]
+        given = flag_values(args)
+        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in given.items()]
     return " ".join([*parts, "--write-docs"])
 
 
@@ -497,7 +522,8 @@ LEARNING_HEADER = (
     "others; a row is reproduced by `python -m benchmarks.dreamer --kinds learning --tasks "
     "TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add `--features full` for a "
     "`full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, "
-    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row; "
+    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row, "
+    "`--replay-length L --batch-size N` for a `window LxN` row; "
     "`--agents ppo` runs PPO alone), with "
     "the row's env steps per seed rounded up to the budget given. The machine column names the "
     "machine each row ran on; compare rows of one machine."

@@ -54,6 +54,13 @@ def test_tables_and_commands_name_what_was_run():
     assert bench.command(ppo_alone, "learning").endswith("--bins 20 --agents ppo --write-docs")
     named = bench.agent_name(bench.base_config(reward_scale=50.0, recon_scale=10.0))
     assert named == "dreamer s4wm(s5) reward x50 recon x10"
+    window = dataclasses.replace(both, replay_length=128, batch_size=4)
+    assert bench.command(window, "learning").endswith(
+        "--recon-scale 10 --replay-length 128 --batch-size 4 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(window))
+    assert (config.replay.length, config.batch_size, config.replay.context) == (128, 4, "stored")
+    assert bench.agent_name(config).endswith("recon x10 window 128x4")
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
