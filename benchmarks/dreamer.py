@@ -256,13 +256,13 @@ def agent_name(config: DreamerConfig) -> str:
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
     ` window LxN` where it trains on N replayed windows of L steps per update."""
+    default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
-    preset = tuple(getattr(base_config(), name) for name in RATES)
+    preset = tuple(getattr(default, name) for name in RATES)
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
     scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
     recon = "" if config.recon_scale == 1.0 else f" recon x{config.recon_scale:g}"
-    default = base_config()
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
@@ -379,7 +379,7 @@ class Args:
     A memory longer than L is learnt only through the stored carry, without gradient."""
     batch_size: int | None = None
     """Replayed windows per update (learning, in-context); None: the preset's. Keep
-    `replay_length x batch_size` to keep the replayed steps, so the cost, of an update."""
+    `replay_length x batch_size` to keep the replayed steps of an update."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
