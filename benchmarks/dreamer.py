@@ -233,16 +233,40 @@ def scores(returns: np.ndarray, steps_per_row: int, budget: int, bins: int) -> d
     }
 
 
-def train_curve(train, seeds: int, jit_of=jax.jit) -> tuple[np.ndarray, float, float]:
-    """`(return curve [N, rows], compile s, run s)` of a vmapped `train(key)`, compiled by
-    `jit_of` (`jax.jit`, or `agents.common.compile.jit` for the model-based agent)."""
+def train_curve(train, seeds: int, jit_of=jax.jit) -> tuple[dict[str, np.ndarray], float, float]:
+    """`(curves, compile s, run s)` of a vmapped `train(key)`, compiled by `jit_of` (`jax.jit`,
+    or `agents.common.compile.jit` for the model-based agent). `curves`: `[N, rows]` per metric,
+    the return (`return_mean`) and, for the model-based agent, its world model's reward error
+    (`wm_reward_mae`)."""
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
     compiled = jit_of(jax.vmap(train)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(keys))
-    return np.asarray(metrics["return_mean"]), compile_s, time.perf_counter() - t0
+    kept = {k: np.asarray(v) for k, v in metrics.items() if k in CURVES}
+    return kept, compile_s, time.perf_counter() - t0
+
+
+CURVES = ("return_mean", "wm_reward_mae")
+"""The per-iteration metrics a learning row reads."""
+
+
+def halved_at(errors: np.ndarray, steps_per_row: int, budget: int, bins: int) -> list[int | None]:
+    """Per seed of a `[N, rows]` error curve: the env steps by the end of the first span whose
+    mean error is under half the first measured span's (None: not within the budget; spans
+    before the replay first fills have no error). On a memory task
+    the world model's reward error sits at a plateau (the error of a prediction blind to the
+    cue) until its backbone learns to keep the cue, then drops: this is where it drops."""
+    curve = binned(errors, steps_per_row, budget, bins)
+    width = budget / bins
+    out = []
+    for seed in curve:
+        measured = np.flatnonzero(np.isfinite(seed))
+        first = measured[0] if measured.size else len(seed)
+        below = np.flatnonzero(seed[first + 1 :] < seed[first] / 2) if measured.size else []
+        out.append(None if len(below) == 0 else round((first + below[0] + 2) * width))
+    return out
 
 
 RATES = ("model_lr", "actor_lr", "critic_lr")
@@ -284,8 +308,11 @@ def measure_learning(
     }
     for agent, make_train, agent_config, per_row, jit_of in (runs[name] for name in which):
         train = make_train(agent_config)
-        returns, compile_s, run_s = train_curve(train, seeds, jit_of)
+        curves, compile_s, run_s = train_curve(train, seeds, jit_of)
+        returns = curves["return_mean"]
         used = returns.shape[1] * per_row
+        errors = curves.get("wm_reward_mae")
+        halved = None if errors is None else halved_at(errors, per_row, used, bins)
         rows.append(
             {
                 "case": f"{task} {agent}",
@@ -294,6 +321,7 @@ def measure_learning(
                 "env_steps_per_seed": used,
                 "seeds": seeds,
                 **scores(returns, per_row, used, bins),
+                "reward_halved_per_seed": halved,
                 "compile_s": round(compile_s, 1),
                 "run_s": round(run_s, 1),
             }
@@ -453,9 +481,16 @@ def speed_table(rows: list[dict]) -> str:
 
 
 LEARNING_COLUMNS = (
-    "task", "agent", "env steps/seed", "MMER (s.e.)", "per seed", "final", "run + compile",
-    "machine",
+    "task", "agent", "env steps/seed", "MMER (s.e.)", "per seed", "final",
+    "reward error halved at", "run + compile", "machine",
 )  # fmt: skip
+
+
+def steps_list(values: list[int | None] | None) -> str:
+    """`[37,500, -]` for env steps per seed (`-`: never), empty for no values (PPO's rows)."""
+    if values is None:
+        return ""
+    return "[" + ", ".join("-" if v is None else f"{v:,}" for v in values) + "]"
 
 
 def learning_table(rows: list[dict], where: str) -> str:
@@ -464,7 +499,8 @@ def learning_table(rows: list[dict], where: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['agent']} | {r['env_steps_per_seed']:,} | {r['mmer']} "
-            f"({r['mmer_se']}) | {r['mmer_per_seed']} | {r['final']} | {r['run_s']} s + "
+            f"({r['mmer_se']}) | {r['mmer_per_seed']} | {r['final']} | "
+            f"{steps_list(r.get('reward_halved_per_seed'))} | {r['run_s']} s + "
             f"{r['compile_s']} s | {where} |"
         )
     return "\n".join(lines)
@@ -473,13 +509,15 @@ def learning_table(rows: list[dict], where: str) -> str:
 def kept_learning_rows(section: str, replaced: set[tuple[str, str, str]]) -> list[str]:
     """The table lines of `section`'s learning rows whose (task, agent, env steps/seed) is not
     `replaced` (a run at another budget keeps them); a row written before the machine column
-    gets the machine its section's header named."""
+    gets the machine its section's header named, one written before the reward-error column an
+    empty cell there."""
     named = re.search(r"Machine: (.+?)\.\n", section)
     lines = []
     for r in parse_table(section):
         if (r["task"], r["agent"], r["env steps/seed"]) in replaced:
             continue
         r.setdefault("machine", named.group(1) if named else "")
+        r.setdefault("reward error halved at", "")
         lines.append("| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |")
     return lines
 
@@ -525,7 +563,12 @@ LEARNING_HEADER = (
     "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row, "
     "`--replay-length L --batch-size N` for a `window LxN` row; "
     "`--agents ppo` runs PPO alone), with "
-    "the row's env steps per seed rounded up to the budget given. The machine column names the "
+    "the row's env steps per seed rounded up to the budget given. `reward error halved at`: per "
+    "seed, the env steps by the end of the first of the 20 spans in which the agent's world "
+    "model's mean reward error (on its replayed windows) is under half the first span's (`-`: "
+    "never; empty: PPO, or a row written before the column). On a memory task the error sits at "
+    "a plateau until the backbone learns to keep the cue, and the actor cannot learn before. "
+    "The machine column names the "
     "machine each row ran on; compare rows of one machine."
 )
 

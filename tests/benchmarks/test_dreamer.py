@@ -25,6 +25,21 @@ def test_mmer_is_the_best_span_per_seed_then_averaged():
     assert row["final"] == 0.25 and row["curve"] == [1.25, 0.25]
 
 
+def test_the_reward_error_halves_where_a_seeds_plateau_ends():
+    # Rows of 100 env steps, 4 spans of 200: seed 0 halves in span 2 (ends at 600 steps);
+    # seed 1 only falls to 0.6 of its first span; seed 2 has no error before span 1 (the
+    # replay was filling) and halves from there in span 3.
+    errors = np.array(
+        [
+            [1.0, 1.0, 0.9, 0.9, 0.4, 0.4, 0.1, 0.1],
+            [1.0, 1.0, 0.8, 0.8, 0.6, 0.6, 0.6, 0.6],
+            [np.nan, np.nan, 1.0, 1.0, 0.8, 0.8, 0.2, 0.2],
+        ]
+    )
+    assert bench.halved_at(errors, 100, 800, 4) == [600, None, 800]
+    assert bench.steps_list([1500, None]) == "[1,500, -]" and bench.steps_list(None) == ""
+
+
 def test_tables_and_commands_name_what_was_run():
     args = bench.Args(kinds=("learning",), tasks=("RepeatPreviousEasy",), steps=1000, seeds=2)
     assert bench.command(args, "learning") == (
@@ -65,7 +80,9 @@ def test_tables_and_commands_name_what_was_run():
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
     table = bench.learning_table([row], "M")
-    assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 | 1.0 s + 2.0 s | M |" in table
+    assert "| T | ppo s5 | 4,096 | 0.5 (0.1) | [0.4, 0.6] | 0.3 |  | 1.0 s + 2.0 s | M |" in table
+    halved = {**row, "agent": "dreamer", "reward_halved_per_seed": [44966, None]}
+    assert "| 0.3 | [44,966, -] | 1.0 s + 2.0 s | M |" in bench.learning_table([halved], "M")
 
 
 def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeypatch):
@@ -102,7 +119,7 @@ def test_rows_written_before_the_machine_column_keep_their_sections_machine():
     )
     kept = bench.kept_learning_rows(legacy, {("A", "ppo s5", "100"), ("B", "ppo s5", "200")})
     assert kept == [
-        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s "
+        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 |  | 1.0 s + 1.0 s "
         "| AMD EPYC, 2 cores, jax 0.10.2 on cpu |"
     ]
 
@@ -112,10 +129,16 @@ def test_learning_rows_run_only_the_agents_asked_for(monkeypatch):
     monkeypatch.setattr(bench.dreamer, "make_train", lambda c: built.append("dreamer"))
     monkeypatch.setattr(bench, "make_ppo_train", lambda c: built.append("ppo"))
     curve = np.linspace(-1.0, 1.0, 8)[None].repeat(2, 0)
-    monkeypatch.setattr(bench, "train_curve", lambda train, seeds, jit_of: (curve, 1.0, 2.0))
+    curves = {"return_mean": curve}
+    monkeypatch.setattr(bench, "train_curve", lambda train, seeds, jit_of: (curves, 1.0, 2.0))
     (row,) = bench.measure_learning("RepeatPreviousEasy", 8 * 4096, 2, 4, {}, ("ppo",))
     assert built == ["ppo"] and row["agent"] == "ppo s5"
+    assert row["reward_halved_per_seed"] is None
     per_update = bench.ppo_config("RepeatPreviousEasy", 8 * 4096).steps_per_update
     assert row["env_steps_per_seed"] == 8 * per_update
     rows = bench.measure_learning("RepeatPreviousEasy", 8 * 4096, 2, 4, {})
     assert built == ["ppo", "dreamer", "ppo"] and [r["agent"] for r in rows][1] == "ppo s5"
+    curves["wm_reward_mae"] = np.array([[1.0] * 8, [1.0] * 6 + [0.1] * 2])
+    (row,) = bench.measure_learning("RepeatPreviousEasy", 8 * 4096, 2, 4, {}, ("dreamer",))
+    # Seed 1's error halves in the last of 4 spans, which ends at the budget.
+    assert row["reward_halved_per_seed"] == [None, row["env_steps_per_seed"]]
