@@ -255,9 +255,9 @@ CURVES = ("return_mean", "wm_reward_mae")
 def halved_at(errors: np.ndarray, steps_per_row: int, budget: int, bins: int) -> list[int | None]:
     """Per seed of a `[N, rows]` error curve: the env steps by the end of the first span whose
     mean error is under half the first measured span's (None: not within the budget; spans
-    before the replay first fills have no error). On a memory task
-    the world model's reward error sits at a plateau (the error of a prediction blind to the
-    cue) until its backbone learns to keep the cue, then drops: this is where it drops."""
+    before the replay first fills have no error). On a memory task the world model's reward
+    error sits at a plateau (the error of a prediction blind to the cue) until its backbone
+    learns to keep the cue, then drops: this is where it drops."""
     curve = binned(errors, steps_per_row, budget, bins)
     width = budget / bins
     out = []
@@ -565,7 +565,8 @@ LEARNING_HEADER = (
     "`--agents ppo` runs PPO alone), with "
     "the row's env steps per seed rounded up to the budget given. `reward error halved at`: per "
     "seed, the env steps by the end of the first of the 20 spans in which the agent's world "
-    "model's mean reward error (on its replayed windows) is under half the first span's (`-`: "
+    "model's mean reward error (on its replayed windows) is under half the first measured "
+    "span's (`-`: "
     "never; empty: PPO, or a row written before the column). On a memory task the error sits at "
     "a plateau until the backbone learns to keep the cue, and the actor cannot learn before. "
     "The machine column names the "
