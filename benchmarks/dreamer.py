@@ -263,9 +263,9 @@ def halved_at(errors: np.ndarray, steps_per_row: int, budget: int, bins: int) ->
     out = []
     for seed in curve:
         measured = np.flatnonzero(np.isfinite(seed))
-        first = measured[0] if measured.size else len(seed)
-        below = np.flatnonzero(seed[first + 1 :] < seed[first] / 2) if measured.size else []
-        out.append(None if len(below) == 0 else round((first + below[0] + 2) * width))
+        first = measured[0] if measured.size else len(seed) - 1
+        below = np.flatnonzero(seed[first + 1 :] < seed[first] / 2)
+        out.append(round((first + below[0] + 2) * width) if below.size else None)
     return out
 
 
@@ -566,11 +566,10 @@ LEARNING_HEADER = (
     "the row's env steps per seed rounded up to the budget given. `reward error halved at`: per "
     "seed, the env steps by the end of the first of the 20 spans in which the agent's world "
     "model's mean reward error (on its replayed windows) is under half the first measured "
-    "span's (`-`: "
-    "never; empty: PPO, or a row written before the column). On a memory task the error sits at "
-    "a plateau until the backbone learns to keep the cue, and the actor cannot learn before. "
-    "The machine column names the "
-    "machine each row ran on; compare rows of one machine."
+    "span's (`-`: never; empty: PPO, or a row written before the column). On a memory task the "
+    "error sits at a plateau until the backbone learns to keep the cue, and the actor cannot "
+    "learn before. The machine column names the machine each row ran on; compare rows of one "
+    "machine."
 )
 
 
