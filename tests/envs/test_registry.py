@@ -70,15 +70,20 @@ MEDIUM_BETWEEN = tuple(
     if name.endswith("Medium")
     and {name.replace("Medium", "Easy"), name.replace("Medium", "Hard")} <= set(SWEPT)
 )
+HARD_BESIDE_EASY = tuple(
+    name for name in SWEPT if name.endswith("Hard") and name.replace("Hard", "Easy") in SWEPT
+)
 SLOW_IN_SWEEP = (
     "MetaControl-heldout",
     *MEDIUM_BETWEEN,
+    *HARD_BESIDE_EASY,
     *("Asterix-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar", "SpaceInvaders-MinAtar"),
     *("Memory/TenRooms", "Memory/Teleport-TenRooms"),
 )
 """Light tasks swept by the slow run only, each the same code as a task of the default sweep:
 MetaControl-heldout is -train's factory on other tasks (its own rules are tested in
-tests/envs/test_meta.py); a family's Medium size lies between its Easy and Hard ones; gymnax's
+tests/envs/test_meta.py); a family's Medium and Hard sizes are its Easy size's code with larger
+options (the families' own test files cover their sizes); gymnax's
 MinAtar games pass through the same adapter as Breakout-MinAtar; the ten-room layouts are the
 two- and four-room ones' code on a bigger map."""
 DEFAULT_SWEEP = [
