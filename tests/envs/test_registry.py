@@ -64,19 +64,15 @@ def _param(name: str):
     return name
 
 
-MEDIUM_BETWEEN = tuple(
+LARGER_THAN_EASY = tuple(
     name
     for name in SWEPT
-    if name.endswith("Medium")
-    and {name.replace("Medium", "Easy"), name.replace("Medium", "Hard")} <= set(SWEPT)
-)
-HARD_BESIDE_EASY = tuple(
-    name for name in SWEPT if name.endswith("Hard") and name.replace("Hard", "Easy") in SWEPT
+    for size in ("Medium", "Hard")
+    if name.endswith(size) and name.replace(size, "Easy") in SWEPT
 )
 SLOW_IN_SWEEP = (
     "MetaControl-heldout",
-    *MEDIUM_BETWEEN,
-    *HARD_BESIDE_EASY,
+    *LARGER_THAN_EASY,
     *("Asterix-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar", "SpaceInvaders-MinAtar"),
     *("Memory/TenRooms", "Memory/Teleport-TenRooms"),
 )
