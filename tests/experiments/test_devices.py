@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def on_four_devices(*args: str) -> dict:
     """What tests/experiments/multidevice_check.py prints, run with 4 fake CPU devices."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    env = {**os.environ, "XLA_FLAGS": flags}
     done = subprocess.run(
         [sys.executable, "-m", "tests.experiments.multidevice_check", *args],
         capture_output=True,

@@ -77,7 +77,7 @@ def free_port() -> int:
 def environment() -> dict:
     return {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
         DIGEST_VARIABLE: "1",
     }
 
