@@ -17,13 +17,6 @@ import envs
 from envs.brax_adapter import BACKENDS, DEFAULT_BACKEND, BraxEnv
 
 NUM_ENVS = 2
-# Unoptimised machine code compiles in about half the time; the checks do not need speed.
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def compile_fast(function, *args):
-    """Compiles ``function`` for ``args`` once, without backend optimisations."""
-    return jax.jit(function).lower(*args).compile(FAST_COMPILE)
 
 
 def probe(env: BraxEnv, keys, state, action, params):
@@ -43,11 +36,9 @@ def check_backend(backend: str | None) -> None:
     assert obs_space.shape == (4,) and action_space.shape == (1,)
     np.testing.assert_array_equal([action_space.low, action_space.high], [-1.0, 1.0])
     reset_keys = jax.random.split(jax.random.key(0), NUM_ENVS)
-    obs, state = compile_fast(jax.vmap(env.reset, in_axes=(0, None)), reset_keys, params)(
-        reset_keys, params
-    )
+    obs, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(reset_keys, params)
     action = jnp.zeros((NUM_ENVS, 1))
-    run = compile_fast(functools.partial(probe, env), reset_keys, state, action, params)
+    run = jax.jit(functools.partial(probe, env))
     assert obs.shape == (NUM_ENVS, 4) and obs.dtype == jnp.float32
     # Time limit 3: pushing gently, nothing falls; the third step truncates and auto-resets.
     short = params.replace(max_steps_in_episode=3)

@@ -24,7 +24,6 @@ NUM_STEPS = 3 * TIME_LIMIT
 # Tasks the default sweep leaves out, with the reason.
 SKIPPED = {"MNISTBandit-bsuite": "downloads MNIST on construction (no network in tests)"}
 # Unoptimised machine code compiles in about half the time; the checks do not need speed.
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
 # Heavy tasks (brax physics, `envs.is_heavy`) compile for minutes on a CPU: the default sweep
 # takes none (the brax adapter test runs one brax task against brax), the slow sweep all.
 HEAVY_IN_DEFAULT_SWEEP = ()  # brax: tests/envs/test_brax_adapter.py runs one task by default
@@ -149,7 +148,7 @@ def check_contract(name: str) -> None:
     assert np.dtype(obs_space.dtype) == np.float32
 
     key = jax.random.key(0)
-    run = jax.jit(functools.partial(rollout, env)).lower(params, key).compile(FAST_COMPILE)
+    run = jax.jit(functools.partial(rollout, env))
     obs0, (obs, reward, terminated, truncated, info) = jax.device_get(run(params, key))
     again = jax.device_get(run(params, key))
     first_leaves = jax.tree.leaves((obs0, obs, reward, terminated, truncated, info))
@@ -174,8 +173,9 @@ def check_contract(name: str) -> None:
     at_limit = _episode_lengths(done) == TIME_LIMIT
     np.testing.assert_array_equal(truncated[~terminated], at_limit[~terminated], err_msg=name)
     assert not np.any(truncated & ~at_limit), f"{name} truncates before the time limit"
-    # Between episodes final_observation is the step's own observation.
-    np.testing.assert_array_equal(final_obs[~done], obs[~done], err_msg=name)
+    # Between episodes final_observation is the step's own observation (up to float rounding:
+    # the compiler may compute the two in different fusions).
+    np.testing.assert_allclose(final_obs[~done], obs[~done], rtol=1e-6, atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("name", DEFAULT_SWEEP)

@@ -152,10 +152,12 @@ def test_blind_steps_drop_the_previous_latent_alike_in_parallel_and_step_by_step
     assert tree_allclose(masked, stepwise, atol=1e-4, rtol=1e-4)
     assert tree_allclose(plain, none_blind, atol=0, rtol=0)
     deter, blind_deter = np.asarray(plain[1].deter), np.asarray(masked[1].deter)
-    np.testing.assert_array_equal(deter[:, 1], blind_deter[:, 1])  # row 1 is never blind
-    np.testing.assert_array_equal(deter[:4, 0], blind_deter[:4, 0])
+    # Untouched rows agree up to float rounding (the two calls may fuse differently).
+    untouched = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-6)
+    untouched(deter[:, 1], blind_deter[:, 1])  # row 1 is never blind
+    untouched(deter[:4, 0], blind_deter[:4, 0])
     assert not np.allclose(deter[4, 0], blind_deter[4, 0])
-    np.testing.assert_array_equal(deter[:6, 2], blind_deter[:6, 2])
+    untouched(deter[:6, 2], blind_deter[:6, 2])
     assert not np.allclose(deter[6, 2], blind_deter[6, 2])
     with pytest.raises(TypeError, match="blind must be None or bool"):
         model.observe(params, carry0, batch.obs, batch.action, batch.start, key(0), blind=blind[0])
