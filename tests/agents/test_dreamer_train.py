@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.common import no_split
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import (
@@ -349,7 +350,7 @@ def test_imagination_from_terminal_states_gets_no_weight(catch):
     )
     actor, critic = make_heads(config, agent.spec)
     train_step = compiled(
-        make_train_step(config, agent.spec, agent.model, actor, critic, optimizers)
+        make_train_step(config, agent.spec, agent.model, actor, critic, optimizers, no_split)
     )
     state = states[-1]
     terminal = state._replace(
