@@ -113,7 +113,9 @@ def test_run_equals_repeated_updates_and_seeds_init_one_at_a_time(agent):
     for _ in range(2):
         stepped, last = step(stepped, data)
     assert metrics["loss"].shape == (2, 2)
-    close = {"rtol": 1e-4, "atol": 1e-5}  # Adam amplifies rounding in tiny gradients
+    # Adam amplifies rounding in tiny gradients, and the decoder's sums over pixels round
+    # differently in the two programs.
+    close = {"rtol": 1e-4, "atol": 5e-5}
     chex.assert_trees_all_close(scanned.train_state, stepped.train_state, **close)
     chex.assert_trees_all_equal(
         scanned._replace(train_state=None), stepped._replace(train_state=None)
