@@ -57,10 +57,12 @@ def test_agent_solves_a_memory_probe_in_seconds(recall):  # ~30 s on 2 cores, mo
     assert means[0] < 0.7 and means[-1] > 0.95, means  # 6144 env steps, 48 updates
 
 
-@pytest.mark.slow  # ~55 s: the default test's probe on three seeds at a larger budget
+@pytest.mark.slow  # ~4 min: the default test's probe on three seeds at a larger budget
 def test_agent_solves_the_memory_probe_on_three_seeds(recall):
+    # When a seed's world model leaves its reward plateau varies: under the suite's compile
+    # flags two seeds solve the probe by about 5k env steps, the third only after about 12k.
     keys = jax.random.split(jax.random.key(0), 3)
-    _, metrics = jit(jax.vmap(make_train(probe_config(8192))))(keys)
+    _, metrics = jit(jax.vmap(make_train(probe_config(16384))))(keys)
     for returns in np.asarray(metrics["return_mean"]):
         means = tenths(returns)
         assert means[0] < 0.7 and means[-1] > 0.95, means
