@@ -23,7 +23,6 @@ TIME_LIMIT = 4
 NUM_STEPS = 3 * TIME_LIMIT
 # Tasks the default sweep leaves out, with the reason.
 SKIPPED = {"MNISTBandit-bsuite": "downloads MNIST on construction (no network in tests)"}
-# Unoptimised machine code compiles in about half the time; the checks do not need speed.
 # Heavy tasks (brax physics, `envs.is_heavy`) compile for minutes on a CPU: the default sweep
 # takes none (the brax adapter test runs one brax task against brax), the slow sweep all.
 HEAVY_IN_DEFAULT_SWEEP = ()  # brax: tests/envs/test_brax_adapter.py runs one task by default

@@ -1,7 +1,6 @@
 """--devices: a host's devices split the environments; the updates equal one device's."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,14 @@ from agents.ppo import PPOConfig
 from experiments.ppo.trainer import TRAINER
 from experiments.run.config import RunConfig
 from experiments.run.serialize import ConfigError
+from tests.experiments import fake_devices_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def on_four_devices(*args: str) -> dict:
     """What tests/experiments/multidevice_check.py prints, run with 4 fake CPU devices."""
-    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
-    env = {**os.environ, "XLA_FLAGS": flags}
+    env = fake_devices_env(4)
     done = subprocess.run(
         [sys.executable, "-m", "tests.experiments.multidevice_check", *args],
         capture_output=True,

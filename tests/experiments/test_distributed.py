@@ -1,7 +1,6 @@
 """--distributed: two processes on 127.0.0.1 train one PPO run; only process 0 writes it."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from experiments.run.devices import check_distributed
 from experiments.run.lifecycle import DIGEST_VARIABLE
 from experiments.run.run_dir import RunDir
 from experiments.run.serialize import ConfigError
+from tests.experiments import fake_devices_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
@@ -75,11 +75,7 @@ def free_port() -> int:
 
 
 def environment() -> dict:
-    return {
-        **os.environ,
-        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
-        DIGEST_VARIABLE: "1",
-    }
+    return {**fake_devices_env(2), DIGEST_VARIABLE: "1"}
 
 
 def digest(output: str) -> str:
