@@ -3,9 +3,8 @@ a hand-written Catch, stored carries against `observe_step`, one jitted iteratio
 the rssm on discrete and continuous tasks, tracing once, vmap over seeds, the skipped training
 before the ring holds a window, config validation and checkpointability.
 
-Each program is compiled once (module fixtures share them) and unoptimised (`FAST`): the checks
-do not need fast machine code, and XLA's backend optimisation takes about half of the compile
-time of an iteration on a CPU.
+Each program is compiled once (module fixtures share them), with the agent's own compiler options
+(`agents.common.compile.jit`).
 """
 
 import chex
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 from agents.common import no_split
+from agents.common.compile import jit
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import (
@@ -26,8 +26,6 @@ from agents.dreamer.train import (
     on_rows,
 )
 from agents.world_model import make_optimizer
-
-FAST = {"xla_backend_optimization_level": 0}
 
 TINY = {
     "num_envs": 2,
@@ -66,7 +64,7 @@ def tiny(env_name: str, **overrides) -> DreamerConfig:
 
 
 def compiled(fn):
-    return jax.jit(fn, compiler_options=FAST)
+    return jit(fn)
 
 
 def host(tree):
@@ -118,7 +116,7 @@ def catch():
     iterations from init (`states[i]` after `i` iterations)."""
     assert CATCH.num_iterations == 6 and CATCH.updates_per_iteration == 1
     agent = make_agent(CATCH)
-    update = jax.jit(chex.assert_max_traces(agent.update, n=1), compiler_options=FAST)
+    update = jit(chex.assert_max_traces(agent.update, n=1))
     states = [compiled(agent.init)(jax.random.key(0))]
     metrics = []
     for _ in range(CATCH.num_iterations):

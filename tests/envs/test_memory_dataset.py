@@ -15,13 +15,11 @@ import envs
 from envs.memory import base, dataset, policies
 
 SMALL = {"context_length": 6, "query_length": 4}
-# Unoptimised machine code compiles in about half the time; the checks do not need speed.
-FAST = {"compiler_options": {"xla_backend_optimization_level": 0}}
 TILE = 4
 
 
 def generate(*args, **options):
-    return jax.device_get(dataset.generate(*args, **FAST, **options))
+    return jax.device_get(dataset.generate(*args, **options))
 
 
 def room_look(image: np.ndarray) -> tuple[int, ...]:
