@@ -271,15 +271,17 @@ def halved_at(errors: np.ndarray, steps_per_row: int, budget: int, bins: int) ->
 
 RATES = ("model_lr", "actor_lr", "critic_lr")
 """The learning rates a run may set apart from the default config's."""
-SCALES = ("reward_scale", "recon_scale")
-"""The factors (1 in the preset) a run may set: on the rewards, on the reconstruction term."""
+SCALES = ("reward_scale", "recon_scale", "reward_loss_scale")
+"""The factors (1 in the preset) a run may set: on the rewards, on the reconstruction term, on
+the reward term."""
 
 
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
-    ` window LxN` where it trains on N replayed windows of L steps per update."""
+    ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
+    trains on N replayed windows of L steps per update."""
     default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
@@ -287,6 +289,8 @@ def agent_name(config: DreamerConfig) -> str:
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
     scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
     recon = "" if config.recon_scale == 1.0 else f" recon x{config.recon_scale:g}"
+    weight = config.reward_loss_scale
+    recon += "" if weight == 1.0 else f" reward loss x{weight:g}"
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
@@ -402,6 +406,8 @@ class Args:
     """The agent's factor on the rewards it learns (learning, in-context)."""
     recon_scale: float = 1.0
     """The weight of the world model's reconstruction term (learning, in-context)."""
+    reward_loss_scale: float = 1.0
+    """The weight of the world model's reward term (learning, in-context)."""
     replay_length: int | None = None
     """Steps L of each replayed training window (learning, in-context); None: the preset's.
     A memory longer than L is learnt only through the stored carry, without gradient."""
@@ -561,6 +567,7 @@ LEARNING_HEADER = (
     "TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add `--features full` for a "
     "`full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, "
     "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row, "
+    "`--reward-loss-scale S` for a `reward loss xS` row, "
     "`--replay-length L --batch-size N` for a `window LxN` row; "
     "`--agents ppo` runs PPO alone), with "
     "the row's env steps per seed rounded up to the budget given. `reward error halved at`: per "

@@ -77,6 +77,11 @@ class DreamerConfig:
     (POPGym's one-hot cards) the term is small next to the KL, whose free nats (1) are less
     than a card's suit needs (log 4), so the latents keep the observation only in part; a
     weight near 10 makes them keep it whole (docs/BENCHMARKS.md, reward memory)."""
+    reward_loss_scale: float = 1.0
+    """Weight of the world model's reward term (DreamerV3's: 1). On a task whose reward needs a
+    memory (the answer to a cue many steps back) the reward error sits at a plateau until the
+    backbone keeps the cue; a larger weight gives the shared backbone more of the reward's
+    gradient and shortened that plateau (docs/BENCHMARKS.md, reward memory)."""
     gamma: float = 0.985
     """Discount of the imagined returns."""
     lambda_: float = 0.95
@@ -140,6 +145,11 @@ class DreamerConfig:
             self.recon_scale > 0,
             f"recon_scale must be > 0, got {self.recon_scale}; use 1 for DreamerV3's weight, "
             "about 10 for observations of a few numbers.",
+        )
+        require(
+            self.reward_loss_scale > 0,
+            f"reward_loss_scale must be > 0, got {self.reward_loss_scale}; use 1 for DreamerV3's "
+            "weight.",
         )
         for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
             require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")

@@ -146,6 +146,7 @@ def make_world_model(config: DreamerConfig, spec: EnvSpec) -> wm.WorldModel:
         latent_groups=config.latent_groups,
         latent_classes=config.latent_classes,
         recon_scale=config.recon_scale,
+        reward_scale=config.reward_loss_scale,
     )
 
 

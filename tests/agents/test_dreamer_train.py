@@ -481,6 +481,7 @@ BAD_CONFIGS = [
     ({"total_timesteps": 15}, "total_timesteps"),
     ({"reward_scale": 0.0}, "reward_scale"),
     ({"recon_scale": -1.0}, "recon_scale"),
+    ({"reward_loss_scale": 0.0}, "reward_loss_scale"),
 ]
 
 
@@ -496,9 +497,10 @@ def test_bad_config_fails_with_a_one_line_message(overrides, field):
     assert any(fix in message for fix in ("raise", "use", "shorten")), message
 
 
-def test_recon_scale_weighs_the_world_models_reconstruction():
-    config = tiny("RepeatPreviousEasy", recon_scale=10.0)
-    assert make_agent(config).model.config.recon_scale == 10.0
+def test_recon_and_reward_loss_scales_weigh_the_world_models_terms():
+    config = tiny("RepeatPreviousEasy", recon_scale=10.0, reward_loss_scale=100.0)
+    model_config = make_agent(config).model.config
+    assert (model_config.recon_scale, model_config.reward_scale) == (10.0, 100.0)
 
 
 def test_backprop_on_discrete_actions_fails_before_compiling():
