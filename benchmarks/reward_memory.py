@@ -9,13 +9,20 @@ trains the world model of the agent's `cpu-small` preset alone, on episodes of
 error takes to fall below half the best constant prediction's (a plateau, then a drop), for
 each lag `k` and reconstruction weight (`DreamerConfig.recon_scale`).
 
+The `weight` study does the same on gymnax's `MemoryChain-bsuite` (the cue shown at the start,
++-1 at the end for naming it), whole random-action episodes, for each weight of the world
+model's reward term (`DreamerConfig.reward_loss_scale`) on several seeds: when a seed's plateau
+ends varies, so a weight is judged by how many seeds leave it within the budget.
+
     python -m benchmarks.reward_memory --write-docs
+    python -m benchmarks.reward_memory --kinds weight --write-docs
 
 Axes: `T` steps of an episode (the reset observation and `T - 1` actions), `N` episodes.
 """
 
 import dataclasses
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +31,7 @@ import tyro
 from jaxtyping import Array, Float
 
 from agents.common.environment import EnvSpec, make_env, reset, step
+from agents.dreamer.config import DreamerConfig
 from agents.dreamer.train import make_world_model
 from agents.world_model import init_train_state, make_optimizer, make_optimizer_step
 from benchmarks.common import emit, machine, write_section
@@ -31,12 +39,17 @@ from benchmarks.dreamer import base_config
 from rlssm.world_models.state import Batch
 
 SECTION = "reward-memory"
+WEIGHT_SECTION = "reward-weight"
 
 
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Lags, reconstruction weights and budget of the world-model-only runs."""
 
+    kinds: tuple[Literal["lag", "weight"], ...] = ("lag",)
+    """`lag`: RepeatPreviousEasy at each lag and reconstruction weight (one seed; section
+    reward-memory). `weight`: MemoryChain-bsuite at `memory_length`, each reward-term weight
+    on `seeds` seeds (section reward-weight)."""
     lags: tuple[int, ...] = (1, 2, 4)
     """Lags `k` of RepeatPreviousEasy (the task's own is 4)."""
     recon_scales: tuple[float, ...] = (1.0, 10.0)
@@ -50,7 +63,13 @@ class Args:
     reward_scale: float = 50.0
     """Factor on the rewards (as the agent's `reward_scale`; POPGym pays about 1/48 per step)."""
     seed: int = 0
-    """Seed of the world model's parameters and batches."""
+    """Seed of the world model's parameters and batches (lag; weight: seeds 0 .. seeds - 1)."""
+    memory_length: int = 30
+    """MemoryChain's memory length (weight): episodes of `memory_length + 1` steps."""
+    weights: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
+    """Weights of the world model's reward term (weight; the agent's `reward_loss_scale`)."""
+    seeds: int = 4
+    """Seeds per weight (weight)."""
     write_docs: bool = False
     """Write the table into docs/BENCHMARKS.md (section reward-memory)."""
 
@@ -58,15 +77,20 @@ class Args:
 def random_episodes(spec: EnvSpec, key, episodes: int, length: int) -> Batch:
     """`episodes` random-action episodes of `length` rows, time-major `[T, N]`: row 0 is the
     reset observation (no action, no reward, `start`), row `t` the observation, action and
-    reward of step `t`. `length` must not reach the terminal step (auto-reset would start a
-    new episode there)."""
+    reward of step `t`; an episode's last row holds its final observation, as the agent's replay
+    does. `length` may end on the terminal step, not pass it (auto-reset starts a new episode
+    there)."""
     reset_key, key = jax.random.split(key)
     obs0, env_state = reset(spec, reset_key, episodes)
 
     def act(env_state, key):
         action_key, step_key = jax.random.split(key)
         action = jax.random.randint(action_key, (episodes,), 0, spec.action_dim)
-        obs, env_state, reward, terminated, *_ = step(spec, step_key, env_state, action)
+        obs, env_state, reward, terminated, truncated, info = step(
+            spec, step_key, env_state, action
+        )
+        ended = (terminated | truncated).reshape(-1, *([1] * (obs.ndim - 1)))
+        obs = jnp.where(ended, info["final_observation"], obs)
         return env_state, (obs, action, reward, terminated)
 
     keys = jax.random.split(key, length - 1)
@@ -81,15 +105,15 @@ def random_episodes(spec: EnvSpec, key, episodes: int, length: int) -> Batch:
     )
 
 
-def reward_errors(spec: EnvSpec, data: Batch, recon_scale: float, args: Args) -> Float[Array, " R"]:
-    """The world model the agent builds for `spec`, trained alone on batches of 16 episodes
-    drawn from `data`: its mean reward error over each span of `args.every` updates (`R`
-    spans)."""
-    config = base_config(recon_scale=recon_scale)
+def reward_errors(
+    spec: EnvSpec, data: Batch, config: DreamerConfig, args: Args, seeds: tuple[int, ...]
+) -> Float[np.ndarray, "S R"]:
+    """The world model `config` makes for `spec`, trained alone at its rate and clipping on
+    batches of `config.batch_size` episodes drawn from `data`, once per seed of `seeds` (`S`):
+    its mean reward error over each span of `args.every` updates (`R` spans)."""
     model = make_world_model(config, spec)
     optimizer = make_optimizer(config.model_lr, config.grad_clip)
     update = make_optimizer_step(model, optimizer)
-    data = data._replace(reward=data.reward * args.reward_scale)
     batch_size = config.batch_size
 
     def one(train_state, key):
@@ -110,7 +134,7 @@ def reward_errors(spec: EnvSpec, data: Batch, recon_scale: float, args: Args) ->
         spans = jax.random.split(key, args.updates // args.every)
         return jax.lax.scan(span, train_state, spans)[1]
 
-    return run(jax.random.key(args.seed))
+    return np.stack([np.asarray(run(jax.random.key(seed))) for seed in seeds])
 
 
 def constant_error(reward: Float[Array, "T N"]) -> float:
@@ -129,9 +153,11 @@ def first_below(errors: np.ndarray, level: float, every: int) -> int | None:
 def measure(lag: int, recon_scale: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
     """One row: the reward error's drop for `lag` and `recon_scale`."""
     t0 = time.perf_counter()
-    errors = np.asarray(jax.block_until_ready(reward_errors(spec, data, recon_scale, args)))
+    data = data._replace(reward=data.reward * args.reward_scale)
+    config = base_config(recon_scale=recon_scale)
+    (errors,) = reward_errors(spec, data, config, args, (args.seed,))
     seconds = time.perf_counter() - t0
-    constant = constant_error(data.reward * args.reward_scale)
+    constant = constant_error(data.reward)
     drop = first_below(errors, constant / 2, args.every)
     return {
         "lag": lag,
@@ -175,7 +201,69 @@ def dataset(lag: int, episodes: int) -> tuple[EnvSpec, Batch]:
     return spec, draw(jax.random.key(1))
 
 
-def main(args: Args) -> list[dict]:
+def chain_dataset(memory_length: int, episodes: int) -> tuple[EnvSpec, Batch]:
+    """MemoryChain-bsuite at `memory_length` and `episodes` whole random-action episodes of it
+    (seed 1): `memory_length + 2` rows, the reset and every step to the terminal one, which
+    pays +-1 for naming the cue of the first rows."""
+    spec = make_env("MemoryChain-bsuite", {"memory_length": memory_length}, squash=True)
+    draw = jax.jit(lambda key: random_episodes(spec, key, episodes, memory_length + 2))
+    return spec, draw(jax.random.key(1))
+
+
+def weight_config(args: Args, weight: float) -> DreamerConfig:
+    """The agent's world model as the MemoryChain rows of the learning table train it (rate
+    3e-3, reconstruction x10) with reward-term weight `weight`."""
+    env = {"env_name": "MemoryChain-bsuite", "env_options": {"memory_length": args.memory_length}}
+    return base_config(**env, model_lr=3e-3, recon_scale=10.0, reward_loss_scale=weight)
+
+
+def measure_weight(weight: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
+    """One row of the weight study: per seed, the updates until the reward error halves."""
+    t0 = time.perf_counter()
+    seeds = tuple(range(args.seeds))
+    errors = reward_errors(spec, data, weight_config(args, weight), args, seeds)
+    seconds = time.perf_counter() - t0
+    constant = constant_error(data.reward)
+    drops = [first_below(seed, constant / 2, args.every) for seed in errors]
+    return {
+        "memory_length": args.memory_length,
+        "weight": weight,
+        "updates_to_half": drops,
+        "halved": sum(d is not None for d in drops),
+        "final_mae": [round(float(seed[-1]), 4) for seed in errors],
+        "constant_mae": round(constant, 4),
+        "updates": args.updates,
+        "seconds": round(seconds, 1),
+    }
+
+
+def weight_table(rows: list[dict], args: Args) -> str:
+    """The weight study's markdown."""
+    head = (
+        f"Machine: {machine()}. Command: `python -m benchmarks.reward_memory --kinds weight "
+        f"--write-docs` (MemoryChain-bsuite at memory length {args.memory_length}, "
+        f"{args.episodes} whole random-action episodes, batch 16 episodes, seeds 0-"
+        f"{args.seeds - 1}, the world model's rate 3e-3 and reconstruction x10 as in the "
+        "MemoryChain rows of the learning table). `updates to half`: per seed, updates until "
+        f"the reward's mean absolute error (over a span of {args.every} updates) falls below "
+        "half the best constant prediction's; `-`: not within the budget."
+    )
+    lines = [
+        "| reward-term weight | seeds halved | updates to half | final MAE | constant MAE "
+        "| updates | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        drops = ", ".join("-" if d is None else f"{d:,}" for d in r["updates_to_half"])
+        lines.append(
+            f"| {r['weight']:g} | {r['halved']} of {len(r['updates_to_half'])} | [{drops}] | "
+            f"{r['final_mae']} | {r['constant_mae']} | {r['updates']:,} | {r['seconds']} |"
+        )
+    return "\n".join([head, "", *lines])
+
+
+def lag_rows(args: Args) -> list[dict]:
+    """The lag study's rows (one per lag and reconstruction weight), written if asked."""
     rows = []
     for lag in args.lags:
         spec, data = dataset(lag, args.episodes)
@@ -185,6 +273,23 @@ def main(args: Args) -> list[dict]:
     if args.write_docs:
         write_section(SECTION, table(rows, args))
     return rows
+
+
+def weight_rows(args: Args) -> list[dict]:
+    """The weight study's rows (one per reward-term weight), written if asked."""
+    spec, data = chain_dataset(args.memory_length, args.episodes)
+    rows = []
+    for weight in args.weights:
+        rows.append(measure_weight(weight, spec, data, args))
+        emit(rows[-1])
+    if args.write_docs:
+        write_section(WEIGHT_SECTION, weight_table(rows, args))
+    return rows
+
+
+def main(args: Args) -> list[dict]:
+    kinds = {"lag": lag_rows, "weight": weight_rows}
+    return [row for kind in args.kinds for row in kinds[kind](args)]
 
 
 if __name__ == "__main__":

@@ -37,3 +37,31 @@ def test_a_tiny_run_reports_its_row():
     assert (row["lag"], row["recon_scale"], row["updates"]) == (1, 10.0, 4)
     assert np.isfinite(row["final_mae"]) and row["constant_mae"] > 0
     assert "| 1 | 10 |" in bench.table([row], args)
+
+
+def test_chain_episodes_pay_at_the_terminal_row_for_naming_the_cue():
+    # An independent statement of MemoryChain's rule (one context bit, shown as +-1 in the
+    # observation's last entry at the start): only the terminal row L + 1 pays, +1 when its
+    # action names the bit, else -1.
+    length = 4
+    _, data = bench.chain_dataset(length, episodes=32)
+    obs, action, reward = (np.asarray(x) for x in (data.obs, data.action, data.reward))
+    terminated = np.asarray(data.terminated)
+    assert obs.shape == (length + 2, 32, 3)
+    assert terminated[-1].all() and not terminated[:-1].any()
+    assert (reward[:-1] == 0).all()
+    cue = (obs[0, :, -1] > 0).astype(int)
+    np.testing.assert_array_equal(reward[-1], np.where(action[-1] == cue, 1.0, -1.0))
+    assert {-1.0, 1.0} <= set(reward[-1].tolist())
+
+
+def test_a_tiny_weight_study_reports_a_row_per_weight():
+    args = bench.Args(
+        kinds=("weight",), memory_length=3, weights=(1.0, 10.0), seeds=2, updates=4, every=2,
+        episodes=16,
+    )  # fmt: skip
+    rows = bench.main(args)
+    assert [r["weight"] for r in rows] == [1.0, 10.0]
+    assert all(len(r["updates_to_half"]) == len(r["final_mae"]) == 2 for r in rows)
+    assert rows[0]["constant_mae"] == round(1 / 5, 4)  # one paying row of five, median 0
+    assert "| 10 | " in bench.weight_table(rows, args)
