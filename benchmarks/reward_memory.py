@@ -66,7 +66,7 @@ class Args:
     """Seed of the world model's parameters and batches (lag; weight: seeds 0 .. seeds - 1)."""
     memory_length: int = 30
     """MemoryChain's memory length (weight): episodes of `memory_length + 1` steps."""
-    weights: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
+    weights: tuple[float, ...] = (1.0, 100.0)
     """Weights of the world model's reward term (weight; the agent's `reward_loss_scale`)."""
     seeds: int = 4
     """Seeds per weight (weight)."""
