@@ -81,7 +81,8 @@ class DreamerConfig:
     """Weight of the world model's reward term (DreamerV3's: 1). On a task whose reward needs a
     memory (the answer to a cue many steps back) the reward error sits at a plateau until the
     backbone keeps the cue; a larger weight gives the shared backbone more of the reward's
-    gradient and shortened that plateau (docs/BENCHMARKS.md, reward memory)."""
+    gradient (x100 solved MemoryChain at length 30 on every seed, where x1 left one at chance:
+    docs/MODEL_BASED.md)."""
     gamma: float = 0.985
     """Discount of the imagined returns."""
     lambda_: float = 0.95
