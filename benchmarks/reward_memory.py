@@ -150,23 +150,42 @@ def first_below(errors: np.ndarray, level: float, every: int) -> int | None:
     return None if below.size == 0 else int(below[0] + 1) * every
 
 
-def measure(lag: int, recon_scale: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
-    """One row: the reward error's drop for `lag` and `recon_scale`."""
+def readings(
+    spec: EnvSpec,
+    data: Batch,
+    config: DreamerConfig,
+    args: Args,
+    seeds: tuple[int, ...],
+    digits: int = 4,
+) -> dict:
+    """`reward_errors` read per seed (`S` lists): the updates until the error halves, the final
+    error, with the constant prediction's error (errors to `digits` decimals), the budget and
+    the wall time of them all."""
     t0 = time.perf_counter()
-    data = data._replace(reward=data.reward * args.reward_scale)
-    config = base_config(recon_scale=recon_scale)
-    (errors,) = reward_errors(spec, data, config, args, (args.seed,))
+    errors = reward_errors(spec, data, config, args, seeds)
     seconds = time.perf_counter() - t0
     constant = constant_error(data.reward)
-    drop = first_below(errors, constant / 2, args.every)
+    return {
+        "updates_to_half": [first_below(seed, constant / 2, args.every) for seed in errors],
+        "final_mae": [round(float(seed[-1]), digits) for seed in errors],
+        "constant_mae": round(constant, digits),
+        "updates": args.updates,
+        "seconds": round(seconds, 1),
+    }
+
+
+def measure(lag: int, recon_scale: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
+    """One row: the reward error's drop for `lag` and `recon_scale` (seed `args.seed`)."""
+    data = data._replace(reward=data.reward * args.reward_scale)
+    config = base_config(recon_scale=recon_scale)
+    read = readings(spec, data, config, args, (args.seed,), digits=3)
+    (drop,), (final,) = read.pop("updates_to_half"), read.pop("final_mae")
     return {
         "lag": lag,
         "recon_scale": recon_scale,
         "updates_to_half": drop,
-        "final_mae": round(float(errors[-1]), 3),
-        "constant_mae": round(constant, 3),
-        "updates": args.updates,
-        "seconds": round(seconds, 1),
+        "final_mae": final,
+        **read,
     }
 
 
@@ -219,22 +238,10 @@ def weight_config(args: Args, weight: float) -> DreamerConfig:
 
 def measure_weight(weight: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
     """One row of the weight study: per seed, the updates until the reward error halves."""
-    t0 = time.perf_counter()
-    seeds = tuple(range(args.seeds))
-    errors = reward_errors(spec, data, weight_config(args, weight), args, seeds)
-    seconds = time.perf_counter() - t0
-    constant = constant_error(data.reward)
-    drops = [first_below(seed, constant / 2, args.every) for seed in errors]
-    return {
-        "memory_length": args.memory_length,
-        "weight": weight,
-        "updates_to_half": drops,
-        "halved": sum(d is not None for d in drops),
-        "final_mae": [round(float(seed[-1]), 4) for seed in errors],
-        "constant_mae": round(constant, 4),
-        "updates": args.updates,
-        "seconds": round(seconds, 1),
-    }
+    config = weight_config(args, weight)
+    read = readings(spec, data, config, args, tuple(range(args.seeds)))
+    halved = sum(d is not None for d in read["updates_to_half"])
+    return {"memory_length": args.memory_length, "weight": weight, "halved": halved, **read}
 
 
 def weight_table(rows: list[dict], args: Args) -> str:
