@@ -81,7 +81,7 @@ def test_agent_learns_catch_in_imagination():
     # commits to a policy. With the preset's rates (1e-3, 3e-4) the actor's entropy collapses
     # first and this budget ends near -0.2. When a seed's policy takes off varies: of four
     # seeds one was still near chance at this budget, so three seeds run and each must end
-    # well above chance (their last tenths ended 0.25 to 0.42).
+    # above chance.
     config = DreamerConfig(
         env_name="Catch-bsuite",
         total_timesteps=32_768,
