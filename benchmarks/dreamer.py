@@ -528,18 +528,37 @@ def kept_learning_rows(section: str, replaced: set[tuple[str, str, str]]) -> lis
     return lines
 
 
-def trials_table(rows: list[dict]) -> str:
-    lines = [
-        "| case | first trial | last trial | last - first (s.e.) | episodes | training return "
-        "| run |",
-        "|---|---|---|---|---|---|---|",
-    ]
+TRIALS_COLUMNS = (
+    "case", "first trial", "last trial", "last - first (s.e.)", "episodes", "training return",
+    "run", "machine", "command",
+)  # fmt: skip
+
+
+def trials_table(rows: list[dict], where: str, how: str) -> str:
+    """The in-context rows as a markdown table; `where` is the machine that measured them and
+    `how` the command that reproduces them."""
+    lines = ["| " + " | ".join(TRIALS_COLUMNS) + " |", "|---" * len(TRIALS_COLUMNS) + "|"]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['first_trial']} | {r['last_trial']} | {r['rise']:+} "
-            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {r['run_s']} s |"
+            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {r['run_s']} s | "
+            f"{where} | `{how}` |"
         )
     return "\n".join(lines)
+
+
+def kept_trial_rows(section: str, replaced: set[str]) -> list[str]:
+    """The table lines of `section`'s in-context rows whose case is not `replaced`; a row
+    written before the machine and command columns gets the ones its section's header named."""
+    named = re.search(r"Command: (`.+?`); machine: (.+?)\.\n", section)
+    lines = []
+    for r in parse_table(section):
+        if r["case"] in replaced:
+            continue
+        r.setdefault("machine", named.group(2) if named else "")
+        r.setdefault("command", named.group(1) if named else "")
+        lines.append("| " + " | ".join(r[c] for c in TRIALS_COLUMNS) + " |")
+    return lines
 
 
 def main(args: Args) -> list[dict]:
@@ -580,19 +599,32 @@ LEARNING_HEADER = (
 )
 
 
+TRIALS_HEADER = (
+    "A run replaces the rows of its cases (task and agent) and keeps the others; each row names "
+    "the machine it ran on and the command that reproduces it. `first trial`, `last trial`: "
+    "mean return of that trial over the fresh episodes of every seed; `last - first`: their "
+    "paired difference per episode (s.e.); `training return`: per seed, the mean return of "
+    "the episodes of the run's last 10 training iterations."
+)
+
+
 def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
     """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task, agent
-    and env steps with the rows already there)."""
-    tables = {"speed": speed_table, "in-context": trials_table}
+    and env steps with the rows already there, in-context rows by case)."""
     for kind in args.kinds:
         if kind == "learning":
             new = {(r["task"], r["agent"], f"{r['env_steps_per_seed']:,}") for r in rows[kind]}
             kept = kept_learning_rows(read_section("dreamer-learning") or "", new)
             lines = [*learning_table(rows[kind], machine()).splitlines(), *kept]
             text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)
+        elif kind == "in-context":
+            new = {r["case"] for r in rows[kind]}
+            kept = kept_trial_rows(read_section("dreamer-in-context") or "", new)
+            table = trials_table(rows[kind], machine(), command(args, kind))
+            text = f"{TRIALS_HEADER}\n\n" + "\n".join([*table.splitlines(), *kept])
         else:
             header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
-            text = header + tables[kind](rows[kind])
+            text = header + speed_table(rows[kind])
         write_section(f"dreamer-{kind}", text)
 
 

@@ -131,6 +131,41 @@ def test_rows_written_before_the_machine_column_keep_their_sections_machine():
     ]
 
 
+def test_an_in_context_run_replaces_its_cases_and_keeps_the_others(tmp_path, monkeypatch):
+    """Rows written before the machine and command columns keep their section's header's; a
+    run's rows name their own machine and command; a case run again is replaced."""
+    monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
+    legacy = (
+        "Command: `python -m benchmarks.dreamer --kinds in-context --tasks T --write-docs`; "
+        "machine: M1.\n\n"
+        "| case | first trial | last trial | last - first (s.e.) | episodes | training return "
+        "| run |\n|---|---|---|---|---|---|---|\n"
+        "| T dreamer | 0.1 | 0.2 | +0.1 (0.01) | 8 | [1.0] | 5.0 s |\n"
+        "| T ppo s5 | 0.3 | 0.3 | +0.0 (0.01) | 8 | [2.0] | 1.0 s |\n"
+    )
+    bench.write_section("dreamer-in-context", legacy)
+
+    def row(case, first):
+        return {"case": case, "first_trial": first, "last_trial": 0.5, "rise": 0.5 - first,
+                "rise_se": 0.01, "episodes": 8, "final_return": [1.5], "run_s": 2.0}  # fmt: skip
+
+    monkeypatch.setattr(bench, "machine", lambda: "M2")
+    args = bench.Args(kinds=("in-context",), tasks=("T",), reward_scale=200.0, write_docs=True)
+    bench.write_docs(
+        args, {"in-context": [row("T dreamer reward x200", 0.25), row("T ppo s5", 0.5)]}
+    )
+    table = bench.parse_table(bench.read_section("dreamer-in-context"))
+    assert [(r["case"], r["first trial"], r["machine"]) for r in table] == [
+        ("T dreamer reward x200", "0.25", "M2"), ("T ppo s5", "0.5", "M2"),
+        ("T dreamer", "0.1", "M1"),
+    ]  # fmt: skip
+    assert "--reward-scale 200 --write-docs`" in table[0]["command"]
+    assert table[2]["command"] == (
+        "`python -m benchmarks.dreamer --kinds in-context --tasks T --write-docs`"
+    )
+    assert table[0]["last - first (s.e.)"] == "+0.25 (0.01)"
+
+
 def test_learning_rows_run_only_the_agents_asked_for(monkeypatch):
     built = []
     monkeypatch.setattr(bench.dreamer, "make_train", lambda c: built.append("dreamer"))
