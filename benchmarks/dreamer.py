@@ -5,6 +5,7 @@
     python -m benchmarks.dreamer --kinds learning --tasks RepeatFirstEasy --steps 1000000 \
         --agents ppo                                           # PPO alone, a larger budget
     python -m benchmarks.dreamer --kinds in-context --tasks MetaCartPole --steps 200000
+    python -m benchmarks.dreamer --kinds in-context --tasks MetaCartPole --agents random
     python -m benchmarks.dreamer ... --write-docs              # and docs/BENCHMARKS.md
 
 Speed (section `dreamer-speed`), the default config (`base_config`) on a POPGym Easy task:
@@ -30,6 +31,8 @@ steps, an iteration of the agent 128.
 In-context learning (section `dreamer-in-context`, meta-RL tasks): both agents trained on the
 same budget, then `episodes` fresh episodes per seed with sampled actions, their returns split
 by trial: the first trial's mean, the last's, and their paired difference with its s.e.
+`--agents ... random` adds a uniformly random policy's trials on the same tasks (no training):
+the level of an agent that has learnt nothing, which a rise is read against.
 """
 
 import dataclasses
@@ -45,7 +48,7 @@ import tyro
 
 from agents.common import no_split
 from agents.common.compile import jit
-from agents.common.evaluate import evaluate_seeds
+from agents.common.evaluate import evaluate_seeds, make_rollout, random_act
 from agents.dreamer import train as dreamer
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.evaluate import make_evaluate as make_dreamer_evaluate
@@ -67,7 +70,7 @@ from experiments.ppo.presets import presets as ppo_presets
 from experiments.suite import name_options
 
 Kind = Literal["speed", "learning", "in-context"]
-AgentName = Literal["dreamer", "ppo"]
+AgentName = Literal["dreamer", "ppo", "random"]
 AGENTS: tuple[AgentName, ...] = ("dreamer", "ppo")
 
 
@@ -333,49 +336,76 @@ def measure_learning(
     return rows
 
 
-def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """`([N, E, K] per-trial returns, [N, E] done)` of `episodes` fresh first episodes per seed
-    (sampled actions, the observe_step filter), after training."""
-    spec = dreamer.make_agent(config).spec
-    rollout = make_dreamer_evaluate(config, spec)
+def trials_of(spec, rollout, params, seeds: int, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`([N, E, K] per-trial returns, [N, E] done)` of `episodes` fresh first episodes of each
+    of `seeds` seeds (`params` lead with `N`; the same keys, so the same tasks, for every
+    agent)."""
     steps = int(spec.params.max_steps_in_episode)
     evaluate = evaluate_seeds(rollout, episodes, steps, num_trials(spec))
-    keys = jax.random.split(jax.random.key(1), jax.tree.leaves(state.update)[0].shape[0])
-    (_, _, done), trials = jax.jit(evaluate)(policy_params(state), keys)
+    keys = jax.random.split(jax.random.key(1), seeds)
+    (_, _, done), trials = jax.jit(evaluate)(params, keys)
     return np.asarray(trials), np.asarray(done)
 
 
-def measure_in_context(task: str, steps: int, seeds: int, episodes: int, agent: dict) -> list[dict]:
-    """The agent and S5-PPO trained on meta-RL `task`, then their fresh episodes' returns split
-    by trial: the first trial's mean, the last's, and their paired difference (s.e.)."""
-    config, ppo = task_configs(task, steps, agent)
-    keys = jax.random.split(jax.random.key(0), seeds)
-    t0 = time.perf_counter()
-    state, metrics = jax.block_until_ready(jit(jax.vmap(dreamer.make_train(config)))(keys))
-    run_s = time.perf_counter() - t0
-    rows = []
-    ppo_case = ppo_benchmark.Case(ppo, "in-context", "", "", seeds=seeds)
-    ppo_case = dataclasses.replace(ppo_case, eval_episodes=episodes)
-    ppo_row = ppo_benchmark.measure_in_context(f"{task} ppo s5", ppo_case)
-    by_trial, done = dreamer_trials(config, state, episodes)
+def dreamer_trials(config: DreamerConfig, state, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`trials_of` the trained agent (sampled actions, the observe_step filter)."""
+    spec = dreamer.make_agent(config).spec
+    seeds = jax.tree.leaves(state.update)[0].shape[0]
+    rollout = make_dreamer_evaluate(config, spec)
+    return trials_of(spec, rollout, policy_params(state), seeds, episodes)
+
+
+def random_trials(
+    config: DreamerConfig, seeds: int, episodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`trials_of` a uniformly random policy on the agent's task."""
+    spec = dreamer.make_agent(config).spec
+    rollout = make_rollout(spec, random_act(spec), lambda num_envs: None)
+    return trials_of(spec, rollout, None, seeds, episodes)
+
+
+def trial_row(case: str, by_trial: np.ndarray, done: np.ndarray, **extra) -> dict:
+    """An in-context row: the first trial's mean return, the last's, their paired difference."""
     stats = trial_stats(by_trial, done)
     means = stats["trial_return_mean"]
-    rows.append(
-        {
-            "case": f"{task} {agent_name(config)}",
-            "run_s": round(run_s, 1),
-            "final_return": [
-                round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])
-            ],
-            "episodes": int(done.sum()),
-            "trial_return_mean": [round(v, 4) for v in means],
-            "first_trial": round(means[0], 4),
-            "last_trial": round(means[-1], 4),
-            "rise": round(stats["last_minus_first"], 4),
-            "rise_se": round(stats["last_minus_first_se"], 4),
-        }
-    )
-    return [*rows, ppo_row]
+    return {
+        "case": case,
+        "episodes": int(done.sum()),
+        "trial_return_mean": [round(v, 4) for v in means],
+        "first_trial": round(means[0], 4),
+        "last_trial": round(means[-1], 4),
+        "rise": round(stats["last_minus_first"], 4),
+        "rise_se": round(stats["last_minus_first_se"], 4),
+        **extra,
+    }
+
+
+def measure_in_context(
+    task: str, steps: int, seeds: int, episodes: int, agent: dict, which: tuple[str, ...] = AGENTS
+) -> list[dict]:
+    """The agent and S5-PPO (`which` of them, and `random`: a random policy) on meta-RL `task`
+    after `steps` env steps of training, their fresh episodes' returns split by trial."""
+    config, ppo = task_configs(task, steps, agent)
+    rows = []
+    if "dreamer" in which:
+        keys = jax.random.split(jax.random.key(0), seeds)
+        t0 = time.perf_counter()
+        state, metrics = jax.block_until_ready(jit(jax.vmap(dreamer.make_train(config)))(keys))
+        run_s = round(time.perf_counter() - t0, 1)
+        final = [round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])]
+        by_trial, done = dreamer_trials(config, state, episodes)
+        name = f"{task} {agent_name(config)}"
+        rows.append(trial_row(name, by_trial, done, final_return=final, run_s=run_s))
+    if "ppo" in which:
+        ppo_case = ppo_benchmark.Case(ppo, "in-context", "", "", seeds=seeds)
+        ppo_case = dataclasses.replace(ppo_case, eval_episodes=episodes)
+        rows.append(ppo_benchmark.measure_in_context(f"{task} ppo s5", ppo_case))
+    if "random" in which:
+        by_trial, done = random_trials(config, seeds, episodes)
+        rows.append(
+            trial_row(f"{task} random policy", by_trial, done, final_return="-", run_s=None)
+        )
+    return rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,8 +415,9 @@ class Args:
     kinds: tuple[Kind, ...] = ("speed", "learning")
     """speed, learning and/or in-context (meta-RL tasks: returns by trial after training)."""
     agents: tuple[AgentName, ...] = AGENTS
-    """The learning rows' agents: the model-based agent and/or S5-PPO (alone, e.g. for PPO's
-    figure at a larger budget than the agent's)."""
+    """The rows' agents: the model-based agent and/or S5-PPO (alone, e.g. for PPO's figure at a
+    larger budget than the agent's); `random` (in-context rows only) adds a uniformly random
+    policy's trials, the level an agent that has learnt nothing sits at."""
     tasks: tuple[str, ...] = ("RepeatPreviousEasy",)
     """Registered task names (POPGym Easy tasks for the speed rows), each optionally with
     options of `envs.make` (learning, in-context): `MemoryChain-bsuite@memory_length=30`."""
@@ -457,6 +488,8 @@ def command(args: Args, kind: str) -> str:
             parts.append(f"--agents {' '.join(args.agents)}")
     elif kind == "in-context":
         parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
+        if args.agents != AGENTS:
+            parts.append(f"--agents {' '.join(args.agents)}")
     else:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
     if kind != "speed" and args.features != "output":
@@ -541,10 +574,15 @@ def trials_table(rows: list[dict], where: str, how: str) -> str:
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['first_trial']} | {r['last_trial']} | {r['rise']:+} "
-            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {r['run_s']} s | "
+            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {seconds(r['run_s'])} | "
             f"{where} | `{how}` |"
         )
     return "\n".join(lines)
+
+
+def seconds(value: float | None) -> str:
+    """`12.5 s`, or `-` for no training run."""
+    return "-" if value is None else f"{value} s"
 
 
 def kept_trial_rows(section: str, replaced: set[str]) -> list[str]:
@@ -561,7 +599,17 @@ def kept_trial_rows(section: str, replaced: set[str]) -> list[str]:
     return lines
 
 
+def check_args(args: Args) -> None:
+    """Raises a one-line error for flags that cannot go together, before anything compiles."""
+    if "random" in args.agents and "learning" in args.kinds:
+        raise ValueError(
+            "--agents random adds a random policy to the in-context rows only (it has no "
+            "learning curve): drop it from --agents, or run --kinds in-context alone"
+        )
+
+
 def main(args: Args) -> list[dict]:
+    check_args(args)
     rows: dict[str, list[dict]] = {"speed": [], "learning": [], "in-context": []}
     for kind in args.kinds:
         for task in args.tasks:
@@ -571,7 +619,9 @@ def main(args: Args) -> list[dict]:
             elif kind == "learning":
                 new = measure_learning(task, args.steps, args.seeds, args.bins, agent, args.agents)
             else:
-                new = measure_in_context(task, args.steps, args.seeds, args.episodes, agent)
+                new = measure_in_context(
+                    task, args.steps, args.seeds, args.episodes, agent, args.agents
+                )
             for row in new:
                 emit(row)
             rows[kind] += new

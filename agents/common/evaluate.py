@@ -114,6 +114,17 @@ def make_rollout(
     return rollout
 
 
+def random_act(spec: EnvSpec) -> Act:
+    """One step of a uniformly random policy over `spec`'s action space (no memory: pass
+    `initial_carry=lambda B: None` to `make_rollout`): the level an untrained agent sits at."""
+    space = spec.env.action_space(spec.params)
+
+    def act(params, carry, obs: jax.Array, start: jax.Array, key: jax.Array):
+        return carry, jax.vmap(space.sample)(jax.random.split(key, obs.shape[0]))
+
+    return act
+
+
 def first_end(result: EvalResult) -> tuple[jax.Array, jax.Array]:
     """`(step[B], done[B])`: the step where each environment's first episode ended, and whether
     it ended within the horizon (where not, `step` is the last step)."""

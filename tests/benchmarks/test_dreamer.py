@@ -2,7 +2,9 @@
 
 import dataclasses
 
+import jax
 import numpy as np
+import pytest
 
 import benchmarks.dreamer as bench
 
@@ -164,6 +166,36 @@ def test_an_in_context_run_replaces_its_cases_and_keeps_the_others(tmp_path, mon
         "`python -m benchmarks.dreamer --kinds in-context --tasks T --write-docs`"
     )
     assert table[0]["last - first (s.e.)"] == "+0.25 (0.01)"
+
+
+def test_a_random_policys_trials_are_a_random_policys(monkeypatch):
+    """The random row's trial returns against an independent random rollout of the same task:
+    MetaCartPole pays 1/200 per step, so a trial's return is its length / 200, and a random
+    CartPole trial lasts about 22 steps."""
+    config = bench.base_config(env_name="MetaCartPole", total_timesteps=1024)
+    by_trial, done = bench.random_trials(config, seeds=2, episodes=8)
+    assert by_trial.shape == (2, 8, 16) and done.all()
+    row = bench.trial_row("MetaCartPole random policy", by_trial, done, final_return="-",
+                          run_s=None)  # fmt: skip
+    assert 0.07 < row["first_trial"] < 0.16 and 0.07 < row["last_trial"] < 0.16
+    assert row["episodes"] == 16
+    table = bench.trials_table([row], "M", "cmd")
+    assert "| [..." not in table and "| - | - | M | `cmd` |" in table
+    # The actions are uniform: half of each of CartPole's two.
+    spec = bench.dreamer.make_agent(config).spec
+    rollout = bench.make_rollout(spec, bench.random_act(spec), lambda num_envs: None)
+    actions = np.asarray(
+        jax.jit(rollout, static_argnums=(2, 3))(None, jax.random.key(0), 64, 50).action
+    )
+    assert abs(actions.mean() - 0.5) < 0.02
+
+
+def test_random_agent_is_refused_for_learning_rows():
+    args = bench.Args(kinds=("learning",), agents=("dreamer", "random"))
+    with pytest.raises(ValueError, match="in-context rows only"):
+        bench.main(args)
+    in_context = bench.Args(kinds=("in-context",), tasks=("MetaCartPole",), agents=("random",))
+    assert "--agents random --write-docs" in bench.command(in_context, "in-context")
 
 
 def test_learning_rows_run_only_the_agents_asked_for(monkeypatch):
