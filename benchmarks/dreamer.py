@@ -487,7 +487,9 @@ def command(args: Args, kind: str) -> str:
         if args.agents != AGENTS:
             parts.append(f"--agents {' '.join(args.agents)}")
     elif kind == "in-context":
-        parts += [f"--steps {args.steps}", f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
+        trained = set(args.agents) != {"random"}  # the random policy takes no steps
+        parts += [f"--steps {args.steps}"] if trained else []
+        parts += [f"--seeds {args.seeds}", f"--episodes {args.episodes}"]
         if args.agents != AGENTS:
             parts.append(f"--agents {' '.join(args.agents)}")
     else:

@@ -195,7 +195,10 @@ def test_random_agent_is_refused_for_learning_rows():
     with pytest.raises(ValueError, match="in-context rows only"):
         bench.main(args)
     in_context = bench.Args(kinds=("in-context",), tasks=("MetaCartPole",), agents=("random",))
-    assert "--agents random --write-docs" in bench.command(in_context, "in-context")
+    assert bench.command(in_context, "in-context") == (
+        "python -m benchmarks.dreamer --kinds in-context --tasks MetaCartPole --seeds 3 "
+        "--episodes 256 --agents random --write-docs"
+    )
 
 
 def test_learning_rows_run_only_the_agents_asked_for(monkeypatch):
