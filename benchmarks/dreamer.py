@@ -65,7 +65,7 @@ from benchmarks.common import (
     time_compiled,
     write_section,
 )
-from experiments.evaluate import num_trials, trial_stats
+from experiments.evaluate import num_trials
 from experiments.ppo.presets import presets as ppo_presets
 from experiments.suite import name_options
 
@@ -364,22 +364,6 @@ def random_trials(
     return trials_of(spec, rollout, None, seeds, episodes)
 
 
-def trial_row(case: str, by_trial: np.ndarray, done: np.ndarray, **extra) -> dict:
-    """An in-context row: the first trial's mean return, the last's, their paired difference."""
-    stats = trial_stats(by_trial, done)
-    means = stats["trial_return_mean"]
-    return {
-        "case": case,
-        "episodes": int(done.sum()),
-        "trial_return_mean": [round(v, 4) for v in means],
-        "first_trial": round(means[0], 4),
-        "last_trial": round(means[-1], 4),
-        "rise": round(stats["last_minus_first"], 4),
-        "rise_se": round(stats["last_minus_first_se"], 4),
-        **extra,
-    }
-
-
 def measure_in_context(
     task: str, steps: int, seeds: int, episodes: int, agent: dict, which: tuple[str, ...] = AGENTS
 ) -> list[dict]:
@@ -395,16 +379,15 @@ def measure_in_context(
         final = [round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])]
         by_trial, done = dreamer_trials(config, state, episodes)
         name = f"{task} {agent_name(config)}"
-        rows.append(trial_row(name, by_trial, done, final_return=final, run_s=run_s))
+        rows.append(ppo_benchmark.trial_row(name, by_trial, done, final_return=final, run_s=run_s))
     if "ppo" in which:
         ppo_case = ppo_benchmark.Case(ppo, "in-context", "", "", seeds=seeds)
         ppo_case = dataclasses.replace(ppo_case, eval_episodes=episodes)
         rows.append(ppo_benchmark.measure_in_context(f"{task} ppo s5", ppo_case))
     if "random" in which:
         by_trial, done = random_trials(config, seeds, episodes)
-        rows.append(
-            trial_row(f"{task} random policy", by_trial, done, final_return="-", run_s=None)
-        )
+        name = f"{task} random policy"
+        rows.append(ppo_benchmark.trial_row(name, by_trial, done, final_return="-", run_s=None))
     return rows
 
 

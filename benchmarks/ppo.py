@@ -255,6 +255,23 @@ def trial_returns(case: Case, agent, state, num_trials: int) -> tuple[np.ndarray
     return tuple(np.asarray(x) for x in jax.device_get(out))
 
 
+def trial_row(case: str, by_trial: np.ndarray, done: np.ndarray, **extra) -> dict:
+    """An in-context row from `[N, E, K]` per-trial returns and `[N, E]` done: the first
+    trial's mean return, the last's, their paired difference (s.e.), and `extra` fields."""
+    stats = trial_stats(by_trial, done)
+    means = stats["trial_return_mean"]
+    return {
+        "case": case,
+        "episodes": int(done.sum()),
+        "trial_return_mean": [round(v, 4) for v in means],
+        "first_trial": round(means[0], 4),
+        "last_trial": round(means[-1], 4),
+        "rise": round(stats["last_minus_first"], 4),
+        "rise_se": round(stats["last_minus_first_se"], 4),
+        **extra,
+    }
+
+
 def measure_in_context(name: str, case: Case) -> dict:
     """Trains like `measure_learning`, then splits fresh episodes' returns by trial."""
     agent = make_agent(case.config)
@@ -262,22 +279,10 @@ def measure_in_context(name: str, case: Case) -> dict:
     keys = jax.random.split(jax.random.key(0), case.seeds)
     t0 = time.perf_counter()
     state, metrics = jax.block_until_ready(train(keys))
-    run_s = time.perf_counter() - t0
+    run_s = round(time.perf_counter() - t0, 1)
     by_trial, done = trial_returns(case, agent, state, num_trials(agent.spec))
-    stats = trial_stats(by_trial, done)
-    means = stats["trial_return_mean"]
-    returns = np.asarray(metrics["return_mean"])
-    return {
-        "case": name,
-        "run_s": round(run_s, 1),
-        "final_return": [round(float(np.nanmean(r[-10:])), 3) for r in returns],
-        "episodes": int(done.sum()),
-        "trial_return_mean": [round(v, 4) for v in means],
-        "first_trial": round(means[0], 4),
-        "last_trial": round(means[-1], 4),
-        "rise": round(stats["last_minus_first"], 4),
-        "rise_se": round(stats["last_minus_first_se"], 4),
-    }
+    final = [round(float(np.nanmean(r[-10:])), 3) for r in np.asarray(metrics["return_mean"])]
+    return trial_row(name, by_trial, done, final_return=final, run_s=run_s)
 
 
 MEASURE = {"speed": measure_speed, "learning": measure_learning, "in-context": measure_in_context}

@@ -175,8 +175,8 @@ def test_a_random_policys_trials_are_a_random_policys(monkeypatch):
     config = bench.base_config(env_name="MetaCartPole", total_timesteps=1024)
     by_trial, done = bench.random_trials(config, seeds=2, episodes=8)
     assert by_trial.shape == (2, 8, 16) and done.all()
-    row = bench.trial_row("MetaCartPole random policy", by_trial, done, final_return="-",
-                          run_s=None)  # fmt: skip
+    name = "MetaCartPole random policy"
+    row = bench.ppo_benchmark.trial_row(name, by_trial, done, final_return="-", run_s=None)
     assert 0.07 < row["first_trial"] < 0.16 and 0.07 < row["last_trial"] < 0.16
     assert row["episodes"] == 16
     table = bench.trials_table([row], "M", "cmd")
