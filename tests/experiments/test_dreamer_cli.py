@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from benchmarks.dreamer import agent_name
 from experiments.dreamer import cli as dreamer
 from experiments.dreamer.presets import presets
 from experiments.dreamer.trainer import TRAINER, DreamerRunConfig, build
@@ -150,7 +151,13 @@ def test_presets_validate_and_build():
             args.dreamer.replay.capacity,
             args.dreamer.num_envs,
         )
-    assert table["memory"][1].dreamer.env_name == "Memory/RewardCue"
+    memory = table["memory"][1].dreamer
+    assert memory.env_name == "Memory/RewardCue"
+    # The benchmark row whose settings the preset carries (docs/BENCHMARKS.md, 200k steps).
+    assert agent_name(memory).endswith(
+        "lr 0.003/3e-05/3e-05 recon x10 reward loss x100 window 128x4"
+    )
+    assert memory.env_options == {"context_length": 32, "query_length": 16, "tile_size": 2}
     assert not build(table["brax"][1].dreamer).agent.spec.discrete
 
 
