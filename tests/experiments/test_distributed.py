@@ -124,7 +124,7 @@ def two_processes(
     return outputs
 
 
-def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):  # about 30 s
+def test_two_processes_train_one_run_and_one_process_resumes_it(tmp_path):  # 33-41 s
     run_dir = tmp_path / "run"
     outputs = two_processes("experiments.ppo", [*TINY, "--run-dir", str(run_dir)], tmp_path)
     assert "finished: finished 4 updates." in outputs[0]
