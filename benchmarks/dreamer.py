@@ -284,7 +284,8 @@ def agent_name(config: DreamerConfig) -> str:
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
-    trains on N replayed windows of L steps per update."""
+    trains on N replayed windows of L steps per update, ` unimix U` where the actor mixes in
+    another share of the uniform than DreamerV3's 1%."""
     default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
@@ -297,6 +298,8 @@ def agent_name(config: DreamerConfig) -> str:
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
+    mix = config.actor_unimix
+    window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
     return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
 
 
@@ -428,6 +431,9 @@ class Args:
     batch_size: int | None = None
     """Replayed windows per update (learning, in-context); None: the preset's. Keep
     `replay_length x batch_size` to keep the replayed steps of an update."""
+    actor_unimix: float | None = None
+    """The share of the uniform mixed into the actor's categorical (learning, in-context);
+    None: the preset's (DreamerV3's 0.01, which caps a sampling policy's score)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -442,13 +448,15 @@ class Args:
 
 SHAPE = ("replay_length", "batch_size")
 """The replayed window's length and count per update a run may set apart from the default."""
+OPTIONAL = (*RATES, *SHAPE, "actor_unimix")
+"""The settings whose flag defaults to None (the preset's)."""
 
 
 def flag_values(args: Args) -> dict:
-    """The agent's numeric settings that `args` gives: the rates given, scales other than 1 and
-    the window's shape given (each a flag of the reproducing command)."""
-    unset = {**dict.fromkeys(RATES + SHAPE), **dict.fromkeys(SCALES, 1.0)}
-    names = (*RATES, *SCALES, *SHAPE)
+    """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
+    window's shape and the actor's unimix given (each a flag of the reproducing command)."""
+    unset = {**dict.fromkeys(OPTIONAL), **dict.fromkeys(SCALES, 1.0)}
+    names = (*RATES, *SCALES, *OPTIONAL[len(RATES) :])
     return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
 
 

@@ -97,6 +97,12 @@ class DreamerConfig:
     """Global gradient-norm clip of each of the three optimisers."""
     entropy_coef: float = 3e-4
     """Entropy bonus eta of the actor (on advantages normalised to about 1)."""
+    actor_unimix: float = 0.01
+    """Weight of the uniform distribution mixed into the actor's categorical (DreamerV3's 1%;
+    discrete actions only). It bounds what a sampling policy can score: a sure answer among `A`
+    actions is still wrong with probability `actor_unimix x (A - 1) / A` (0.75% of the steps
+    with 4 actions, so at most 0.985 on POPGym's +-1/length card tasks); lower it where that
+    ceiling matters, keep it above 0 to keep the log-prob's gradient bounded."""
     actor_gradient: Literal["reinforce", "backprop"] = "reinforce"
     """REINFORCE (any action space) or dynamics backpropagation (continuous actions only)."""
     slow_critic_decay: float = 0.98
@@ -133,6 +139,10 @@ class DreamerConfig:
         require(
             self.actor_gradient in GRADIENTS,
             f"actor_gradient={self.actor_gradient!r}; use one of {GRADIENTS}.",
+        )
+        require(
+            0.0 <= self.actor_unimix < 1.0,
+            f"actor_unimix must be in [0, 1), got {self.actor_unimix}; DreamerV3 uses 0.01.",
         )
         for name in ("gamma", "lambda_", "slow_critic_decay"):
             value = getattr(self, name)

@@ -68,7 +68,9 @@ def make_evaluate(
         obs_key, action_key = jax.random.split(key)
         previous = select(start, jnp.zeros_like(memory.action), memory.action)
         carry, _, _ = model.observe_step(wm_params, memory.carry, obs, previous, start, obs_key)
-        dist = policy_of(spec, actor, actor_params)(features_of(config.features, carry))
+        dist = policy_of(spec, actor, actor_params, config.actor_unimix)(
+            features_of(config.features, carry)
+        )
         action = dist.mode() if greedy else dist.sample(seed=action_key)
         action = action.astype(memory.action.dtype)
         return Filter(carry, action), action

@@ -166,10 +166,12 @@ def on_rows(head: nn.Module, params, features: Float[Array, "... F"]) -> Array:
     return split_leading(head.apply(params, rows), lead)
 
 
-def policy_of(spec: EnvSpec, actor: nn.Module, params) -> Callable:
-    """`features[..., F] -> distribution` of the actor with `params`."""
-    dist = categorical_policy if spec.discrete else bounded_normal_policy
-    return lambda features: dist(on_rows(actor, params, features))
+def policy_of(spec: EnvSpec, actor: nn.Module, params, unimix: float) -> Callable:
+    """`features[..., F] -> distribution` of the actor with `params` (a categorical with
+    `unimix` of the uniform mixed in, or the bounded normal)."""
+    if spec.discrete:
+        return lambda features: categorical_policy(on_rows(actor, params, features), unimix)
+    return lambda features: bounded_normal_policy(on_rows(actor, params, features))
 
 
 def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: nn.Module):
@@ -184,7 +186,9 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
             wm_params, acting.carry, row.obs, row.action, row.start, obs_key
         )
         features = features_of(config.features, carry)
-        action = policy_of(spec, actor, actor_params)(features).sample(seed=action_key)
+        action = policy_of(spec, actor, actor_params, config.actor_unimix)(features).sample(
+            seed=action_key
+        )
         action = action.astype(acting.action.dtype)
         obs, env_state, reward, terminated, truncated, info = step(
             spec, env_key, acting.env_state, action
@@ -312,7 +316,7 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     """Imagines `horizon` steps with the actor from every start carry. Differentiable with
     respect to `actor_params` through reparameterised continuous actions (dynamics
     backpropagation); callers stop the gradient where none should flow."""
-    policy = policy_of(spec, actor, actor_params)
+    policy = policy_of(spec, actor, actor_params, config.actor_unimix)
 
     def act(features, policy_key):
         return policy(features).sample(seed=policy_key)
@@ -397,7 +401,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         return_scale = update_return_scale(state.return_scale, returns)
 
         def actor_objective(params):
-            dist = policy_of(spec, actor, params)(traj.features[:-1])
+            dist = policy_of(spec, actor, params, config.actor_unimix)(traj.features[:-1])
             target = returns
             if config.actor_gradient == "backprop":
                 # Dynamics backpropagation differentiates the returns: the same trajectory

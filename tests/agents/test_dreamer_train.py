@@ -24,6 +24,7 @@ from agents.dreamer.train import (
     make_train_step,
     next_rows,
     on_rows,
+    policy_of,
 )
 from agents.world_model import make_optimizer
 
@@ -482,6 +483,8 @@ BAD_CONFIGS = [
     ({"reward_scale": 0.0}, "reward_scale"),
     ({"recon_scale": -1.0}, "recon_scale"),
     ({"reward_loss_scale": 0.0}, "reward_loss_scale"),
+    ({"actor_unimix": 1.0}, "actor_unimix"),
+    ({"actor_unimix": -0.01}, "actor_unimix"),
 ]
 
 
@@ -501,6 +504,24 @@ def test_recon_and_reward_loss_scales_weigh_the_world_models_terms():
     config = tiny("RepeatPreviousEasy", recon_scale=10.0, reward_loss_scale=100.0)
     model_config = make_agent(config).model.config
     assert (model_config.recon_scale, model_config.reward_scale) == (10.0, 100.0)
+
+
+@pytest.mark.parametrize("unimix", [0.0, 0.01, 0.2])
+def test_the_policy_mixes_in_the_configs_unimix(unimix):
+    """A saturated actor (one logit far above the others) keeps `unimix x (A - 1) / A` on the
+    other actions: the ceiling of a sampling policy's score."""
+    agent = make_agent(tiny("RepeatPreviousEasy", actor_unimix=unimix))
+    actor, _ = make_heads(agent.config, agent.spec)
+    features = jnp.ones((2, 5))
+    params = actor.init(jax.random.key(0), features)
+    bias = jax.tree_util.tree_map_with_path(
+        lambda path, leaf: leaf.at[0].set(1e4) if "bias" in jax.tree_util.keystr(path) else leaf,
+        jax.tree.map(jnp.zeros_like, params),
+    )
+    probs = policy_of(agent.spec, actor, bias, agent.config.actor_unimix)(features).probs
+    actions = agent.spec.action_dim
+    np.testing.assert_allclose(probs[:, 0], 1.0 - unimix * (actions - 1) / actions, atol=1e-6)
+    np.testing.assert_allclose(probs[:, 1:], unimix / actions, atol=1e-6)
 
 
 def test_backprop_on_discrete_actions_fails_before_compiling():

@@ -85,6 +85,13 @@ def test_tables_and_commands_name_what_was_run():
     config = bench.base_config(**bench.agent_overrides(weighed))
     assert config.reward_loss_scale == 100.0
     assert bench.agent_name(config).endswith("recon x10 reward loss x100 window 128x4")
+    mixed = dataclasses.replace(weighed, actor_unimix=0.001)
+    assert bench.command(mixed, "learning").endswith(
+        "--batch-size 4 --actor-unimix 0.001 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(mixed))
+    assert config.actor_unimix == 0.001
+    assert bench.agent_name(config).endswith("reward loss x100 window 128x4 unimix 0.001")
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip

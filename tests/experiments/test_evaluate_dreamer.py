@@ -137,7 +137,9 @@ def host_play(config: DreamerConfig, params, key):
     model, (actor, _) = make_world_model(config, spec), make_heads(config, spec)
     wm_params, actor_params = params
     observe = jax.jit(model.observe_step)
-    sample = jax.jit(lambda f, k: policy_of(spec, actor, actor_params)(f).sample(seed=k))
+    sample = jax.jit(
+        lambda f, k: policy_of(spec, actor, actor_params, config.actor_unimix)(f).sample(seed=k)
+    )
     env_step = jax.jit(lambda k, s, a: step(spec, k, s, a))
     key, reset_key = jax.random.split(key)
     obs, env_state = jax.jit(lambda k: reset(spec, k, ENVS))(reset_key)
