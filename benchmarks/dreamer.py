@@ -284,8 +284,9 @@ def agent_name(config: DreamerConfig) -> str:
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
-    trains on N replayed windows of L steps per update, ` unimix U` where the actor mixes in
-    another share of the uniform than DreamerV3's 1%."""
+    trains on N replayed windows of L steps per update, ` ratio R` where it trains at another
+    train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
+    uniform than DreamerV3's 1%."""
     default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
@@ -298,7 +299,8 @@ def agent_name(config: DreamerConfig) -> str:
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
-    mix = config.actor_unimix
+    ratio, mix = config.train_ratio, config.actor_unimix
+    window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
     window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
     return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
 
@@ -431,6 +433,8 @@ class Args:
     batch_size: int | None = None
     """Replayed windows per update (learning, in-context); None: the preset's. Keep
     `replay_length x batch_size` to keep the replayed steps of an update."""
+    train_ratio: float | None = None
+    """Replayed steps trained on per env step (learning, in-context); None: the preset's (32)."""
     actor_unimix: float | None = None
     """The share of the uniform mixed into the actor's categorical (learning, in-context);
     None: the preset's (DreamerV3's 0.01, which caps a sampling policy's score)."""
@@ -448,13 +452,14 @@ class Args:
 
 SHAPE = ("replay_length", "batch_size")
 """The replayed window's length and count per update a run may set apart from the default."""
-OPTIONAL = (*RATES, *SHAPE, "actor_unimix")
+OPTIONAL = (*RATES, *SHAPE, "train_ratio", "actor_unimix")
 """The settings whose flag defaults to None (the preset's)."""
 
 
 def flag_values(args: Args) -> dict:
     """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
-    window's shape and the actor's unimix given (each a flag of the reproducing command)."""
+    window's shape, train ratio and actor's unimix given (each a flag of the reproducing
+    command)."""
     unset = {**dict.fromkeys(OPTIONAL), **dict.fromkeys(SCALES, 1.0)}
     names = (*RATES, *SCALES, *OPTIONAL[len(RATES) :])
     return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
