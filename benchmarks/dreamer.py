@@ -452,16 +452,16 @@ class Args:
 
 SHAPE = ("replay_length", "batch_size")
 """The replayed window's length and count per update a run may set apart from the default."""
-OPTIONAL = (*RATES, *SHAPE, "train_ratio", "actor_unimix")
-"""The settings whose flag defaults to None (the preset's)."""
+TRAINING = ("train_ratio", "actor_unimix")
+"""The train ratio and the actor's unimix a run may set apart from the default."""
 
 
 def flag_values(args: Args) -> dict:
     """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
     window's shape, train ratio and actor's unimix given (each a flag of the reproducing
     command)."""
-    unset = {**dict.fromkeys(OPTIONAL), **dict.fromkeys(SCALES, 1.0)}
-    names = (*RATES, *SCALES, *OPTIONAL[len(RATES) :])
+    names = (*RATES, *SCALES, *SHAPE, *TRAINING)
+    unset = {**dict.fromkeys(names), **dict.fromkeys(SCALES, 1.0)}
     return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
 
 
