@@ -18,7 +18,15 @@ return scale of `return_norm`) and the loss weights `w_t` of `discount_weights`:
 - "backprop" (dynamics backpropagation, the original DreamerV3 paper's choice for continuous
   actions): `-mean(sg(w) * ((R_t - sg(v_t)) / scale + eta * entropy_t))`; the gradient flows
   from the return through the imagined rewards, values and states into the actions, so the
-  caller must imagine with reparameterised action samples.
+  caller must imagine with reparameterised action samples;
+- "expected" (discrete actions): REINFORCE on `s_1 .. s_{horizon-1}`, and on the start state
+  `s_0` the expected policy gradient (Ciosek and Whiteson, 2018) over every action:
+  `sum_a pi(a | s_0) * sg((q_a - v_0) / scale)`, where `q_a` is the value of taking `a` in
+  `s_0` (the caller imagines each action one step: reward plus discounted continuing value).
+  REINFORCE learns an action's worth only from the actions it samples, so a state that is rare
+  among the imagined ones (a reset row: one start in an episode's length, and never reached
+  later in a trajectory) where the policy is already sure of a wrong answer gets almost no
+  gradient; the expected gradient weighs every action at every start.
 `eta = 3e-4`. The entropy bonus pushes towards more random policies; with advantages scaled to
 about 1, one value of `eta` fits every task.
 
@@ -33,7 +41,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from agents.common import require
 from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 
-GRADIENTS = ("reinforce", "backprop")
+GRADIENTS = ("reinforce", "backprop", "expected")
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:
@@ -76,28 +84,40 @@ def actor_loss(
     scale: float | Float[Array, ""],
     gradient: str = "reinforce",
     entropy_coef: float = 3e-4,
+    first: tuple[Float[Array, "B A"], Float[Array, "B A"]] | None = None,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """The actor's loss over `[horizon, B]` (see the module docstring for both gradients).
 
     Args:
-        log_prob: `log pi(a_t | s_t)` of the imagined actions (only read by "reinforce").
+        log_prob: `log pi(a_t | s_t)` of the imagined actions (not read by "backprop").
         entropy: the policy's entropy in each state.
         returns: lambda-returns `R[horizon, B]`; "backprop" differentiates through them.
         value: the critic's values `v(s_t)` (the baseline, no gradient).
         weight: loss weights (`discount_weights`, no gradient).
         scale: the return scale (`return_norm.scale`), at least 1.
-        gradient: "reinforce" or "backprop".
+        gradient: "reinforce", "backprop" or "expected".
         entropy_coef: eta, the entropy bonus's weight.
+        first: with "expected" only, `(probs[B, A], q[B, A])`: the policy's probabilities in
+            the start states `s_0` (differentiable) and every action's value there.
 
     Returns:
         The scalar loss and metrics `actor_loss`, `advantage` (mean), `advantage_magnitude`
         (mean absolute) and `entropy` (mean), all over `[horizon, B]`.
     """
     require(gradient in GRADIENTS, f"gradient={gradient!r}: use one of {GRADIENTS}.")
+    require(
+        (first is not None) == (gradient == "expected"),
+        f"gradient={gradient!r}: pass `first` (the start states' probabilities and action "
+        "values) with 'expected' and only with it.",
+    )
     sg = jax.lax.stop_gradient
     advantage = (returns - sg(value)) / scale
     # REINFORCE: the score function times a constant advantage; backprop: the return itself.
-    objective = log_prob * sg(advantage) if gradient == "reinforce" else advantage
+    objective = advantage if gradient == "backprop" else log_prob * sg(advantage)
+    if gradient == "expected":
+        probs, q = first
+        every_action = (probs * sg((q - value[0, :, None]) / scale)).sum(-1)
+        objective = jnp.asarray(objective).at[0].set(every_action)
     loss = -(sg(weight) * (objective + entropy_coef * entropy)).mean()
     metrics = {
         "actor_loss": loss,

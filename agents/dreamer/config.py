@@ -103,8 +103,10 @@ class DreamerConfig:
     actions is still wrong with probability `actor_unimix x (A - 1) / A` (0.75% of the steps
     with 4 actions, so at most 0.985 on POPGym's +-1/length card tasks); lower it where that
     ceiling matters, keep it above 0 to keep the log-prob's gradient bounded."""
-    actor_gradient: Literal["reinforce", "backprop"] = "reinforce"
-    """REINFORCE (any action space) or dynamics backpropagation (continuous actions only)."""
+    actor_gradient: Literal["reinforce", "backprop", "expected"] = "reinforce"
+    """REINFORCE (any action space), dynamics backpropagation (continuous actions only) or
+    expected: REINFORCE with the expected policy gradient over every action at the start
+    states, each action imagined one step (discrete actions only; see agents.dreamer.actor)."""
     slow_critic_decay: float = 0.98
     """EMA decay of the slow critic that regularises the critic."""
     slow_critic_reg: float = 1.0

@@ -329,6 +329,23 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
     return Imagined(features, action, imagined.reward, imagined.continue_prob)
 
 
+def action_values(config, spec, model, critic, wm_params, critic_params, starts, key):
+    """`q[N, A]`: the value of taking each action `a` in each start state, one imagined step:
+    `reward + gamma * continue * v(next)` with the critic's value `v` (discrete actions; the
+    same key for every action, so the actions meet the same latent draws)."""
+    values = wm.TwoHotReward(config.value_bins)
+    read = functools.partial(features_of, config.features)
+    count = jax.tree.leaves(starts)[0].shape[0]
+
+    def value_of(action):
+        actions = jnp.full((1, count), action, jnp.int32)
+        _, step = model.imagine(wm_params, starts, actions, key, policy_features=read)
+        next_value = values.mean(on_rows(critic, critic_params, step.features[0]))
+        return step.reward[0] + config.gamma * step.continue_prob[0] * next_value
+
+    return jax.vmap(value_of, out_axes=1)(jnp.arange(spec.action_dim))
+
+
 def replayed_windows(
     config: DreamerConfig, model, state: DreamerState, key, split: Split = no_split
 ):
@@ -389,6 +406,12 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
+        first = None
+        if config.actor_gradient == "expected":
+            q = action_values(
+                config, spec, model, critic, wm_params, state.critic.params, starts, key
+            )
+            first = jax.lax.stop_gradient(q)
         # The critic's logits on every imagined state, once, on one row axis (`on_rows`'s,
         # kept as rows): the values (for the returns) and, by the vjp, the critic's gradient.
         rows, lead = merge_leading(traj.features, 1)
@@ -410,9 +433,10 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 critic_value = values.mean(on_rows(critic, state.critic.params, again.features))
                 target = returns_of(again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
+            every = None if first is None else (dist.probs[0], first)
             return actor_loss(
                 log_prob, entropy, target, value[:-1], weight, scale(return_scale),
-                config.actor_gradient, config.entropy_coef,
+                config.actor_gradient, config.entropy_coef, every,
             )  # fmt: skip
 
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
@@ -536,6 +560,11 @@ def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
         not (spec.discrete and config.actor_gradient == "backprop"),
         f"actor_gradient='backprop' needs continuous actions and {config.env_name} has discrete "
         "ones; use actor_gradient='reinforce'.",
+    )
+    require(
+        spec.discrete or config.actor_gradient != "expected",
+        f"actor_gradient='expected' needs discrete actions and {config.env_name} has continuous "
+        "ones; use actor_gradient='reinforce' or 'backprop'.",
     )
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)

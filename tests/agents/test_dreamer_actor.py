@@ -114,6 +114,43 @@ def test_loss_value_and_where_gradients_stop(gradient):
         assert not d_log_prob.any()
 
 
+def test_expected_gradient_weighs_every_action_at_the_start_states():
+    # Rows 1.. are REINFORCE's; row 0 is sum_a pi(a) (q_a - v_0) / scale, whose gradient
+    # with respect to pi(a) is that action's advantage: a policy sure of action 0 (q 0) is
+    # pushed towards action 1 (q 3) although it never samples it.
+    log_prob, entropy, returns, value, weight = inputs()
+    probs = jnp.array([[0.999, 0.001], [0.5, 0.5]], jnp.float32)
+    q = jnp.array([[0.0, 3.0], [1.0, -1.0]], jnp.float32)
+    advantage = (returns - value) / 2.0
+    every = (probs * (q - value[0, :, None]) / 2.0).sum(-1)
+    objective = np.concatenate([every[None], (log_prob * advantage)[1:]])
+    expected = -(weight * (objective + 3e-4 * entropy)).mean()
+
+    def loss(log_prob, probs, q, value):
+        first = (probs, q)
+        return actor_loss(log_prob, entropy, returns, value, weight, 2.0, "expected", 3e-4, first)[
+            0
+        ]
+
+    np.testing.assert_allclose(loss(log_prob, probs, q, value), expected, rtol=1e-5)
+    d_log_prob, d_probs, d_q, d_value = jax.grad(loss, argnums=(0, 1, 2, 3))(
+        log_prob, probs, q, value
+    )
+    np.testing.assert_allclose(d_probs, -weight[0, :, None] * (q - value[0, :, None]) / 2 / 6)
+    assert d_probs[0, 1] < d_probs[0, 0]  # descending the loss raises the better action
+    assert not np.asarray(d_log_prob[0]).any()  # row 0's sampled action is not read
+    np.testing.assert_allclose(d_log_prob[1:], -weight[1:] * advantage[1:] / 6, rtol=1e-5)
+    assert not np.asarray(d_q).any() and not np.asarray(d_value).any()
+
+
+@pytest.mark.parametrize(("gradient", "first"), [("expected", None), ("reinforce", "given")])
+def test_start_values_go_with_the_expected_gradient_only(gradient, first):
+    first = None if first is None else (jnp.ones((2, 2)), jnp.ones((2, 2)))
+    with pytest.raises(ValueError, match="expected") as error:
+        actor_loss(*inputs(), 1.0, gradient=gradient, first=first)
+    assert "\n" not in str(error.value)
+
+
 def test_unknown_gradient_fails():
     with pytest.raises(ValueError, match="reinforce"):
         actor_loss(*inputs(), 1.0, gradient="pathwise")

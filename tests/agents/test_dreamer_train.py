@@ -7,6 +7,8 @@ Each program is compiled once (module fixtures share them), with the agent's own
 (`agents.common.compile.jit`).
 """
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import (
     Acting,
+    action_values,
     make_agent,
     make_heads,
     make_train_step,
@@ -27,6 +30,8 @@ from agents.dreamer.train import (
     policy_of,
 )
 from agents.world_model import make_optimizer
+from rlssm.world_models import TwoHotReward
+from rlssm.world_models.latents import reward_for
 
 TINY = {
     "num_envs": 2,
@@ -365,6 +370,71 @@ def test_imagination_from_terminal_states_gets_no_weight(catch):
     _, metrics = jax.device_get(train_step(state, key))
     for name in ("actor_loss", "critic_loss", "critic_grad_norm"):
         assert metrics[name] != 0.0, name
+
+
+def noisy(params, seed=0):
+    """`params` plus N(0, 0.3) on every leaf."""
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    noise = [
+        0.3 * jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(tree, [x + n for x, n in zip(leaves, noise, strict=True)])
+
+
+def test_action_values_imagine_every_action_one_step(catch):
+    # q[n, a] = reward + gamma * continue * v(next state) after one prior step under action a
+    # from start n, against a loop over the actions through the net's own step and heads (the
+    # same latent draw for every action: the step's key, as `imagine` splits it).
+    agent, _, states, _ = catch
+    config, model, spec = agent.config, agent.model, agent.spec
+    _, critic = make_heads(config, spec)
+    # Parameters moved off their (zero-output) initial heads, so rewards and values are not ~0.
+    params, critic_params = (
+        noisy(p) for p in (states[-1].world_model.params, states[-1].critic.params)
+    )
+    starts, key = states[-1].acting.carry, jax.random.key(7)
+    q = action_values(config, spec, model, critic, params, critic_params, starts, key)
+    assert q.shape == (config.num_envs, spec.action_dim)
+    draw = jax.random.split(key, 1)[0]
+    values = TwoHotReward(config.value_bins)
+    for a in range(spec.action_dim):
+        action = jax.nn.one_hot(jnp.full((config.num_envs,), a), spec.action_dim)
+        _, latent, _ = model.net().apply(params, starts, action, draw, method="imagine_step")
+        heads = model.predict(params, latent)
+        reward = reward_for(model.config).mean(heads.reward)
+        continues = jax.nn.sigmoid(heads.continue_logit)
+        value = values.mean(critic.apply(critic_params, latent.features))
+        assert np.abs(reward).min() > 0.01 and np.abs(value).min() > 0.01
+        np.testing.assert_allclose(q[:, a], reward + 0.985 * continues * value, rtol=1e-5)
+    assert not np.allclose(q[:, 0], q[:, 1])  # the actions differ where the paddle moves
+
+
+def test_expected_gradient_trains_the_actor_differently(catch):
+    # The same state and key: the start states' term changes the actor's update (and only
+    # the actor's: the world model and the critic see the same data).
+    agent, _, states, _ = catch
+    updated = {}
+    for gradient in ("reinforce", "expected"):
+        config = dataclasses.replace(agent.config, actor_gradient=gradient)
+        optimizers = tuple(
+            make_optimizer(lr, config.grad_clip)
+            for lr in (config.model_lr, config.actor_lr, config.critic_lr)
+        )
+        actor, critic = make_heads(config, agent.spec)
+        step = make_train_step(config, agent.spec, agent.model, actor, critic, optimizers, no_split)
+        updated[gradient] = jax.device_get(compiled(step)(states[-1], jax.random.key(5)))
+    (reinforce, _), (expected, e_metrics) = updated["reinforce"], updated["expected"]
+    assert leaves_equal(reinforce.world_model.params, expected.world_model.params)
+    assert leaves_equal(reinforce.critic.params, expected.critic.params)
+    assert not leaves_equal(reinforce.actor.params, expected.actor.params)
+    assert np.isfinite(e_metrics["actor_loss"]) and e_metrics["actor_grad_norm"] > 0
+
+
+def test_expected_gradient_on_continuous_actions_fails_before_compiling():
+    with pytest.raises(ValueError, match="discrete") as error:
+        make_agent(tiny("Pendulum-v1", actor_gradient="expected"))
+    assert "\n" not in str(error.value)
 
 
 # ---------------------------------------------------------------------------------------------
