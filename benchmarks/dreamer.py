@@ -286,7 +286,8 @@ def agent_name(config: DreamerConfig) -> str:
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
     trains on N replayed windows of L steps per update, ` ratio R` where it trains at another
     train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
-    uniform than DreamerV3's 1%."""
+    uniform than DreamerV3's 1%, ` expected gradient` where the actor learns by the expected
+    policy gradient at its start states."""
     default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
@@ -302,6 +303,7 @@ def agent_name(config: DreamerConfig) -> str:
     ratio, mix = config.train_ratio, config.actor_unimix
     window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
     window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
+    window += " expected gradient" if config.actor_gradient == "expected" else ""
     return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
 
 
@@ -415,6 +417,9 @@ class Args:
     """Seeds of each learning run (vmapped)."""
     features: Literal["output", "full"] = "output"
     """The agent's actor and critic features (learning, in-context): output or R2I's full."""
+    actor_gradient: Literal["reinforce", "expected"] = "reinforce"
+    """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's) or with the
+    expected policy gradient over every action at the start states."""
     model_lr: float | None = None
     """The world model's learning rate (learning, in-context); None: the preset's."""
     actor_lr: float | None = None
@@ -472,7 +477,7 @@ def agent_overrides(args: Args) -> dict:
     if "replay_length" in overrides:
         replay = base_config().replay
         overrides["replay"] = dataclasses.replace(replay, length=overrides.pop("replay_length"))
-    return {"features": args.features, **overrides}
+    return {"features": args.features, "actor_gradient": args.actor_gradient, **overrides}
 
 
 def command(args: Args, kind: str) -> str:
@@ -492,6 +497,8 @@ def command(args: Args, kind: str) -> str:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
     if kind != "speed" and args.features != "output":
         parts.append(f"--features {args.features}")
+    if kind != "speed" and args.actor_gradient != "reinforce":
+        parts.append(f"--actor-gradient {args.actor_gradient}")
     if kind != "speed":
         given = flag_values(args)
         parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in given.items()]

@@ -92,6 +92,16 @@ def test_tables_and_commands_name_what_was_run():
     config = bench.base_config(**bench.agent_overrides(mixed))
     assert config.actor_unimix == 0.001
     assert bench.agent_name(config).endswith("reward loss x100 window 128x4 unimix 0.001")
+    expected = dataclasses.replace(mixed, actor_gradient="expected")
+    assert bench.command(expected, "learning").endswith(
+        "--bins 20 --actor-gradient expected --reward-scale 50"
+        " --recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4"
+        " --actor-unimix 0.001 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(expected))
+    assert config.actor_gradient == "expected"
+    assert bench.agent_name(config).endswith("unimix 0.001 expected gradient")
+    assert bench.base_config(**bench.agent_overrides(mixed)).actor_gradient == "reinforce"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
