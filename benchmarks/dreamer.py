@@ -286,8 +286,8 @@ def agent_name(config: DreamerConfig) -> str:
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
     trains on N replayed windows of L steps per update, ` ratio R` where it trains at another
     train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
-    uniform than DreamerV3's 1%, ` expected gradient` or ` natural gradient` where the actor
-    values every action at its start states."""
+    uniform than DreamerV3's 1%, ` expected gradient` where the actor learns by the expected
+    policy gradient at its start states."""
     default = base_config()
     full = " full" if config.features == "full" else ""
     rates = tuple(getattr(config, name) for name in RATES)
@@ -303,8 +303,7 @@ def agent_name(config: DreamerConfig) -> str:
     ratio, mix = config.train_ratio, config.actor_unimix
     window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
     window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
-    gradient = config.actor_gradient
-    window += f" {gradient} gradient" if gradient in ("expected", "natural") else ""
+    window += " expected gradient" if config.actor_gradient == "expected" else ""
     return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
 
 
@@ -418,9 +417,9 @@ class Args:
     """Seeds of each learning run (vmapped)."""
     features: Literal["output", "full"] = "output"
     """The agent's actor and critic features (learning, in-context): output or R2I's full."""
-    actor_gradient: Literal["reinforce", "expected", "natural"] = "reinforce"
-    """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's), or with
-    every action valued at the start states (agents.dreamer.actor)."""
+    actor_gradient: Literal["reinforce", "expected"] = "reinforce"
+    """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's) or with the
+    expected policy gradient over every action at the start states."""
     model_lr: float | None = None
     """The world model's learning rate (learning, in-context); None: the preset's."""
     actor_lr: float | None = None

@@ -26,12 +26,7 @@ return scale of `return_norm`) and the loss weights `w_t` of `discount_weights`:
   REINFORCE learns an action's worth only from the actions it samples, so a state that is rare
   among the imagined ones (a reset row: one start in an episode's length, and never reached
   later in a trajectory) where the policy is already sure of a wrong answer gets almost no
-  gradient; the expected gradient weighs every action at every start;
-- "natural" (discrete actions): as "expected", with the start states' term
-  `sum_a log softmax(raw)_a * sg(adv_a - mean_b adv_b)`, whose gradient on each raw logit is
-  that action's centred advantage (the natural policy gradient of a softmax policy: Kakade,
-  2001). Unlike the expected gradient (`pi(a) (adv_a - ...)` per logit) it does not vanish
-  where the policy is saturated on a wrong answer.
+  gradient; the expected gradient weighs every action at every start.
 `eta = 3e-4`. The entropy bonus pushes towards more random policies; with advantages scaled to
 about 1, one value of `eta` fits every task.
 
@@ -46,9 +41,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from agents.common import require
 from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 
-GRADIENTS = ("reinforce", "backprop", "expected", "natural")
-EVERY_ACTION = ("expected", "natural")
-"""The gradients that value every action at the start states (`actor_loss`'s `first`)."""
+GRADIENTS = ("reinforce", "backprop", "expected")
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:
@@ -102,11 +95,10 @@ def actor_loss(
         value: the critic's values `v(s_t)` (the baseline, no gradient).
         weight: loss weights (`discount_weights`, no gradient).
         scale: the return scale (`return_norm.scale`), at least 1.
-        gradient: one of `GRADIENTS`.
+        gradient: "reinforce", "backprop" or "expected".
         entropy_coef: eta, the entropy bonus's weight.
-        first: with `EVERY_ACTION` only, `(policy[B, A], q[B, A])`: in the start states `s_0`,
-            the policy's probabilities ("expected") or log-softmax of the raw logits without
-            the unimix ("natural"), differentiable, and every action's value.
+        first: with "expected" only, `(probs[B, A], q[B, A])`: the policy's probabilities in
+            the start states `s_0` (differentiable) and every action's value there.
 
     Returns:
         The scalar loss and metrics `actor_loss`, `advantage` (mean), `advantage_magnitude`
@@ -114,20 +106,17 @@ def actor_loss(
     """
     require(gradient in GRADIENTS, f"gradient={gradient!r}: use one of {GRADIENTS}.")
     require(
-        (first is not None) == (gradient in EVERY_ACTION),
-        f"gradient={gradient!r}: pass `first` (the start states' policy and action values) "
-        f"with {EVERY_ACTION} and only with them.",
+        (first is not None) == (gradient == "expected"),
+        f"gradient={gradient!r}: pass `first` (the start states' probabilities and action "
+        "values) with 'expected' and only with it.",
     )
     sg = jax.lax.stop_gradient
     advantage = (returns - sg(value)) / scale
     # REINFORCE: the score function times a constant advantage; backprop: the return itself.
     objective = advantage if gradient == "backprop" else log_prob * sg(advantage)
-    if gradient in EVERY_ACTION:
-        policy, q = first
-        every = sg((q - value[0, :, None]) / scale)
-        if gradient == "natural":
-            every = every - every.mean(-1, keepdims=True)
-        every_action = (policy * every).sum(-1)
+    if gradient == "expected":
+        probs, q = first
+        every_action = (probs * sg((q - value[0, :, None]) / scale)).sum(-1)
         objective = jnp.asarray(objective).at[0].set(every_action)
     loss = -(sg(weight) * (objective + entropy_coef * entropy)).mean()
     metrics = {

@@ -103,12 +103,10 @@ class DreamerConfig:
     actions is still wrong with probability `actor_unimix x (A - 1) / A` (0.75% of the steps
     with 4 actions, so at most 0.985 on POPGym's +-1/length card tasks); lower it where that
     ceiling matters, keep it above 0 to keep the log-prob's gradient bounded."""
-    actor_gradient: Literal["reinforce", "backprop", "expected", "natural"] = "reinforce"
-    """REINFORCE (any action space), dynamics backpropagation (continuous actions only), or
-    REINFORCE with every action valued at the start states, each imagined one step (discrete
-    actions only): expected (the expected policy gradient there) or natural (each action's
-    advantage on its logit there, which a saturated policy does not silence); see
-    agents.dreamer.actor."""
+    actor_gradient: Literal["reinforce", "backprop", "expected"] = "reinforce"
+    """REINFORCE (any action space), dynamics backpropagation (continuous actions only) or
+    expected: REINFORCE with the expected policy gradient over every action at the start
+    states, each action imagined one step (discrete actions only; see agents.dreamer.actor)."""
     slow_critic_decay: float = 0.98
     """EMA decay of the slow critic that regularises the critic."""
     slow_critic_reg: float = 1.0

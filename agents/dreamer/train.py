@@ -41,12 +41,7 @@ from agents.common import (
 from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
-from agents.dreamer.actor import (
-    EVERY_ACTION,
-    actor_loss,
-    bounded_normal_policy,
-    categorical_policy,
-)
+from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.critic import critic_loss_grad, ema_update
 from agents.dreamer.features import features_of
@@ -412,7 +407,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
         first = None
-        if config.actor_gradient in EVERY_ACTION:
+        if config.actor_gradient == "expected":
             q = action_values(
                 config, spec, model, critic, wm_params, state.critic.params, starts, key
             )
@@ -438,11 +433,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 critic_value = values.mean(on_rows(critic, state.critic.params, again.features))
                 target = returns_of(again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
-            every = None
-            if config.actor_gradient == "expected":
-                every = (dist.probs[0], first)
-            elif config.actor_gradient == "natural":  # the raw logits, without the unimix
-                every = (jax.nn.log_softmax(on_rows(actor, params, traj.features[0])), first)
+            every = None if first is None else (dist.probs[0], first)
             return actor_loss(
                 log_prob, entropy, target, value[:-1], weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every,
@@ -571,9 +562,9 @@ def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
         "ones; use actor_gradient='reinforce'.",
     )
     require(
-        spec.discrete or config.actor_gradient not in EVERY_ACTION,
-        f"actor_gradient={config.actor_gradient!r} needs discrete actions and "
-        f"{config.env_name} has continuous ones; use actor_gradient='reinforce' or 'backprop'.",
+        spec.discrete or config.actor_gradient != "expected",
+        f"actor_gradient='expected' needs discrete actions and {config.env_name} has continuous "
+        "ones; use actor_gradient='reinforce' or 'backprop'.",
     )
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)

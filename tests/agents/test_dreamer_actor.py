@@ -143,30 +143,7 @@ def test_expected_gradient_weighs_every_action_at_the_start_states():
     assert not np.asarray(d_q).any() and not np.asarray(d_value).any()
 
 
-def test_natural_gradient_puts_each_advantage_on_its_logit_even_when_saturated():
-    # Row 0's gradient on the raw logits is -w_0 (adv_a - mean_b adv_b) / count: a policy sure
-    # of action 0 (softmax ~1) is still pushed towards action 1 (q 3) at full strength, where
-    # the expected gradient's push, pi(a) (adv_a - ...), is ~0.
-    log_prob, entropy, returns, value, weight = inputs()
-    raw = jnp.array([[30.0, 0.0], [0.0, 0.0]], jnp.float32)
-    q = jnp.array([[0.0, 3.0], [1.0, -1.0]], jnp.float32)
-
-    def loss(raw, gradient):
-        policy = jax.nn.log_softmax(raw) if gradient == "natural" else jax.nn.softmax(raw)
-        args = (log_prob, entropy, returns, value, weight, 2.0, gradient, 3e-4, (policy, q))
-        return actor_loss(*args)[0]
-
-    natural = jax.grad(loss)(raw, "natural")
-    centred = (q - value[0, :, None]) / 2.0
-    centred = centred - centred.mean(-1, keepdims=True)
-    np.testing.assert_allclose(natural, -weight[0, :, None] * centred / 6, rtol=1e-5)
-    assert natural[0, 1] < -0.1  # descending raises the better action's logit
-    assert abs(jax.grad(loss)(raw, "expected")[0, 1]) < 1e-9
-
-
-@pytest.mark.parametrize(
-    ("gradient", "first"), [("expected", None), ("natural", None), ("reinforce", "given")]
-)
+@pytest.mark.parametrize(("gradient", "first"), [("expected", None), ("reinforce", "given")])
 def test_start_values_go_with_the_expected_gradient_only(gradient, first):
     first = None if first is None else (jnp.ones((2, 2)), jnp.ones((2, 2)))
     with pytest.raises(ValueError, match="expected") as error:

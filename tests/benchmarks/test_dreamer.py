@@ -102,8 +102,6 @@ def test_tables_and_commands_name_what_was_run():
     assert config.actor_gradient == "expected"
     assert bench.agent_name(config).endswith("unimix 0.001 expected gradient")
     assert bench.base_config(**bench.agent_overrides(mixed)).actor_gradient == "reinforce"
-    natural = bench.base_config(actor_gradient="natural")
-    assert bench.agent_name(natural) == "dreamer s4wm(s5) natural gradient"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
