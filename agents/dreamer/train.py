@@ -331,8 +331,9 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
 
 def action_values(config, spec, model, critic, wm_params, critic_params, starts, key):
     """`q[N, A]`: the value of taking each action `a` in each start state, one imagined step:
-    `reward + gamma * continue * v(next)` with the critic's value `v` (discrete actions; the
-    same key for every action, so the actions meet the same latent draws)."""
+    `reward + gamma * continue * v(next)` with the critic's value `v` (`lambda_returns` over a
+    horizon of 1; discrete actions). Every action meets the same latent draw, that of `key`'s
+    first step, which the trajectory imagined with the same `key` splits for its policy."""
     values = wm.TwoHotReward(config.value_bins)
     read = functools.partial(features_of, config.features)
     count = jax.tree.leaves(starts)[0].shape[0]
@@ -406,17 +407,13 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        first = None
+        first = None  # every action's value at the starts (no gradient flows into it)
         if config.actor_gradient == "expected":
-            q = action_values(
-                config, spec, model, critic, wm_params, state.critic.params, starts, key
+            critic_params = state.critic.params
+            first = action_values(
+                config, spec, model, critic, wm_params, critic_params, starts, key
             )
-            first = jax.lax.stop_gradient(q)
-        # The critic's logits on every imagined state, once, on one row axis (`on_rows`'s,
-        # kept as rows): the values (for the returns) and, by the vjp, the critic's gradient.
-        rows, lead = merge_leading(traj.features, 1)
-        logits, critic_vjp = jax.vjp(lambda p: critic.apply(p, rows), state.critic.params)
-        value = split_leading(values.mean(logits), lead)
+        rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
         returns = returns_of(traj, value)
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
         # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
@@ -447,14 +444,30 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         metrics = {
             **renamed(actor_metrics, "actor_grad_norm"),
             **renamed(critic_metrics, "critic_grad_norm"),
-            "value": value[:-1].mean(),
-            "value_error": abs(value[:-1] - returns).mean(),
-            "return_scale": scale(return_scale),
-            "imagined_return": returns.mean(),
+            **imagination_metrics(value, returns, return_scale),
         }
         return actor_state, critic_state, return_scale, metrics
 
     return step
+
+
+def critic_forward(critic: nn.Module, values, state: DreamerState, features):
+    """The critic's logits on every imagined state (`features[horizon + 1, N, F]`), once, on one
+    row axis (`on_rows`'s, kept as rows): `(rows, logits, vjp, value[horizon + 1, N])`, the
+    values for the returns and, by the vjp, the critic's gradient."""
+    rows, lead = merge_leading(features, 1)
+    logits, critic_vjp = jax.vjp(lambda p: critic.apply(p, rows), state.critic.params)
+    return rows, logits, critic_vjp, split_leading(values.mean(logits), lead)
+
+
+def imagination_metrics(value, returns, return_scale: ReturnScale) -> dict:
+    """The critic's values against the lambda-returns of `s_0 .. s_{horizon-1}`, the scale."""
+    return {
+        "value": value[:-1].mean(),
+        "value_error": abs(value[:-1] - returns).mean(),
+        "return_scale": scale(return_scale),
+        "imagined_return": returns.mean(),
+    }
 
 
 def renamed(metrics: dict, grad_norm: str) -> dict:

@@ -406,7 +406,7 @@ def test_action_values_imagine_every_action_one_step(catch):
         continues = jax.nn.sigmoid(heads.continue_logit)
         value = values.mean(critic.apply(critic_params, latent.features))
         assert np.abs(reward).min() > 0.01 and np.abs(value).min() > 0.01
-        np.testing.assert_allclose(q[:, a], reward + 0.985 * continues * value, rtol=1e-5)
+        np.testing.assert_allclose(q[:, a], reward + config.gamma * continues * value, rtol=1e-5)
     assert not np.allclose(q[:, 0], q[:, 1])  # the actions differ where the paddle moves
 
 
