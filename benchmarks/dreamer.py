@@ -495,11 +495,10 @@ def command(args: Args, kind: str) -> str:
             parts.append(f"--agents {' '.join(args.agents)}")
     else:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
-    if kind != "speed" and args.features != "output":
-        parts.append(f"--features {args.features}")
-    if kind != "speed" and args.actor_gradient != "reinforce":
-        parts.append(f"--actor-gradient {args.actor_gradient}")
     if kind != "speed":
+        chosen = {"features": args.features, "actor-gradient": args.actor_gradient}
+        preset = {"features": "output", "actor-gradient": "reinforce"}
+        parts += [f"--{name} {value}" for name, value in chosen.items() if value != preset[name]]
         given = flag_values(args)
         parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in given.items()]
     return " ".join([*parts, "--write-docs"])
