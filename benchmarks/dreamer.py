@@ -36,7 +36,6 @@ the level of an agent that has learnt nothing, which a rise is read against.
 """
 
 import dataclasses
-import re
 import statistics
 import time
 import warnings
@@ -549,20 +548,14 @@ def learning_table(rows: list[dict], where: str) -> str:
     return "\n".join(lines)
 
 
-def kept_learning_rows(section: str, replaced: set[tuple[str, str, str]]) -> list[str]:
-    """The table lines of `section`'s learning rows whose (task, agent, env steps/seed) is not
-    `replaced` (a run at another budget keeps them); a row written before the machine column
-    gets the machine its section's header named, one written before the reward-error column an
-    empty cell there."""
-    named = re.search(r"Machine: (.+?)\.\n", section)
-    lines = []
-    for r in parse_table(section):
-        if (r["task"], r["agent"], r["env steps/seed"]) in replaced:
-            continue
-        r.setdefault("machine", named.group(1) if named else "")
-        r.setdefault("reward error halved at", "")
-        lines.append("| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |")
-    return lines
+def kept_learning_rows(section: str, replaced: set[tuple[str, ...]]) -> list[str]:
+    """The table lines of `section`'s learning rows whose (task, agent, env steps/seed,
+    machine) is not `replaced`: a run at another budget or on another machine keeps them."""
+    return [
+        "| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |"
+        for r in parse_table(section)
+        if (r["task"], r["agent"], r["env steps/seed"], r["machine"]) not in replaced
+    ]
 
 
 TRIALS_COLUMNS = (
@@ -589,18 +582,14 @@ def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value} s"
 
 
-def kept_trial_rows(section: str, replaced: set[str]) -> list[str]:
-    """The table lines of `section`'s in-context rows whose case is not `replaced`; a row
-    written before the machine and command columns gets the ones its section's header named."""
-    named = re.search(r"Command: (`.+?`); machine: (.+?)\.\n", section)
-    lines = []
-    for r in parse_table(section):
-        if r["case"] in replaced:
-            continue
-        r.setdefault("machine", named.group(2) if named else "")
-        r.setdefault("command", named.group(1) if named else "")
-        lines.append("| " + " | ".join(r[c] for c in TRIALS_COLUMNS) + " |")
-    return lines
+def kept_trial_rows(section: str, replaced: set[tuple[str, str]]) -> list[str]:
+    """The table lines of `section`'s in-context rows whose (case, machine) is not
+    `replaced`: a run on another machine keeps them."""
+    return [
+        "| " + " | ".join(r[c] for c in TRIALS_COLUMNS) + " |"
+        for r in parse_table(section)
+        if (r["case"], r["machine"]) not in replaced
+    ]
 
 
 def check_args(args: Args) -> None:
@@ -635,26 +624,25 @@ def main(args: Args) -> list[dict]:
 
 
 LEARNING_HEADER = (
-    "A run replaces the rows of its (task, agent, env steps/seed) triples and keeps the "
-    "others; a row is reproduced by `python -m benchmarks.dreamer --kinds learning --tasks "
-    "TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add `--features full` for a "
-    "`full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr M/A/C` row, "
-    "`--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` row, "
-    "`--reward-loss-scale S` for a `reward loss xS` row, "
-    "`--replay-length L --batch-size N` for a `window LxN` row; "
-    "`--agents ppo` runs PPO alone), with "
-    "the row's env steps per seed rounded up to the budget given. `reward error halved at`: per "
-    "seed, the env steps by the end of the first of the 20 spans in which the agent's world "
-    "model's mean reward error (on its replayed windows) is under half the first measured "
-    "span's (`-`: never; empty: PPO, or a row written before the column). On a memory task the "
-    "error sits at a plateau until the backbone learns to keep the cue, and the actor cannot "
-    "learn before. The machine column names the machine each row ran on; compare rows of one "
-    "machine."
+    "A run replaces the rows of its (task, agent, env steps/seed) triples measured on the same "
+    "machine and keeps the others; a row is reproduced by `python -m benchmarks.dreamer --kinds"
+    " learning --tasks TASK --steps STEPS --seeds SEEDS --bins 20 --write-docs` (add "
+    "`--features full` for a `full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr "
+    "M/A/C` row, `--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` "
+    "row, `--reward-loss-scale S` for a `reward loss xS` row, `--replay-length L --batch-size "
+    "N` for a `window LxN` row; `--agents ppo` runs PPO alone), with the row's env steps per "
+    "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "
+    "the end of the first of the 20 spans in which the agent's world model's mean reward error "
+    "(on its replayed windows) is under half the first measured span's (`-`: never; empty: PPO,"
+    " or a row written before the column). On a memory task the error sits at a plateau until "
+    "the backbone learns to keep the cue, and the actor cannot learn before. The machine column"
+    " names the machine each row ran on; compare rows of one machine."
 )
 
 
 TRIALS_HEADER = (
-    "A run replaces the rows of its cases (task and agent) and keeps the others; each row names "
+    "A run replaces the rows of its cases (task and agent) measured on the same machine and "
+    "keeps the others; each row names "
     "the machine it ran on and the command that reproduces it. `first trial`, `last trial`: "
     "mean return of that trial over the fresh episodes of every seed; `last - first`: their "
     "paired difference per episode (s.e.); `training return`: per seed, the mean return of "
@@ -663,16 +651,19 @@ TRIALS_HEADER = (
 
 
 def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
-    """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task, agent
-    and env steps with the rows already there, in-context rows by case)."""
+    """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task, agent,
+    env steps and machine with the rows already there, in-context rows by case and machine)."""
     for kind in args.kinds:
         if kind == "learning":
-            new = {(r["task"], r["agent"], f"{r['env_steps_per_seed']:,}") for r in rows[kind]}
+            new = {
+                (r["task"], r["agent"], f"{r['env_steps_per_seed']:,}", machine())
+                for r in rows[kind]
+            }
             kept = kept_learning_rows(read_section("dreamer-learning") or "", new)
             lines = [*learning_table(rows[kind], machine()).splitlines(), *kept]
             text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)
         elif kind == "in-context":
-            new = {r["case"] for r in rows[kind]}
+            new = {(r["case"], machine()) for r in rows[kind]}
             kept = kept_trial_rows(read_section("dreamer-in-context") or "", new)
             table = trials_table(rows[kind], machine(), command(args, kind))
             text = f"{TRIALS_HEADER}\n\n" + "\n".join([*table.splitlines(), *kept])

@@ -124,65 +124,43 @@ def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeyp
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.1), row("B", "ppo s5", 0.2)]})
     monkeypatch.setattr(bench, "machine", lambda: "M2")
     bench.write_docs(args, {"learning": [row("A", "ppo s5", 0.3), row("A", "x full", 0.4)]})
-    # The same task and agent at another budget is another row.
+    # The same task and agent at another budget is another row; on the same machine again,
+    # the same row.
     bench.write_docs(args, {"learning": [row("B", "ppo s5", 0.5, steps=300)]})
+    bench.write_docs(args, {"learning": [row("A", "x full", 0.6)]})
     table = bench.parse_table(bench.read_section("dreamer-learning"))
     assert [(r["task"], r["agent"], r["final"], r["machine"]) for r in table] == [
-        ("B", "ppo s5", "0.5", "M2"), ("A", "ppo s5", "0.3", "M2"), ("A", "x full", "0.4", "M2"),
-        ("B", "ppo s5", "0.2", "M1"),
+        ("A", "x full", "0.6", "M2"), ("B", "ppo s5", "0.5", "M2"), ("A", "ppo s5", "0.3", "M2"),
+        ("A", "ppo s5", "0.1", "M1"), ("B", "ppo s5", "0.2", "M1"),
     ]  # fmt: skip
 
 
-def test_rows_written_before_the_machine_column_keep_their_sections_machine():
-    """A section whose header named one machine for every row (no machine column): a kept
-    row gets that machine, a replaced one is dropped."""
-    legacy = (
-        "Header text. Machine: AMD EPYC, 2 cores, jax 0.10.2 on cpu.\n\n"
-        "| task | agent | env steps/seed | MMER (s.e.) | per seed | final | run + compile |\n"
-        "|---|---|---|---|---|---|---|\n"
-        "| A | ppo s5 | 100 | 0.1 (0.0) | [0.1] | 0.1 | 1.0 s + 1.0 s |\n"
-        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 | 1.0 s + 1.0 s |\n"
-    )
-    kept = bench.kept_learning_rows(legacy, {("A", "ppo s5", "100"), ("B", "ppo s5", "200")})
-    assert kept == [
-        "| B | ppo s5 | 100 | 0.2 (0.0) | [0.2] | 0.2 |  | 1.0 s + 1.0 s "
-        "| AMD EPYC, 2 cores, jax 0.10.2 on cpu |"
-    ]
-
-
 def test_an_in_context_run_replaces_its_cases_and_keeps_the_others(tmp_path, monkeypatch):
-    """Rows written before the machine and command columns keep their section's header's; a
-    run's rows name their own machine and command; a case run again is replaced."""
+    """A run's rows name their own machine and command; a case run again on the same machine
+    is replaced, one measured on another machine kept."""
     monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
-    legacy = (
-        "Command: `python -m benchmarks.dreamer --kinds in-context --tasks T --write-docs`; "
-        "machine: M1.\n\n"
-        "| case | first trial | last trial | last - first (s.e.) | episodes | training return "
-        "| run |\n|---|---|---|---|---|---|---|\n"
-        "| T dreamer | 0.1 | 0.2 | +0.1 (0.01) | 8 | [1.0] | 5.0 s |\n"
-        "| T ppo s5 | 0.3 | 0.3 | +0.0 (0.01) | 8 | [2.0] | 1.0 s |\n"
-    )
-    bench.write_section("dreamer-in-context", legacy)
 
     def row(case, first):
         return {"case": case, "first_trial": first, "last_trial": 0.5, "rise": 0.5 - first,
                 "rise_se": 0.01, "episodes": 8, "final_return": [1.5], "run_s": 2.0}  # fmt: skip
 
+    monkeypatch.setattr(bench, "machine", lambda: "M1")
+    args = bench.Args(kinds=("in-context",), tasks=("T",), write_docs=True)
+    bench.write_docs(args, {"in-context": [row("T dreamer", 0.1), row("T ppo s5", 0.3)]})
     monkeypatch.setattr(bench, "machine", lambda: "M2")
     args = bench.Args(kinds=("in-context",), tasks=("T",), reward_scale=200.0, write_docs=True)
     bench.write_docs(
-        args, {"in-context": [row("T dreamer reward x200", 0.25), row("T ppo s5", 0.5)]}
+        args, {"in-context": [row("T dreamer reward x200", 0.25), row("T ppo s5", 0.4)]}
     )
+    bench.write_docs(args, {"in-context": [row("T ppo s5", 0.5)]})
     table = bench.parse_table(bench.read_section("dreamer-in-context"))
     assert [(r["case"], r["first trial"], r["machine"]) for r in table] == [
-        ("T dreamer reward x200", "0.25", "M2"), ("T ppo s5", "0.5", "M2"),
-        ("T dreamer", "0.1", "M1"),
+        ("T ppo s5", "0.5", "M2"), ("T dreamer reward x200", "0.25", "M2"),
+        ("T dreamer", "0.1", "M1"), ("T ppo s5", "0.3", "M1"),
     ]  # fmt: skip
-    assert "--reward-scale 200 --write-docs`" in table[0]["command"]
-    assert table[2]["command"] == (
-        "`python -m benchmarks.dreamer --kinds in-context --tasks T --write-docs`"
-    )
-    assert table[0]["last - first (s.e.)"] == "+0.25 (0.01)"
+    assert "--reward-scale 200 --write-docs`" in table[1]["command"]
+    assert "--reward-scale" not in table[2]["command"]
+    assert table[1]["last - first (s.e.)"] == "+0.25 (0.01)"
 
 
 def test_a_random_policys_trials_are_a_random_policys(monkeypatch):
