@@ -124,3 +124,16 @@ def parse_table(markdown: str) -> list[dict[str, str]]:
             break
         rows.append(dict(zip(columns, cells(line), strict=True)))
     return rows
+
+
+def kept_rows(
+    section: str, columns: tuple[str, ...], key: tuple[str, ...], replaced: set
+) -> list[str]:
+    """The table lines (cells of `columns`) of `section`'s rows whose cells of `key` are not
+    in `replaced`, a set of tuples of cell text: the rows a run that measured `replaced`
+    keeps."""
+    return [
+        "| " + " | ".join(r[c] for c in columns) + " |"
+        for r in parse_table(section)
+        if tuple(r[c] for c in key) not in replaced
+    ]

@@ -58,8 +58,8 @@ from agents.world_model import make_optimizer, make_optimizer_step
 from benchmarks import ppo as ppo_benchmark
 from benchmarks.common import (
     emit,
+    kept_rows,
     machine,
-    parse_table,
     read_section,
     time_compiled,
     write_section,
@@ -526,6 +526,8 @@ LEARNING_COLUMNS = (
     "task", "agent", "env steps/seed", "MMER (s.e.)", "per seed", "final",
     "reward error halved at", "run + compile", "machine",
 )  # fmt: skip
+# A learning run replaces the rows of its (task, agent, budget) on its own machine.
+LEARNING_KEY = ("task", "agent", "env steps/seed", "machine")
 
 
 def steps_list(values: list[int | None] | None) -> str:
@@ -548,20 +550,11 @@ def learning_table(rows: list[dict], where: str) -> str:
     return "\n".join(lines)
 
 
-def kept_learning_rows(section: str, replaced: set[tuple[str, ...]]) -> list[str]:
-    """The table lines of `section`'s learning rows whose (task, agent, env steps/seed,
-    machine) is not `replaced`: a run at another budget or on another machine keeps them."""
-    return [
-        "| " + " | ".join(r[c] for c in LEARNING_COLUMNS) + " |"
-        for r in parse_table(section)
-        if (r["task"], r["agent"], r["env steps/seed"], r["machine"]) not in replaced
-    ]
-
-
 TRIALS_COLUMNS = (
     "case", "first trial", "last trial", "last - first (s.e.)", "episodes", "training return",
     "run", "machine", "command",
 )  # fmt: skip
+TRIALS_KEY = ("case", "machine")  # an in-context run replaces its cases on its own machine
 
 
 def trials_table(rows: list[dict], where: str, how: str) -> str:
@@ -580,16 +573,6 @@ def trials_table(rows: list[dict], where: str, how: str) -> str:
 def seconds(value: float | None) -> str:
     """`12.5 s`, or `-` for no training run."""
     return "-" if value is None else f"{value} s"
-
-
-def kept_trial_rows(section: str, replaced: set[tuple[str, str]]) -> list[str]:
-    """The table lines of `section`'s in-context rows whose (case, machine) is not
-    `replaced`: a run on another machine keeps them."""
-    return [
-        "| " + " | ".join(r[c] for c in TRIALS_COLUMNS) + " |"
-        for r in parse_table(section)
-        if (r["case"], r["machine"]) not in replaced
-    ]
 
 
 def check_args(args: Args) -> None:
@@ -653,22 +636,26 @@ TRIALS_HEADER = (
 def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
     """The measured kinds' sections of docs/BENCHMARKS.md (learning rows merged by task, agent,
     env steps and machine with the rows already there, in-context rows by case and machine)."""
+    where = machine()
     for kind in args.kinds:
         if kind == "learning":
             new = {
-                (r["task"], r["agent"], f"{r['env_steps_per_seed']:,}", machine())
-                for r in rows[kind]
+                (r["task"], r["agent"], f"{r['env_steps_per_seed']:,}", where) for r in rows[kind]
             }
-            kept = kept_learning_rows(read_section("dreamer-learning") or "", new)
-            lines = [*learning_table(rows[kind], machine()).splitlines(), *kept]
+            kept = kept_rows(
+                read_section("dreamer-learning") or "", LEARNING_COLUMNS, LEARNING_KEY, new
+            )
+            lines = [*learning_table(rows[kind], where).splitlines(), *kept]
             text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)
         elif kind == "in-context":
-            new = {(r["case"], machine()) for r in rows[kind]}
-            kept = kept_trial_rows(read_section("dreamer-in-context") or "", new)
-            table = trials_table(rows[kind], machine(), command(args, kind))
+            new = {(r["case"], where) for r in rows[kind]}
+            kept = kept_rows(
+                read_section("dreamer-in-context") or "", TRIALS_COLUMNS, TRIALS_KEY, new
+            )
+            table = trials_table(rows[kind], where, command(args, kind))
             text = f"{TRIALS_HEADER}\n\n" + "\n".join([*table.splitlines(), *kept])
         else:
-            header = f"Command: `{command(args, kind)}`; machine: {machine()}.\n\n"
+            header = f"Command: `{command(args, kind)}`; machine: {where}.\n\n"
             text = header + speed_table(rows[kind])
         write_section(f"dreamer-{kind}", text)
 

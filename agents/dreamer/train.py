@@ -331,9 +331,10 @@ def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) ->
 
 def action_values(config, spec, model, critic, wm_params, critic_params, starts, key):
     """`q[N, A]`: the value of taking each action `a` in each start state, one imagined step:
-    `reward + gamma * continue * v(next)` with the critic's value `v` (`lambda_returns` over a
-    horizon of 1; discrete actions). Every action meets the same latent draw, that of `key`'s
-    first step, which the trajectory imagined with the same `key` splits for its policy."""
+    `reward + gamma * continue * v(next)` with the critic's value `v` (what `lambda_returns`
+    gives over a horizon of 1; discrete actions). Every action meets the same latent draw, that
+    of `key`'s first step, which the trajectory imagined with the same `key` splits for its
+    policy."""
     values = wm.TwoHotReward(config.value_bins)
     read = functools.partial(features_of, config.features)
     count = jax.tree.leaves(starts)[0].shape[0]
