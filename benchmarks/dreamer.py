@@ -283,7 +283,8 @@ def agent_name(config: DreamerConfig) -> str:
     model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
-    trains on N replayed windows of L steps per update, ` ratio R` where it trains at another
+    trains on N replayed windows of L steps per update, ` ring C` where its replay keeps C
+    steps per environment, ` ratio R` where it trains at another
     train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
     uniform than DreamerV3's 1%, ` expected gradient` where the actor learns by the expected
     policy gradient at its start states."""
@@ -299,6 +300,8 @@ def agent_name(config: DreamerConfig) -> str:
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
+    rows = config.replay.capacity
+    window += "" if rows == default.replay.capacity else f" ring {rows}"
     ratio, mix = config.train_ratio, config.actor_unimix
     window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
     window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
@@ -437,6 +440,9 @@ class Args:
     batch_size: int | None = None
     """Replayed windows per update (learning, in-context); None: the preset's. Keep
     `replay_length x batch_size` to keep the replayed steps of an update."""
+    replay_capacity: int | None = None
+    """Steps kept per environment by the replay (learning, in-context); None: the preset's
+    (4096). `steps / 8` or more keeps every step of the run (DreamerV3's replay holds millions)."""
     train_ratio: float | None = None
     """Replayed steps trained on per env step (learning, in-context); None: the preset's (32)."""
     actor_unimix: float | None = None
@@ -454,8 +460,9 @@ class Args:
     """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
 
 
-SHAPE = ("replay_length", "batch_size")
-"""The replayed window's length and count per update a run may set apart from the default."""
+SHAPE = ("replay_length", "batch_size", "replay_capacity")
+"""The replayed window's length and count per update and the replay's rows per environment a
+run may set apart from the default."""
 TRAINING = ("train_ratio", "actor_unimix")
 """The train ratio and the actor's unimix a run may set apart from the default."""
 
@@ -471,11 +478,12 @@ def flag_values(args: Args) -> dict:
 
 def agent_overrides(args: Args) -> dict:
     """The agent's config fields that `args` sets: features and `flag_values` (the window's
-    length goes into the preset's replay config)."""
+    length and the ring's capacity go into the preset's replay config)."""
     overrides = flag_values(args)
-    if "replay_length" in overrides:
-        replay = base_config().replay
-        overrides["replay"] = dataclasses.replace(replay, length=overrides.pop("replay_length"))
+    ring = {"replay_length": "length", "replay_capacity": "capacity"}
+    replay = {field: overrides.pop(name) for name, field in ring.items() if name in overrides}
+    if replay:
+        overrides["replay"] = dataclasses.replace(base_config().replay, **replay)
     return {"features": args.features, "actor_gradient": args.actor_gradient, **overrides}
 
 

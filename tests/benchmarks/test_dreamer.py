@@ -103,6 +103,16 @@ def test_tables_and_commands_name_what_was_run():
     assert config.actor_gradient == "expected"
     assert bench.agent_name(config).endswith("unimix 0.001 expected gradient")
     assert bench.base_config(**bench.agent_overrides(mixed)).actor_gradient == "reinforce"
+    ring = dataclasses.replace(weighed, replay_capacity=25000)
+    assert bench.command(ring, "learning").endswith(
+        "--replay-length 128 --batch-size 4 --replay-capacity 25000 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(ring))
+    assert (config.replay.capacity, config.replay.length, config.replay.context) == (
+        25000, 128, "stored"
+    )  # fmt: skip
+    assert bench.agent_name(config).endswith("reward loss x100 window 128x4 ring 25000")
+    assert bench.base_config(**bench.agent_overrides(weighed)).replay.capacity == 4096
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
