@@ -442,7 +442,8 @@ class Args:
     `replay_length x batch_size` to keep the replayed steps of an update."""
     replay_capacity: int | None = None
     """Steps kept per environment by the replay (learning, in-context); None: the preset's
-    (4096). `steps / 8` or more keeps every step of the run (DreamerV3's replay holds millions)."""
+    (4096). `steps / num_envs` (8 environments) or more keeps every step of the run (DreamerV3's
+    replay holds millions); a ring shorter than a window fails before compiling."""
     train_ratio: float | None = None
     """Replayed steps trained on per env step (learning, in-context); None: the preset's (32)."""
     actor_unimix: float | None = None
