@@ -284,7 +284,8 @@ def agent_name(config: DreamerConfig) -> str:
     the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
     ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
     trains on N replayed windows of L steps per update, ` ring C` where its replay keeps C
-    steps per environment, ` ratio R` where it trains at another
+    steps per environment, ` burn-in N` where N replayed steps refresh each window's stored
+    carry, ` ratio R` where it trains at another
     train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
     uniform than DreamerV3's 1%, ` expected gradient` where the actor learns by the expected
     policy gradient at its start states."""
@@ -300,8 +301,9 @@ def agent_name(config: DreamerConfig) -> str:
     length, batch = config.replay.length, config.batch_size
     same = (length, batch) == (default.replay.length, default.batch_size)
     window = "" if same else f" window {length}x{batch}"
-    rows = config.replay.capacity
+    rows, burn_in = config.replay.capacity, config.replay.burn_in
     window += "" if rows == default.replay.capacity else f" ring {rows}"
+    window += "" if burn_in == default.replay.burn_in else f" burn-in {burn_in}"
     ratio, mix = config.train_ratio, config.actor_unimix
     window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
     window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
@@ -444,6 +446,9 @@ class Args:
     """Steps kept per environment by the replay (learning, in-context); None: the preset's
     (4096). `steps / num_envs` (8 environments) or more keeps every step of the run (DreamerV3's
     replay holds millions); a ring shorter than a window fails before compiling."""
+    replay_burn_in: int | None = None
+    """Replayed steps observed without gradient before each window to refresh its stored carry
+    (learning, in-context; R2D2's burn-in); None: the preset's (0)."""
     train_ratio: float | None = None
     """Replayed steps trained on per env step (learning, in-context); None: the preset's (32)."""
     actor_unimix: float | None = None
@@ -461,9 +466,9 @@ class Args:
     """Write the rows into docs/BENCHMARKS.md (sections dreamer-speed, dreamer-learning)."""
 
 
-SHAPE = ("replay_length", "batch_size", "replay_capacity")
-"""The replayed window's length and count per update and the replay's rows per environment a
-run may set apart from the default."""
+SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
+"""The replayed window's length and count per update, the replay's rows per environment and
+the burn-in before a window a run may set apart from the default."""
 TRAINING = ("train_ratio", "actor_unimix")
 """The train ratio and the actor's unimix a run may set apart from the default."""
 
@@ -479,9 +484,9 @@ def flag_values(args: Args) -> dict:
 
 def agent_overrides(args: Args) -> dict:
     """The agent's config fields that `args` sets: features and `flag_values` (the window's
-    length and the ring's capacity go into the preset's replay config)."""
+    length, the ring's capacity and the burn-in go into the preset's replay config)."""
     overrides = flag_values(args)
-    ring = {"replay_length": "length", "replay_capacity": "capacity"}
+    ring = {"replay_length": "length", "replay_capacity": "capacity", "replay_burn_in": "burn_in"}
     replay = {field: overrides.pop(name) for name, field in ring.items() if name in overrides}
     if replay:
         overrides["replay"] = dataclasses.replace(base_config().replay, **replay)
@@ -622,7 +627,8 @@ LEARNING_HEADER = (
     "`--features full` for a `full` row, `--model-lr M --actor-lr A --critic-lr C` for an `lr "
     "M/A/C` row, `--reward-scale S` for a `reward xS` row, `--recon-scale S` for a `recon xS` "
     "row, `--reward-loss-scale S` for a `reward loss xS` row, `--replay-length L --batch-size "
-    "N` for a `window LxN` row, `--replay-capacity C` for a `ring C` row, `--train-ratio R` "
+    "N` for a `window LxN` row, `--replay-capacity C` for a `ring C` row, `--replay-burn-in N` "
+    "for a `burn-in N` row, `--train-ratio R` "
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--actor-gradient expected`"
     " for an `expected gradient` row; `--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

@@ -113,6 +113,15 @@ def test_tables_and_commands_name_what_was_run():
     )  # fmt: skip
     assert bench.agent_name(config).endswith("reward loss x100 window 128x4 ring 25000")
     assert bench.base_config(**bench.agent_overrides(weighed)).replay.capacity == 4096
+    burnt = dataclasses.replace(ring, replay_burn_in=32)
+    assert bench.command(burnt, "learning").endswith(
+        "--replay-capacity 25000 --replay-burn-in 32 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(burnt))
+    assert (config.replay.capacity, config.replay.burn_in, config.replay.window) == (
+        25000, 32, 160
+    )  # fmt: skip
+    assert bench.agent_name(config).endswith("window 128x4 ring 25000 burn-in 32")
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
