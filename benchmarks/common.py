@@ -126,14 +126,14 @@ def parse_table(markdown: str) -> list[dict[str, str]]:
     return rows
 
 
-def kept_rows(
-    section: str, columns: tuple[str, ...], key: tuple[str, ...], replaced: set
-) -> list[str]:
-    """The table lines (cells of `columns`) of `section`'s rows whose cells of `key` are not
-    in `replaced`, a set of tuples of cell text: the rows a run that measured `replaced`
-    keeps."""
-    return [
+def merged_table(section: str, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    """`table` (a markdown table of `columns`, just measured) followed by the rows of `section`'s
+    table whose cells of `key` no row of `table` has: a run replaces the rows it measured again
+    and keeps the others."""
+    measured = {tuple(r[c] for c in key) for r in parse_table(table)}
+    kept = [
         "| " + " | ".join(r[c] for c in columns) + " |"
         for r in parse_table(section)
-        if tuple(r[c] for c in key) not in replaced
+        if tuple(r[c] for c in key) not in measured
     ]
+    return "\n".join([*table.splitlines(), *kept])

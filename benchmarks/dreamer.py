@@ -58,8 +58,8 @@ from agents.world_model import make_optimizer, make_optimizer_step
 from benchmarks import ppo as ppo_benchmark
 from benchmarks.common import (
     emit,
-    kept_rows,
     machine,
+    merged_table,
     read_section,
     time_compiled,
     write_section,
@@ -656,21 +656,15 @@ def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
     where = machine()
     for kind in args.kinds:
         if kind == "learning":
-            new = {
-                (r["task"], r["agent"], f"{r['env_steps_per_seed']:,}", where) for r in rows[kind]
-            }
-            kept = kept_rows(
-                read_section("dreamer-learning") or "", LEARNING_COLUMNS, LEARNING_KEY, new
+            table = learning_table(rows[kind], where)
+            old = read_section("dreamer-learning") or ""
+            text = f"{LEARNING_HEADER}\n\n" + merged_table(
+                old, table, LEARNING_COLUMNS, LEARNING_KEY
             )
-            lines = [*learning_table(rows[kind], where).splitlines(), *kept]
-            text = f"{LEARNING_HEADER}\n\n" + "\n".join(lines)
         elif kind == "in-context":
-            new = {(r["case"], where) for r in rows[kind]}
-            kept = kept_rows(
-                read_section("dreamer-in-context") or "", TRIALS_COLUMNS, TRIALS_KEY, new
-            )
             table = trials_table(rows[kind], where, command(args, kind))
-            text = f"{TRIALS_HEADER}\n\n" + "\n".join([*table.splitlines(), *kept])
+            old = read_section("dreamer-in-context") or ""
+            text = f"{TRIALS_HEADER}\n\n" + merged_table(old, table, TRIALS_COLUMNS, TRIALS_KEY)
         else:
             header = f"Command: `{command(args, kind)}`; machine: {where}.\n\n"
             text = header + speed_table(rows[kind])
