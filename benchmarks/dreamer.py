@@ -36,6 +36,7 @@ the level of an agent that has learnt nothing, which a rise is read against.
 """
 
 import dataclasses
+import functools
 import statistics
 import time
 import warnings
@@ -278,37 +279,46 @@ SCALES = ("reward_scale", "recon_scale", "reward_loss_scale")
 the reward term."""
 
 
+NAMED = (
+    (("reward_scale",), " reward x{:g}"),
+    (("recon_scale",), " recon x{:g}"),
+    (("reward_loss_scale",), " reward loss x{:g}"),
+    (("replay.length", "batch_size"), " window {}x{}"),
+    (("replay.capacity",), " ring {}"),
+    (("replay.burn_in",), " burn-in {}"),
+    (("train_ratio",), " ratio {:g}"),
+    (("actor_unimix",), " unimix {:g}"),
+    (("actor_gradient",), " {} gradient"),
+)
+"""The config fields an agent's name shows where they differ from the preset's, in order, with
+the text that shows them."""
+
+
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
-    model, actor, critic) where the learning rates are not the preset's, ` reward xS` where
-    the agent scales the rewards it learns, ` recon xS` where it weighs the reconstruction,
-    ` reward loss xS` where it weighs the world model's reward term, ` window LxN` where it
-    trains on N replayed windows of L steps per update, ` ring C` where its replay keeps C
-    steps per environment, ` burn-in N` where N replayed steps refresh each window's stored
-    carry, ` ratio R` where it trains at another
-    train ratio than the preset's, ` unimix U` where the actor mixes in another share of the
-    uniform than DreamerV3's 1%, ` expected gradient` where the actor learns by the expected
-    policy gradient at its start states."""
+    model, actor, critic) where the learning rates are not the preset's, then each of `NAMED`
+    that differs from the preset: ` reward xS` where the agent scales the rewards it learns,
+    ` recon xS` where it weighs the reconstruction, ` reward loss xS` where it weighs the world
+    model's reward term, ` window LxN` where it trains on N replayed windows of L steps per
+    update, ` ring C` where its replay keeps C steps per environment, ` burn-in N` where N
+    replayed steps refresh each window's stored carry, ` ratio R` where it trains at another
+    train ratio, ` unimix U` where the actor mixes in another share of the uniform than
+    DreamerV3's 1%, ` expected gradient` where the actor learns by the expected policy
+    gradient at its start states."""
     default = base_config()
+
+    def values(of: DreamerConfig, fields: tuple[str, ...]) -> tuple:
+        return tuple(functools.reduce(getattr, f.split("."), of) for f in fields)
+
     full = " full" if config.features == "full" else ""
-    rates = tuple(getattr(config, name) for name in RATES)
-    preset = tuple(getattr(default, name) for name in RATES)
+    rates, preset = values(config, RATES), values(default, RATES)
     lr = "" if rates == preset else " lr " + "/".join(f"{r:g}" for r in rates)
-    scale = "" if config.reward_scale == 1.0 else f" reward x{config.reward_scale:g}"
-    recon = "" if config.recon_scale == 1.0 else f" recon x{config.recon_scale:g}"
-    weight = config.reward_loss_scale
-    recon += "" if weight == 1.0 else f" reward loss x{weight:g}"
-    length, batch = config.replay.length, config.batch_size
-    same = (length, batch) == (default.replay.length, default.batch_size)
-    window = "" if same else f" window {length}x{batch}"
-    rows, burn_in = config.replay.capacity, config.replay.burn_in
-    window += "" if rows == default.replay.capacity else f" ring {rows}"
-    window += "" if burn_in == default.replay.burn_in else f" burn-in {burn_in}"
-    ratio, mix = config.train_ratio, config.actor_unimix
-    window += "" if ratio == default.train_ratio else f" ratio {ratio:g}"
-    window += "" if mix == default.actor_unimix else f" unimix {mix:g}"
-    window += " expected gradient" if config.actor_gradient == "expected" else ""
-    return f"dreamer {config.model}({config.core}){full}{lr}{scale}{recon}{window}"
+    named = "".join(
+        text.format(*values(config, fields))
+        for fields, text in NAMED
+        if values(config, fields) != values(default, fields)
+    )
+    return f"dreamer {config.model}({config.core}){full}{lr}{named}"
 
 
 def measure_learning(

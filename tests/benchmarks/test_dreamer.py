@@ -122,6 +122,8 @@ def test_tables_and_commands_name_what_was_run():
         25000, 32, 160
     )  # fmt: skip
     assert bench.agent_name(config).endswith("window 128x4 ring 25000 burn-in 32")
+    faster = bench.base_config(**bench.agent_overrides(dataclasses.replace(burnt, train_ratio=64)))
+    assert bench.agent_name(faster).endswith("ring 25000 burn-in 32 ratio 64")
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
