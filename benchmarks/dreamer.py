@@ -289,6 +289,7 @@ NAMED = (
     (("train_ratio",), " ratio {:g}"),
     (("actor_unimix",), " unimix {:g}"),
     (("actor_gradient",), " {} gradient"),
+    (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
 the text that shows them."""
@@ -434,6 +435,9 @@ class Args:
     actor_gradient: Literal["reinforce", "expected"] = "reinforce"
     """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's) or with the
     expected policy gradient over every action at the start states."""
+    reward_head: Literal["state", "action"] = "state"
+    """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
+    per action, the taken action's read."""
     model_lr: float | None = None
     """The world model's learning rate (learning, in-context); None: the preset's."""
     actor_lr: float | None = None
@@ -483,6 +487,15 @@ TRAINING = ("train_ratio", "actor_unimix")
 """The train ratio and the actor's unimix a run may set apart from the default."""
 
 
+CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
+"""The agent's named choices a run may set, with the preset's."""
+
+
+def dashed(name: str) -> str:
+    """A field's command-line flag name (`reward_head` -> `reward-head`)."""
+    return name.replace("_", "-")
+
+
 def flag_values(args: Args) -> dict:
     """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
     window's shape, train ratio and actor's unimix given (each a flag of the reproducing
@@ -500,7 +513,7 @@ def agent_overrides(args: Args) -> dict:
     replay = {field: overrides.pop(name) for name, field in ring.items() if name in overrides}
     if replay:
         overrides["replay"] = dataclasses.replace(base_config().replay, **replay)
-    return {"features": args.features, "actor_gradient": args.actor_gradient, **overrides}
+    return {**{name: getattr(args, name) for name in CHOICES}, **overrides}
 
 
 def command(args: Args, kind: str) -> str:
@@ -519,11 +532,12 @@ def command(args: Args, kind: str) -> str:
     else:
         parts += [f"--iterations {args.iterations}", f"--repeats {args.repeats}"]
     if kind != "speed":
-        chosen = {"features": args.features, "actor-gradient": args.actor_gradient}
-        preset = {"features": "output", "actor-gradient": "reinforce"}
-        parts += [f"--{name} {value}" for name, value in chosen.items() if value != preset[name]]
+        chosen = {name: getattr(args, name) for name in CHOICES}
+        parts += [
+            f"--{dashed(name)} {value}" for name, value in chosen.items() if value != CHOICES[name]
+        ]
         given = flag_values(args)
-        parts += [f"--{name.replace('_', '-')} {value:g}" for name, value in given.items()]
+        parts += [f"--{dashed(name)} {value:g}" for name, value in given.items()]
     return " ".join([*parts, "--write-docs"])
 
 
@@ -640,7 +654,8 @@ LEARNING_HEADER = (
     "N` for a `window LxN` row, `--replay-capacity C` for a `ring C` row, `--replay-burn-in N` "
     "for a `burn-in N` row, `--train-ratio R` "
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--actor-gradient expected`"
-    " for an `expected gradient` row; `--agents ppo` runs PPO alone), with the row's env steps per "
+    " for an `expected gradient` row, `--reward-head action` for an `action reward head` row; "
+    "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "
     "the end of the first of the 20 spans in which the agent's world model's mean reward error "
     "(on its replayed windows) is under half the first measured span's (`-`: never; empty: PPO,"

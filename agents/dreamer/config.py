@@ -17,6 +17,7 @@ from agents.common.config import config_hash
 from agents.dreamer.actor import GRADIENTS
 from agents.dreamer.features import FEATURES
 from agents.dreamer.replay import ReplayConfig
+from rlssm.world_models.config import REWARD_HEADS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,12 @@ class DreamerConfig:
     backbone keeps the cue; a larger weight gives the shared backbone more of the reward's
     gradient (x100 solved MemoryChain at length 30 on every seed, where x1 left one at chance:
     docs/MODEL_BASED.md)."""
+    reward_head: Literal["state", "action"] = "state"
+    """The world model's reward head (`WorldModelConfig.reward_head`): state (DreamerV3's) or
+    action, one reward distribution per action, the taken one's read (discrete actions only).
+    Where the reward is right or wrong by an answer to a cue in memory (MemoryChain, POPGym's
+    card tasks) an action head learns it as a readout of the cue per answer, which a state head
+    must learn as a product of cue and action, after a plateau (docs/MODEL_BASED.md)."""
     gamma: float = 0.985
     """Discount of the imagined returns."""
     lambda_: float = 0.95
@@ -141,6 +148,10 @@ class DreamerConfig:
         require(
             self.actor_gradient in GRADIENTS,
             f"actor_gradient={self.actor_gradient!r}; use one of {GRADIENTS}.",
+        )
+        require(
+            self.reward_head in REWARD_HEADS,
+            f"reward_head={self.reward_head!r}; use one of {REWARD_HEADS}.",
         )
         require(
             0.0 <= self.actor_unimix < 1.0,

@@ -147,6 +147,7 @@ def make_world_model(config: DreamerConfig, spec: EnvSpec) -> wm.WorldModel:
         latent_classes=config.latent_classes,
         recon_scale=config.recon_scale,
         reward_scale=config.reward_loss_scale,
+        reward_head=config.reward_head,
     )
 
 
@@ -565,11 +566,8 @@ def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers, s
     return update
 
 
-def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
-    """Builds the environment, world model, actor, critic and the pure training functions."""
-    # The bounded normal's mean lies in [-1, 1] (DreamerV3 normalises every action space to
-    # it): the wrapper clips samples to [-1, 1] and maps them onto the task's bounds.
-    spec = make_env(config.env_name, config.env_options, squash=True, agent="the model-based agent")
+def check_action_space(config: DreamerConfig, spec: EnvSpec) -> None:
+    """Refuses, before anything compiles, the options that need the other action space."""
     require(
         not (spec.discrete and config.actor_gradient == "backprop"),
         f"actor_gradient='backprop' needs continuous actions and {config.env_name} has discrete "
@@ -580,6 +578,19 @@ def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
         f"actor_gradient='expected' needs discrete actions and {config.env_name} has continuous "
         "ones; use actor_gradient='reinforce' or 'backprop'.",
     )
+    require(
+        spec.discrete or config.reward_head == "state",
+        f"reward_head='action' needs discrete actions and {config.env_name} has continuous "
+        "ones; use reward_head='state'.",
+    )
+
+
+def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
+    """Builds the environment, world model, actor, critic and the pure training functions."""
+    # The bounded normal's mean lies in [-1, 1] (DreamerV3 normalises every action space to
+    # it): the wrapper clips samples to [-1, 1] and maps them onto the task's bounds.
+    spec = make_env(config.env_name, config.env_options, squash=True, agent="the model-based agent")
+    check_action_space(config, spec)
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)
     optimizers = (

@@ -134,8 +134,13 @@ class WorldModelNet(nn.Module):
         self.prior_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=self.latent.raw_size)
         self.posterior_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=self.latent.raw_size)
         self.decoder = make_decoder(cfg)
+        heads = cfg.action_dim if cfg.reward_head == "action" else 1
         self.reward_head = MLP(
-            cfg.hidden_size, cfg.mlp_layers, act, out=self.reward_dist.raw_size, zero_out=True
+            cfg.hidden_size,
+            cfg.mlp_layers,
+            act,
+            out=heads * self.reward_dist.raw_size,
+            zero_out=True,
         )
         self.continue_head = MLP(cfg.hidden_size, cfg.mlp_layers, act, out=1)
 
@@ -247,20 +252,36 @@ class WorldModelNet(nn.Module):
         state = LatentState(self._draw(prior, key), deter)
         return WorldModelCarry(core_carry, state), state, prior
 
-    def predict(self, state: LatentState) -> Predictions:
-        """Decoder and heads on `concat(z, h)` (any leading axes)."""
+    def predict(self, state: LatentState, action: jax.Array | None = None) -> Predictions:
+        """Decoder and heads on `concat(z, h)` (any leading axes); `action` (integer `[...]` or
+        features `[..., A]`, the action that led to each state) only for `reward_head='action'`."""
         features = state.features
         return Predictions(
             obs=self.decoder(features),
-            reward=self.reward_head(features),
+            reward=self._reward(features, action),
             continue_logit=self.continue_head(features)[..., 0],
         )
+
+    def _reward(self, features: jax.Array, action: jax.Array | None) -> jax.Array:
+        """Reward head output `[..., R]`: of the state, or the heads `[..., A, R]` weighed by
+        the action's features `[..., A]` (one-hot: the taken action's head)."""
+        raw = self.reward_head(features)
+        if self.config.reward_head == "state":
+            return raw
+        if action is None:
+            raise ValueError(
+                "reward_head='action' predicts rewards from states and actions; pass "
+                "the action that led to each state."
+            )
+        dim = self.config.action_dim
+        heads = raw.reshape(*raw.shape[:-1], dim, -1)
+        return jnp.einsum("...ar,...a->...r", heads, encode_action(action, dim))
 
     def __call__(self, carry, obs, action, start, keys):
         """Touches every parameter (used by `init`): observe, one imagined step, predict."""
         carry, states, _ = self.observe(carry, obs, action, start, keys)
         self.imagine_step(carry, action[-1], keys[-1])
-        return self.predict(states)
+        return self.predict(states, action)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,9 +372,12 @@ class WorldModel:
         net = self.net(sample)
         return net.apply(params, carry, obs, action, start, key, blind, method="observe_step")
 
-    def predict(self, params: Params, states: LatentState) -> Predictions:
-        """Raw decoder and head outputs for states with any leading axes."""
-        return self.net().apply(params, states, method="predict")
+    def predict(
+        self, params: Params, states: LatentState, action: jax.Array | None = None
+    ) -> Predictions:
+        """Raw decoder and head outputs for states with any leading axes; `action`: the action
+        that led to each state (integer `[...]` or `[..., A]`), needed by `reward_head='action'`."""
+        return self.net().apply(params, states, action, method="predict")
 
     def imagine(
         self,
@@ -413,7 +437,7 @@ class WorldModel:
     def _imagination(
         self, params, states: LatentState, action: jax.Array, features: jax.Array | None = None
     ) -> Imagination:
-        predictions = self.predict(params, states)
+        predictions = self.predict(params, states, action)
         reward_dist = reward_for(self.config)
         return Imagination(
             state=states,
@@ -444,5 +468,5 @@ class WorldModel:
         _, states, outputs = self.observe(
             params, carry, batch.obs, batch.action, batch.start, key, blind=batch.blind
         )
-        predictions = self.predict(params, states)
+        predictions = self.predict(params, states, batch.action)
         return world_model_loss(self.config, predictions, outputs, batch)

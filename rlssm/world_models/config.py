@@ -13,6 +13,7 @@ from rlssm.nn import ACTIVATIONS
 
 LATENT_KINDS = ("discrete", "gaussian")
 REWARD_LOSSES = ("twohot", "symlog_mse")
+REWARD_HEADS = ("state", "action")
 NAME = "WorldModelConfig"
 DEFAULT_CORE = S5Config(hidden_size=128, state_size=64, num_layers=2)
 
@@ -59,6 +60,12 @@ class WorldModelConfig:
     """Encode and reconstruct vector observations in symlog space (images are never transformed)."""
     reward_loss: Literal["twohot", "symlog_mse"] = "twohot"
     """Reward head: symlog two-hot classification over reward_bins, or symlog mean-squared error."""
+    reward_head: Literal["state", "action"] = "state"
+    """state: the reward head reads the state features alone (DreamerV3). action: it gives one
+    reward distribution per action feature and the action's features weigh them, so with
+    one-hot (discrete) actions the taken action's own; the reward of an answer to a cue held in
+    memory is then linear in the remembered cue for each answer, where a state head must learn
+    the product of cue and action (a plateau of thousands of updates: docs/MODEL_BASED.md)."""
     reward_bins: int = 255
     """Number of two-hot bins, evenly spaced in symlog space over [-20, 20]."""
     kl_free: float = 1.0
@@ -85,6 +92,7 @@ class WorldModelConfig:
         self._one_of("latent", LATENT_KINDS)
         self._one_of("activation", tuple(sorted(ACTIVATIONS)))
         self._one_of("reward_loss", REWARD_LOSSES)
+        self._one_of("reward_head", REWARD_HEADS)
         self._at_least(1, "action_dim", "latent_groups", "latent_size", "hidden_size")
         self._at_least(2, "latent_classes", "reward_bins")
         self._at_least(0, "mlp_layers", "kl_free", "kl_dyn_scale", "kl_rep_scale")

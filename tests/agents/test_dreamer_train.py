@@ -594,6 +594,30 @@ def test_the_policy_mixes_in_the_configs_unimix(unimix):
     np.testing.assert_allclose(probs[:, 1:], unimix / actions, atol=1e-6)
 
 
+def test_action_reward_head_runs_an_iteration_and_needs_discrete_actions():
+    # One head per action (rlssm.world_models' reward_head='action'): the world model's
+    # reward loss, imagination and the expected gradient's one-step values all read the
+    # taken action's head; continuous actions are refused before anything compiles.
+    agent = make_agent(tiny("RepeatPreviousEasy", reward_head="action", actor_gradient="expected"))
+    assert agent.model.config.reward_head == "action"
+    state = compiled(agent.init)(jax.random.key(0))
+    new_state, metrics = compiled(agent.update)(state)
+    kernels = [
+        (path, leaf)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(state.world_model.params)
+        if "reward_head" in jax.tree_util.keystr(path) and leaf.ndim == 2
+    ]
+    out_kernel = kernels[-1][1]
+    assert out_kernel.shape[-1] == agent.spec.action_dim * agent.model.config.reward_bins
+    metrics = jax.device_get(metrics)
+    losses = [value for name, value in metrics.items() if "loss" in name]
+    assert len(losses) >= 3 and np.all(np.isfinite(losses))  # returns: NaN, no episode ended
+    assert not leaves_equal(state.world_model.params, new_state.world_model.params)
+    with pytest.raises(ValueError, match="reward_head='state'") as error:
+        make_agent(tiny("Pendulum-v1", reward_head="action"))
+    assert "\n" not in str(error.value)
+
+
 def test_backprop_on_discrete_actions_fails_before_compiling():
     config = tiny("RepeatPreviousEasy", actor_gradient="backprop")
     with pytest.raises(ValueError, match="reinforce") as error:

@@ -124,6 +124,16 @@ def test_tables_and_commands_name_what_was_run():
     assert bench.agent_name(config).endswith("window 128x4 ring 25000 burn-in 32")
     faster = bench.base_config(**bench.agent_overrides(dataclasses.replace(burnt, train_ratio=64)))
     assert bench.agent_name(faster).endswith("ring 25000 burn-in 32 ratio 64")
+    headed = dataclasses.replace(expected, reward_head="action")
+    assert bench.command(headed, "learning").endswith(
+        "--actor-gradient expected --reward-head action --reward-scale 50"
+        " --recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4"
+        " --actor-unimix 0.001 --write-docs"
+    )
+    config = bench.base_config(**bench.agent_overrides(headed))
+    assert config.reward_head == "action"
+    assert bench.agent_name(config).endswith("expected gradient action reward head")
+    assert bench.base_config(**bench.agent_overrides(expected)).reward_head == "state"
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip

@@ -50,8 +50,8 @@ def tiny_model(variant: str, **overrides) -> wm.WorldModel:
 
 
 @functools.cache
-def model_and_params(variant: str):
-    model = tiny_model(variant)
+def model_and_params(variant: str, **overrides):
+    model = tiny_model(variant, **overrides)
     return model, model.init(key(0))
 
 
@@ -248,3 +248,39 @@ def test_image_observations_gaussian_latent_and_symlog_reward_shapes():
     assert imagined.obs.shape == (4, B, 32, 32, 3) and imagined.reward.shape == (4, B)
     _, metrics = jax.eval_shape(model.loss, params, batch, key(3))
     assert set(metrics) >= TERMS and all(m.shape == () for m in metrics.values())
+
+
+@pytest.mark.parametrize("variant", ["s4wm-s5", "rssm-gru"])
+def test_action_reward_head_reads_the_taken_actions_head(variant):
+    """`reward_head='action'`: a state's reward output is the row of the head's `[A, R]` output
+    that belongs to the action that led to it, for integer and one-hot actions, in the loss's
+    reward term and in imagination; without actions it refuses."""
+    model, params = model_and_params(variant, reward_head="action")
+    noise = jax.random.split(key(7), len(jax.tree.leaves(params)))
+    leaves = [
+        p + 0.3 * jax.random.normal(k, p.shape)
+        for p, k in zip(jax.tree.leaves(params), noise, strict=True)
+    ]
+    params = jax.tree.unflatten(jax.tree.structure(params), leaves)  # the zero-init head varies
+    batch = random_batch(5)
+    carry, states, _ = model.observe(
+        params, model.initial_carry(B), batch.obs, batch.action, batch.start, key(1)
+    )
+    heads = model.net().apply(params, states.features, method=lambda net, f: net.reward_head(f))
+    heads = heads.reshape(T, B, A, -1)
+    taken = jnp.take_along_axis(heads, batch.action[..., None, None], axis=2)[..., 0, :]
+    reward = model.predict(params, states, batch.action).reward
+    np.testing.assert_allclose(reward, taken, rtol=1e-5, atol=1e-6)
+    one_hot = model.predict(params, states, jax.nn.one_hot(batch.action, A)).reward
+    np.testing.assert_allclose(one_hot, taken, rtol=1e-5, atol=1e-6)
+    other = model.predict(params, states, (batch.action + 1) % A).reward
+    assert not np.allclose(other, reward, atol=1e-3)  # the heads differ by action
+    _, metrics = model.loss(params, batch, key(1))
+    reward_dist = wm.latents.reward_for(model.config)
+    error = jnp.abs(reward_dist.mean(taken) - batch.reward).mean()
+    np.testing.assert_allclose(metrics["reward_mae"], error, rtol=1e-5)
+    _, imagined = model.imagine(params, carry, batch.action[:4], key(2), sample=False)
+    again = model.predict(params, imagined.state, batch.action[:4]).reward
+    np.testing.assert_allclose(imagined.reward, reward_dist.mean(again), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="pass the action"):
+        model.predict(params, states)

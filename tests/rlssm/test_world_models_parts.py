@@ -231,6 +231,8 @@ def test_make_validates_names_and_options():
         wm.make("s4wm", obs_shape=(12, 12, 3))
     with pytest.raises(ValueError, match="latent"):
         wm.make("s4wm", latent="beta")
+    with pytest.raises(ValueError, match=r"reward_head='actions'.*'state', 'action'"):
+        wm.make("s4wm", reward_head="actions")
     with pytest.raises(ValueError, match="num_heads"):
         wm.TransformerConfig(hidden_size=6, num_heads=4)
     assert wm.registered() == ("s4wm", "rssm", "tssm")
