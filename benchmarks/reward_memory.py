@@ -34,12 +34,19 @@ from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.train import make_world_model
 from agents.world_model import init_train_state, make_optimizer, make_optimizer_step
-from benchmarks.common import emit, machine, write_section
+from benchmarks.common import emit, machine, merged_table, read_section, write_section
 from benchmarks.dreamer import base_config
 from rlssm.world_models.state import Batch
 
 SECTION = "reward-memory"
 WEIGHT_SECTION = "reward-weight"
+WEIGHT_COLUMNS = (
+    "memory length", "reward-term weight", "reward head", "seeds halved", "updates to half",
+    "final MAE", "constant MAE", "updates", "seconds",
+)  # fmt: skip
+WEIGHT_KEY = WEIGHT_COLUMNS[:3]
+"""The weight study's table columns, and those that name a row's case (a run replaces the
+rows of the cases it measures)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +75,9 @@ class Args:
     """MemoryChain's memory length (weight): episodes of `memory_length + 1` steps."""
     weights: tuple[float, ...] = (1.0, 100.0)
     """Weights of the world model's reward term (weight; the agent's `reward_loss_scale`)."""
+    reward_heads: tuple[Literal["state", "action"], ...] = ("state",)
+    """The world model's reward heads (weight; the agent's `reward_head`): state (DreamerV3's)
+    and/or action, one head per action, the taken one's read."""
     seeds: int = 4
     """Seeds per weight (weight)."""
     write_docs: bool = False
@@ -229,42 +239,45 @@ def chain_dataset(memory_length: int, episodes: int) -> tuple[EnvSpec, Batch]:
     return spec, draw(jax.random.key(1))
 
 
-def weight_config(args: Args, weight: float) -> DreamerConfig:
+def weight_config(args: Args, weight: float, head: str = "state") -> DreamerConfig:
     """The agent's world model as the MemoryChain rows of the learning table train it (rate
-    3e-3, reconstruction x10) with reward-term weight `weight`."""
+    3e-3, reconstruction x10) with reward-term weight `weight` and reward head `head`."""
     env = {"env_name": "MemoryChain-bsuite", "env_options": {"memory_length": args.memory_length}}
-    return base_config(**env, model_lr=3e-3, recon_scale=10.0, reward_loss_scale=weight)
+    scales = {"recon_scale": 10.0, "reward_loss_scale": weight}
+    return base_config(**env, model_lr=3e-3, reward_head=head, **scales)
 
 
-def measure_weight(weight: float, spec: EnvSpec, data: Batch, args: Args) -> dict:
+def measure_weight(weight: float, head: str, spec: EnvSpec, data: Batch, args: Args) -> dict:
     """One row of the weight study: per seed, the updates until the reward error halves."""
-    config = weight_config(args, weight)
+    config = weight_config(args, weight, head)
     read = readings(spec, data, config, args, tuple(range(args.seeds)))
     halved = sum(d is not None for d in read["updates_to_half"])
-    return {"memory_length": args.memory_length, "weight": weight, "halved": halved, **read}
+    case = {"memory_length": args.memory_length, "weight": weight, "reward_head": head}
+    return {**case, "halved": halved, **read}
 
 
 def weight_table(rows: list[dict], args: Args) -> str:
     """The weight study's markdown."""
     head = (
-        f"Machine: {machine()}. Command: `python -m benchmarks.reward_memory --kinds weight "
-        f"--write-docs` (MemoryChain-bsuite at memory length {args.memory_length}, "
-        f"{args.episodes} whole random-action episodes, batch 16 episodes, seeds 0-"
+        f"Machine: {machine()}. A row is reproduced by `python -m benchmarks.reward_memory "
+        "--kinds weight --memory-length M --weights W --reward-heads H --write-docs`; a run "
+        "replaces the rows it measures again and keeps the others (MemoryChain-bsuite at memory "
+        f"length M, {args.episodes} whole random-action episodes, batch 16 episodes, seeds 0-"
         f"{args.seeds - 1}, the world model's rate 3e-3 and reconstruction x10 as in the "
         "MemoryChain rows of the learning table). `updates to half`: per seed, updates until "
         f"the reward's mean absolute error (over a span of {args.every} updates) falls below "
         "half the best constant prediction's; `-`: not within the budget."
     )
     lines = [
-        "| reward-term weight | seeds halved | updates to half | final MAE | constant MAE "
-        "| updates | seconds |",
-        "|---|---|---|---|---|---|---|",
+        "| " + " | ".join(WEIGHT_COLUMNS) + " |",
+        "|" + "---|" * len(WEIGHT_COLUMNS),
     ]
     for r in rows:
         drops = ", ".join("-" if d is None else f"{d:,}" for d in r["updates_to_half"])
         lines.append(
-            f"| {r['weight']:g} | {r['halved']} of {len(r['updates_to_half'])} | [{drops}] | "
-            f"{r['final_mae']} | {r['constant_mae']} | {r['updates']:,} | {r['seconds']} |"
+            f"| {r['memory_length']} | {r['weight']:g} | {r['reward_head']} | {r['halved']} of "
+            f"{len(r['updates_to_half'])} | [{drops}] | {r['final_mae']} | {r['constant_mae']} "
+            f"| {r['updates']:,} | {r['seconds']} |"
         )
     return "\n".join([head, "", *lines])
 
@@ -287,10 +300,16 @@ def weight_rows(args: Args) -> list[dict]:
     spec, data = chain_dataset(args.memory_length, args.episodes)
     rows = []
     for weight in args.weights:
-        rows.append(measure_weight(weight, spec, data, args))
-        emit(rows[-1])
+        for head in args.reward_heads:
+            rows.append(measure_weight(weight, head, spec, data, args))
+            emit(rows[-1])
     if args.write_docs:
-        write_section(WEIGHT_SECTION, weight_table(rows, args))
+        table = weight_table(rows, args)
+        old = read_section(WEIGHT_SECTION) or ""
+        head, body = table.split("\n\n", 1)
+        write_section(
+            WEIGHT_SECTION, f"{head}\n\n" + merged_table(old, body, WEIGHT_COLUMNS, WEIGHT_KEY)
+        )
     return rows
 
 

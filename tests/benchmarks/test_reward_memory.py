@@ -1,10 +1,13 @@
 """The reward-memory benchmark: its episodes follow the world model's row convention and the
 task's rule, and its readings are what they say."""
 
+import dataclasses
+
 import jax
 import numpy as np
 
 from benchmarks import reward_memory as bench
+from benchmarks.common import parse_table, read_section
 
 
 def test_episode_rows_pay_for_naming_the_suit_shown_k_rows_before():
@@ -55,13 +58,22 @@ def test_chain_episodes_pay_at_the_terminal_row_for_naming_the_cue():
     assert {-1.0, 1.0} <= set(reward[-1].tolist())
 
 
-def test_a_tiny_weight_study_reports_a_row_per_weight():
+def test_a_tiny_weight_study_reports_a_row_per_case_and_merges_its_table(tmp_path, monkeypatch):
+    monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
     args = bench.Args(
         kinds=("weight",), memory_length=3, weights=(1.0, 10.0), seeds=2, updates=4, every=2,
-        episodes=16,
+        episodes=16, write_docs=True,
     )  # fmt: skip
     rows = bench.main(args)
     assert [r["weight"] for r in rows] == [1.0, 10.0]
     assert all(len(r["updates_to_half"]) == len(r["final_mae"]) == 2 for r in rows)
     assert rows[0]["constant_mae"] == round(1 / 5, 4)  # one paying row of five, median 0
-    assert "| 10 | " in bench.weight_table(rows, args)
+    assert "| 3 | 10 | state | " in bench.weight_table(rows, args)
+    # A second run measures (10, state) again and (10, action) anew: one row per case stays.
+    again = bench.main(dataclasses.replace(args, weights=(10.0,), reward_heads=("state", "action")))
+    assert [r["reward_head"] for r in again] == ["state", "action"]
+    table = parse_table(read_section(bench.WEIGHT_SECTION))
+    cases = [tuple(r[c] for c in bench.WEIGHT_KEY) for r in table]
+    assert cases == [("3", "10", "state"), ("3", "10", "action"), ("3", "1", "state")]
+    assert bench.weight_config(args, 10.0, "action").reward_head == "action"
+    assert bench.weight_config(args, 10.0).reward_head == "state"
