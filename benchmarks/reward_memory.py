@@ -256,9 +256,9 @@ def measure_weight(weight: float, head: str, spec: EnvSpec, data: Batch, args: A
     return {**case, "halved": halved, **read}
 
 
-def weight_table(rows: list[dict], args: Args) -> str:
-    """The weight study's markdown."""
-    head = (
+def weight_header(args: Args) -> str:
+    """The text above the weight study's table: machine, command, settings, columns."""
+    return (
         f"Machine: {machine()}. A row is reproduced by `python -m benchmarks.reward_memory "
         "--kinds weight --memory-length M --weights W --reward-heads H --write-docs`; a run "
         "replaces the rows it measures again and keeps the others (MemoryChain-bsuite at memory "
@@ -268,6 +268,10 @@ def weight_table(rows: list[dict], args: Args) -> str:
         f"the reward's mean absolute error (over a span of {args.every} updates) falls below "
         "half the best constant prediction's; `-`: not within the budget."
     )
+
+
+def weight_table(rows: list[dict]) -> str:
+    """The weight study's markdown table of `rows`."""
     lines = [
         "| " + " | ".join(WEIGHT_COLUMNS) + " |",
         "|" + "---|" * len(WEIGHT_COLUMNS),
@@ -279,7 +283,7 @@ def weight_table(rows: list[dict], args: Args) -> str:
             f"{len(r['updates_to_half'])} | [{drops}] | {r['final_mae']} | {r['constant_mae']} "
             f"| {r['updates']:,} | {r['seconds']} |"
         )
-    return "\n".join([head, "", *lines])
+    return "\n".join(lines)
 
 
 def lag_rows(args: Args) -> list[dict]:
@@ -304,12 +308,9 @@ def weight_rows(args: Args) -> list[dict]:
             rows.append(measure_weight(weight, head, spec, data, args))
             emit(rows[-1])
     if args.write_docs:
-        table = weight_table(rows, args)
         old = read_section(WEIGHT_SECTION) or ""
-        head, body = table.split("\n\n", 1)
-        write_section(
-            WEIGHT_SECTION, f"{head}\n\n" + merged_table(old, body, WEIGHT_COLUMNS, WEIGHT_KEY)
-        )
+        table = merged_table(old, weight_table(rows), WEIGHT_COLUMNS, WEIGHT_KEY)
+        write_section(WEIGHT_SECTION, f"{weight_header(args)}\n\n{table}")
     return rows
 
 

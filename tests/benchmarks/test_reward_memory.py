@@ -68,7 +68,7 @@ def test_a_tiny_weight_study_reports_a_row_per_case_and_merges_its_table(tmp_pat
     assert [r["weight"] for r in rows] == [1.0, 10.0]
     assert all(len(r["updates_to_half"]) == len(r["final_mae"]) == 2 for r in rows)
     assert rows[0]["constant_mae"] == round(1 / 5, 4)  # one paying row of five, median 0
-    assert "| 3 | 10 | state | " in bench.weight_table(rows, args)
+    assert "| 3 | 10 | state | " in bench.weight_table(rows)
     # A second run measures (10, state) again and (10, action) anew: one row per case stays.
     again = bench.main(dataclasses.replace(args, weights=(10.0,), reward_heads=("state", "action")))
     assert [r["reward_head"] for r in again] == ["state", "action"]
