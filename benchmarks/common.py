@@ -137,3 +137,12 @@ def merged_table(section: str, table: str, columns: tuple[str, ...], key: tuple[
         if tuple(r[c] for c in key) not in measured
     ]
     return "\n".join([*table.splitlines(), *kept])
+
+
+def write_merged_section(
+    name: str, header: str, table: str, columns: tuple[str, ...], key: tuple[str, ...]
+) -> None:
+    """Writes section `name` as `header` above `merged_table` of the section's current rows and
+    `table` (a run replaces the rows it measured again and keeps the others)."""
+    merged = merged_table(read_section(name) or "", table, columns, key)
+    write_section(name, f"{header}\n\n{merged}")

@@ -60,14 +60,14 @@ from benchmarks import ppo as ppo_benchmark
 from benchmarks.common import (
     emit,
     machine,
-    merged_table,
-    read_section,
     time_compiled,
+    write_merged_section,
     write_section,
 )
 from experiments.evaluate import num_trials
 from experiments.ppo.presets import presets as ppo_presets
 from experiments.suite import name_options
+from rlssm.world_models.config import RewardHead
 
 Kind = Literal["speed", "learning", "in-context"]
 AgentName = Literal["dreamer", "ppo", "random"]
@@ -305,7 +305,8 @@ def agent_name(config: DreamerConfig) -> str:
     replayed steps refresh each window's stored carry, ` ratio R` where it trains at another
     train ratio, ` unimix U` where the actor mixes in another share of the uniform than
     DreamerV3's 1%, ` expected gradient` where the actor learns by the expected policy
-    gradient at its start states."""
+    gradient at its start states, ` action reward head` where the world model has a reward
+    head per action."""
     default = base_config()
 
     def values(of: DreamerConfig, fields: tuple[str, ...]) -> tuple:
@@ -435,7 +436,7 @@ class Args:
     actor_gradient: Literal["reinforce", "expected"] = "reinforce"
     """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's) or with the
     expected policy gradient over every action at the start states."""
-    reward_head: Literal["state", "action"] = "state"
+    reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
     per action, the taken action's read."""
     model_lr: float | None = None
@@ -680,20 +681,16 @@ def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
     env steps and machine with the rows already there, in-context rows by case and machine)."""
     where = machine()
     for kind in args.kinds:
+        name = f"dreamer-{kind}"
         if kind == "learning":
             table = learning_table(rows[kind], where)
-            old = read_section("dreamer-learning") or ""
-            text = f"{LEARNING_HEADER}\n\n" + merged_table(
-                old, table, LEARNING_COLUMNS, LEARNING_KEY
-            )
+            write_merged_section(name, LEARNING_HEADER, table, LEARNING_COLUMNS, LEARNING_KEY)
         elif kind == "in-context":
             table = trials_table(rows[kind], where, command(args, kind))
-            old = read_section("dreamer-in-context") or ""
-            text = f"{TRIALS_HEADER}\n\n" + merged_table(old, table, TRIALS_COLUMNS, TRIALS_KEY)
+            write_merged_section(name, TRIALS_HEADER, table, TRIALS_COLUMNS, TRIALS_KEY)
         else:
             header = f"Command: `{command(args, kind)}`; machine: {where}.\n\n"
-            text = header + speed_table(rows[kind])
-        write_section(f"dreamer-{kind}", text)
+            write_section(name, header + speed_table(rows[kind]))
 
 
 if __name__ == "__main__":

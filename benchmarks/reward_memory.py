@@ -34,8 +34,9 @@ from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.train import make_world_model
 from agents.world_model import init_train_state, make_optimizer, make_optimizer_step
-from benchmarks.common import emit, machine, merged_table, read_section, write_section
+from benchmarks.common import emit, machine, write_merged_section, write_section
 from benchmarks.dreamer import base_config
+from rlssm.world_models.config import RewardHead
 from rlssm.world_models.state import Batch
 
 SECTION = "reward-memory"
@@ -75,7 +76,7 @@ class Args:
     """MemoryChain's memory length (weight): episodes of `memory_length + 1` steps."""
     weights: tuple[float, ...] = (1.0, 100.0)
     """Weights of the world model's reward term (weight; the agent's `reward_loss_scale`)."""
-    reward_heads: tuple[Literal["state", "action"], ...] = ("state",)
+    reward_heads: tuple[RewardHead, ...] = ("state",)
     """The world model's reward heads (weight; the agent's `reward_head`): state (DreamerV3's)
     and/or action, one head per action, the taken one's read."""
     seeds: int = 4
@@ -308,9 +309,8 @@ def weight_rows(args: Args) -> list[dict]:
             rows.append(measure_weight(weight, head, spec, data, args))
             emit(rows[-1])
     if args.write_docs:
-        old = read_section(WEIGHT_SECTION) or ""
-        table = merged_table(old, weight_table(rows), WEIGHT_COLUMNS, WEIGHT_KEY)
-        write_section(WEIGHT_SECTION, f"{weight_header(args)}\n\n{table}")
+        table = weight_table(rows)
+        write_merged_section(WEIGHT_SECTION, weight_header(args), table, WEIGHT_COLUMNS, WEIGHT_KEY)
     return rows
 
 

@@ -17,7 +17,7 @@ from agents.common.config import config_hash
 from agents.dreamer.actor import GRADIENTS
 from agents.dreamer.features import FEATURES
 from agents.dreamer.replay import ReplayConfig
-from rlssm.world_models.config import REWARD_HEADS
+from rlssm.world_models.config import REWARD_HEADS, RewardHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ class DreamerConfig:
     backbone keeps the cue; a larger weight gives the shared backbone more of the reward's
     gradient (x100 solved MemoryChain at length 30 on every seed, where x1 left one at chance:
     docs/MODEL_BASED.md)."""
-    reward_head: Literal["state", "action"] = "state"
+    reward_head: RewardHead = "state"
     """The world model's reward head (`WorldModelConfig.reward_head`): state (DreamerV3's) or
     action, one reward distribution per action, the taken one's read (discrete actions only).
     Where the reward is right or wrong by an answer to a cue in memory (MemoryChain, POPGym's

@@ -6,14 +6,16 @@ latent width (`G * K` for discrete latents), `A` action features.
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from rlssm.cores import CoreConfig, S5Config
 from rlssm.nn import ACTIVATIONS
 
 LATENT_KINDS = ("discrete", "gaussian")
 REWARD_LOSSES = ("twohot", "symlog_mse")
-REWARD_HEADS = ("state", "action")
+RewardHead = Literal["state", "action"]
+"""How the reward head reads a state (see `WorldModelConfig.reward_head`)."""
+REWARD_HEADS: tuple[str, ...] = get_args(RewardHead)
 NAME = "WorldModelConfig"
 DEFAULT_CORE = S5Config(hidden_size=128, state_size=64, num_layers=2)
 
@@ -60,7 +62,7 @@ class WorldModelConfig:
     """Encode and reconstruct vector observations in symlog space (images are never transformed)."""
     reward_loss: Literal["twohot", "symlog_mse"] = "twohot"
     """Reward head: symlog two-hot classification over reward_bins, or symlog mean-squared error."""
-    reward_head: Literal["state", "action"] = "state"
+    reward_head: RewardHead = "state"
     """state: the reward head reads the state features alone (DreamerV3). action: it gives one
     reward distribution per action feature and the action's features weigh them, so with
     one-hot (discrete) actions the taken action's own; the reward of an answer to a cue held in

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import benchmarks.dreamer as bench
-from benchmarks.common import parse_table
+from benchmarks.common import parse_table, read_section
 
 
 def test_curves_of_different_row_sizes_bin_onto_one_env_step_axis():
@@ -160,7 +160,7 @@ def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeyp
     # the same row.
     bench.write_docs(args, {"learning": [row("B", "ppo s5", 0.5, steps=300)]})
     bench.write_docs(args, {"learning": [row("A", "x full", 0.6)]})
-    table = parse_table(bench.read_section("dreamer-learning"))
+    table = parse_table(read_section("dreamer-learning"))
     assert [(r["task"], r["agent"], r["final"], r["machine"]) for r in table] == [
         ("A", "x full", "0.6", "M2"), ("B", "ppo s5", "0.5", "M2"), ("A", "ppo s5", "0.3", "M2"),
         ("A", "ppo s5", "0.1", "M1"), ("B", "ppo s5", "0.2", "M1"),
@@ -185,7 +185,7 @@ def test_an_in_context_run_replaces_its_cases_and_keeps_the_others(tmp_path, mon
         args, {"in-context": [row("T dreamer reward x200", 0.25), row("T ppo s5", 0.4)]}
     )
     bench.write_docs(args, {"in-context": [row("T ppo s5", 0.5)]})
-    table = parse_table(bench.read_section("dreamer-in-context"))
+    table = parse_table(read_section("dreamer-in-context"))
     assert [(r["case"], r["first trial"], r["machine"]) for r in table] == [
         ("T ppo s5", "0.5", "M2"), ("T dreamer reward x200", "0.25", "M2"),
         ("T dreamer", "0.1", "M1"), ("T ppo s5", "0.3", "M1"),
