@@ -1,6 +1,7 @@
 """The model-based agent's benchmark: learning curves binned by env steps, MMER and tables."""
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -43,6 +44,71 @@ def test_the_reward_error_halves_where_a_seeds_plateau_ends():
     assert bench.steps_list([1500, None]) == "[1,500, -]" and bench.steps_list(None) == ""
 
 
+STACKED = [
+    (
+        {"replay_length": 128, "batch_size": 4},
+        "--recon-scale 10 --replay-length 128 --batch-size 4 --write-docs",
+        {"replay.length": 128, "batch_size": 4, "replay.context": "stored"},
+        "recon x10 window 128x4",
+    ),
+    (
+        {"reward_loss_scale": 100.0},
+        "--recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4 --write-docs",
+        {"reward_loss_scale": 100.0},
+        "recon x10 reward loss x100 window 128x4",
+    ),
+    (
+        {"replay_capacity": 25000},
+        "--replay-length 128 --batch-size 4 --replay-capacity 25000 --write-docs",
+        {"replay.capacity": 25000, "replay.length": 128, "replay.context": "stored"},
+        "reward loss x100 window 128x4 ring 25000",
+    ),
+    (
+        {"replay_burn_in": 32},
+        "--replay-capacity 25000 --replay-burn-in 32 --write-docs",
+        {"replay.capacity": 25000, "replay.burn_in": 32, "replay.window": 160},
+        "window 128x4 ring 25000 burn-in 32",
+    ),
+    (
+        {"train_ratio": 64.0},
+        "--replay-burn-in 32 --train-ratio 64 --write-docs",
+        {"train_ratio": 64.0},
+        "ring 25000 burn-in 32 ratio 64",
+    ),
+    (
+        {"actor_unimix": 0.001},
+        "--train-ratio 64 --actor-unimix 0.001 --write-docs",
+        {"actor_unimix": 0.001},
+        "burn-in 32 ratio 64 unimix 0.001",
+    ),
+    (
+        {"actor_gradient": "expected"},
+        "--bins 20 --actor-gradient expected --reward-scale 50 --recon-scale 10",
+        {"actor_gradient": "expected"},
+        "unimix 0.001 expected gradient",
+    ),
+    (
+        {"reward_head": "action"},
+        "--actor-gradient expected --reward-head action --reward-scale 50",
+        {"reward_head": "action"},
+        "expected gradient action reward head",
+    ),
+]
+"""Settings a learning run adds one at a time (each to the ones before): the fields changed,
+a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
+and the end of the row's agent name."""
+
+
+def config_of(args: bench.Args):
+    """The agent config a benchmark run of `args` trains."""
+    return bench.base_config(**bench.agent_overrides(args))
+
+
+def field_of(config, path: str):
+    """A config's field by dotted path (`replay.capacity`)."""
+    return functools.reduce(getattr, path.split("."), config)
+
+
 def test_tables_and_commands_name_what_was_run():
     args = bench.Args(kinds=("learning",), tasks=("RepeatPreviousEasy",), steps=1000, seeds=2)
     assert bench.command(args, "learning") == (
@@ -72,68 +138,16 @@ def test_tables_and_commands_name_what_was_run():
     assert bench.command(ppo_alone, "learning").endswith("--bins 20 --agents ppo --write-docs")
     named = bench.agent_name(bench.base_config(reward_scale=50.0, recon_scale=10.0))
     assert named == "dreamer s4wm(s5) reward x50 recon x10"
-    window = dataclasses.replace(both, replay_length=128, batch_size=4)
-    assert bench.command(window, "learning").endswith(
-        "--recon-scale 10 --replay-length 128 --batch-size 4 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(window))
-    assert (config.replay.length, config.batch_size, config.replay.context) == (128, 4, "stored")
-    assert bench.agent_name(config).endswith("recon x10 window 128x4")
-    weighed = dataclasses.replace(window, reward_loss_scale=100.0)
-    assert bench.command(weighed, "learning").endswith(
-        "--recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(weighed))
-    assert config.reward_loss_scale == 100.0
-    assert bench.agent_name(config).endswith("recon x10 reward loss x100 window 128x4")
-    mixed = dataclasses.replace(weighed, actor_unimix=0.001)
-    assert bench.command(mixed, "learning").endswith(
-        "--batch-size 4 --actor-unimix 0.001 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(mixed))
-    assert config.actor_unimix == 0.001
-    assert bench.agent_name(config).endswith("reward loss x100 window 128x4 unimix 0.001")
-    expected = dataclasses.replace(mixed, actor_gradient="expected")
-    assert bench.command(expected, "learning").endswith(
-        "--bins 20 --actor-gradient expected --reward-scale 50"
-        " --recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4"
-        " --actor-unimix 0.001 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(expected))
-    assert config.actor_gradient == "expected"
-    assert bench.agent_name(config).endswith("unimix 0.001 expected gradient")
-    assert bench.base_config(**bench.agent_overrides(mixed)).actor_gradient == "reinforce"
-    ring = dataclasses.replace(weighed, replay_capacity=25000)
-    assert bench.command(ring, "learning").endswith(
-        "--replay-length 128 --batch-size 4 --replay-capacity 25000 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(ring))
-    assert (config.replay.capacity, config.replay.length, config.replay.context) == (
-        25000, 128, "stored"
-    )  # fmt: skip
-    assert bench.agent_name(config).endswith("reward loss x100 window 128x4 ring 25000")
-    assert bench.base_config(**bench.agent_overrides(weighed)).replay.capacity == 4096
-    burnt = dataclasses.replace(ring, replay_burn_in=32)
-    assert bench.command(burnt, "learning").endswith(
-        "--replay-capacity 25000 --replay-burn-in 32 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(burnt))
-    assert (config.replay.capacity, config.replay.burn_in, config.replay.window) == (
-        25000, 32, 160
-    )  # fmt: skip
-    assert bench.agent_name(config).endswith("window 128x4 ring 25000 burn-in 32")
-    faster = bench.base_config(**bench.agent_overrides(dataclasses.replace(burnt, train_ratio=64)))
-    assert bench.agent_name(faster).endswith("ring 25000 burn-in 32 ratio 64")
-    headed = dataclasses.replace(expected, reward_head="action")
-    assert bench.command(headed, "learning").endswith(
-        "--actor-gradient expected --reward-head action --reward-scale 50"
-        " --recon-scale 10 --reward-loss-scale 100 --replay-length 128 --batch-size 4"
-        " --actor-unimix 0.001 --write-docs"
-    )
-    config = bench.base_config(**bench.agent_overrides(headed))
-    assert config.reward_head == "action"
-    assert bench.agent_name(config).endswith("expected gradient action reward head")
-    assert bench.base_config(**bench.agent_overrides(expected)).reward_head == "state"
+    args = both
+    for changes, fragment, fields, name_tail in STACKED:
+        before = config_of(args)
+        args = dataclasses.replace(args, **changes)
+        config = config_of(args)
+        assert fragment in bench.command(args, "learning"), fragment
+        for path, value in fields.items():
+            assert field_of(config, path) == value, path
+        assert any(field_of(before, p) != value for p, value in fields.items()), changes
+        assert bench.agent_name(config).endswith(name_tail), name_tail
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
            "compile_s": 2.0}  # fmt: skip
