@@ -6,7 +6,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -146,3 +146,56 @@ def write_merged_section(
     `table` (a run replaces the rows it measured again and keeps the others)."""
     merged = merged_table(read_section(name) or "", table, columns, key)
     write_section(name, f"{header}\n\n{merged}")
+
+
+def markdown_table(rows: Sequence[dict | Sequence], columns: Sequence[str]) -> str:
+    """A markdown table of `columns`: a row is a dict of cells by column (missing cells left
+    empty) or the sequence of its cells."""
+
+    def cells(row: dict | Sequence) -> list:
+        return [row.get(c, "") for c in columns] if isinstance(row, dict) else list(row)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c) for c in cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table(records: Sequence[dict], header: str, columns: Sequence[str]) -> str:
+    """`header`, an empty line and the markdown table of `records` (missing cells left empty)."""
+    return f"{header}\n\n{markdown_table(records, columns)}"
+
+
+def merge_rows(
+    old: Sequence[dict], new: Sequence[dict], key: Sequence[str], order: Sequence[str] = ()
+) -> list[dict]:
+    """Rows of `old` and `new`, one per key; a row of `new` replaces the `old` row of its key.
+
+    Args:
+        old: rows already in the table (cells as text or numbers).
+        new: rows just measured.
+        key: the columns that identify a row (compared as text, so `64` matches `"64"`).
+        order: task names in the order the rows are listed by (rows of one task by their
+            `num_envs`); tasks not in it go last, keeping their relative order (old rows
+            first, in their place, then new keys).
+
+    Returns:
+        The merged rows.
+    """
+    merged = {tuple(str(row.get(c, "")) for c in key): row for row in old}
+    merged.update({tuple(str(row.get(c, "")) for c in key): row for row in new})
+    rank = {task: i for i, task in enumerate(order)}
+
+    def position(row: dict) -> tuple[int, int]:
+        num_envs = str(row.get("num_envs", ""))
+        return rank.get(str(row.get("task", "")), len(rank)), int(
+            num_envs
+        ) if num_envs.isdigit() else 0
+
+    return sorted(merged.values(), key=position)
+
+
+def steps_list(values: Sequence[int | None] | None) -> str:
+    """`[37,500, -]` for counts per seed (`-`: never), empty for no values."""
+    if values is None:
+        return ""
+    return "[" + ", ".join("-" if v is None else f"{v:,}" for v in values) + "]"

@@ -17,6 +17,7 @@ import tyro
 
 import rlssm.cores as cores
 from benchmarks.common import compile_and_time, emit, machine, write_section
+from benchmarks.common import table as common_table
 
 LINEAR = ("s5", "lru", "s6", "mingru")
 
@@ -91,9 +92,7 @@ def table(records: list[dict], header: str) -> str:
         "steps_per_s",
         "memory_mb",
     ]
-    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in records]
-    return "\n".join(lines)
+    return common_table(records, header, cols)
 
 
 def main(args: Args) -> None:

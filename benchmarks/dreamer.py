@@ -60,6 +60,8 @@ from benchmarks import ppo as ppo_benchmark
 from benchmarks.common import (
     emit,
     machine,
+    markdown_table,
+    steps_list,
     time_compiled,
     write_merged_section,
     write_section,
@@ -569,24 +571,23 @@ LEARNING_COLUMNS = (
 LEARNING_KEY = ("task", "agent", "env steps/seed", "machine")
 
 
-def steps_list(values: list[int | None] | None) -> str:
-    """`[37,500, -]` for env steps per seed (`-`: never), empty for no values (PPO's rows)."""
-    if values is None:
-        return ""
-    return "[" + ", ".join("-" if v is None else f"{v:,}" for v in values) + "]"
-
-
 def learning_table(rows: list[dict], where: str) -> str:
     """The learning rows as a markdown table; `where` is the machine that measured them."""
-    lines = ["| " + " | ".join(LEARNING_COLUMNS) + " |", "|---" * len(LEARNING_COLUMNS) + "|"]
-    for r in rows:
-        lines.append(
-            f"| {r['task']} | {r['agent']} | {r['env_steps_per_seed']:,} | {r['mmer']} "
-            f"({r['mmer_se']}) | {r['mmer_per_seed']} | {r['final']} | "
-            f"{steps_list(r.get('reward_halved_per_seed'))} | {r['run_s']} s + "
-            f"{r['compile_s']} s | {where} |"
+    cells = [
+        (
+            r["task"],
+            r["agent"],
+            f"{r['env_steps_per_seed']:,}",
+            f"{r['mmer']} ({r['mmer_se']})",
+            r["mmer_per_seed"],
+            r["final"],
+            steps_list(r.get("reward_halved_per_seed")),
+            f"{r['run_s']} s + {r['compile_s']} s",
+            where,
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(cells, LEARNING_COLUMNS)
 
 
 TRIALS_COLUMNS = (
@@ -599,14 +600,21 @@ TRIALS_KEY = ("case", "machine")  # an in-context run replaces its cases on its 
 def trials_table(rows: list[dict], where: str, how: str) -> str:
     """The in-context rows as a markdown table; `where` is the machine that measured them and
     `how` the command that reproduces them."""
-    lines = ["| " + " | ".join(TRIALS_COLUMNS) + " |", "|---" * len(TRIALS_COLUMNS) + "|"]
-    for r in rows:
-        lines.append(
-            f"| {r['case']} | {r['first_trial']} | {r['last_trial']} | {r['rise']:+} "
-            f"({r['rise_se']}) | {r['episodes']} | {r['final_return']} | {seconds(r['run_s'])} | "
-            f"{where} | `{how}` |"
+    cells = [
+        (
+            r["case"],
+            r["first_trial"],
+            r["last_trial"],
+            f"{r['rise']:+} ({r['rise_se']})",
+            r["episodes"],
+            r["final_return"],
+            seconds(r["run_s"]),
+            where,
+            f"`{how}`",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(cells, TRIALS_COLUMNS)
 
 
 def seconds(value: float | None) -> str:

@@ -23,7 +23,7 @@ import dataclasses
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import gymnax
 import jax
@@ -34,8 +34,10 @@ from benchmarks.common import (
     compile_and_time,
     emit,
     machine,
+    merge_rows,
     parse_table,
     read_section,
+    table,
     time_compiled,
     write_section,
 )
@@ -130,39 +132,6 @@ class Reference:
     def steps_per_s(self, num_envs: int) -> int:
         run_s = time_compiled(self.compiled[num_envs], jax.random.key(0), repeats=3)
         return round(num_envs * self.steps / run_s)
-
-
-def table(records: Sequence[dict], header: str, columns: Sequence[str]) -> str:
-    """A markdown table of `records` under `header` (missing cells are left empty)."""
-    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in records]
-    return "\n".join(lines)
-
-
-def merge_rows(
-    old: Sequence[dict], new: Sequence[dict], key: Sequence[str], order: Sequence[str] = ()
-) -> list[dict]:
-    """Rows of `old` and `new`, one per key; a row of `new` replaces the `old` row of its key.
-
-    Args:
-        old: rows already in the table (cells as text or numbers).
-        new: rows just measured.
-        key: the columns that identify a row (compared as text, so `64` matches `"64"`).
-        order: task names in the order the rows are listed by (rows of one task by their
-            `num_envs`); tasks not in it go last, keeping their relative order.
-
-    Returns:
-        The merged rows.
-    """
-    merged = {tuple(str(row.get(c, "")) for c in key): row for row in old}
-    merged.update({tuple(str(row.get(c, "")) for c in key): row for row in new})
-    rank = {task: i for i, task in enumerate(order)}
-
-    def position(row: dict) -> tuple[int, int]:
-        num_envs = str(row.get("num_envs", ""))
-        return rank.get(str(row["task"]), len(rank)), int(num_envs) if num_envs.isdigit() else 0
-
-    return sorted(merged.values(), key=position)
 
 
 def measure_task(name: str, args: Args, reference: Reference) -> list[dict]:

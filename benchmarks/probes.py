@@ -27,8 +27,15 @@ import tyro
 
 import rlssm.cores as cores
 import rlssm.probes as probes
-from benchmarks.common import emit, machine, parse_table, read_section, write_section
-from benchmarks.envs import merge_rows, table
+from benchmarks.common import (
+    emit,
+    machine,
+    merge_rows,
+    parse_table,
+    read_section,
+    table,
+    write_section,
+)
 from rlssm.probes import probe_accuracy
 
 SECTION = "probes"

@@ -34,7 +34,14 @@ from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.train import make_world_model
 from agents.world_model import init_train_state, make_optimizer, make_optimizer_step
-from benchmarks.common import emit, machine, write_merged_section, write_section
+from benchmarks.common import (
+    emit,
+    machine,
+    markdown_table,
+    steps_list,
+    write_merged_section,
+    write_section,
+)
 from benchmarks.dreamer import base_config
 from rlssm.world_models.config import RewardHead
 from rlssm.world_models.state import Batch
@@ -273,18 +280,21 @@ def weight_header(args: Args) -> str:
 
 def weight_table(rows: list[dict]) -> str:
     """The weight study's markdown table of `rows`."""
-    lines = [
-        "| " + " | ".join(WEIGHT_COLUMNS) + " |",
-        "|" + "---|" * len(WEIGHT_COLUMNS),
-    ]
-    for r in rows:
-        drops = ", ".join("-" if d is None else f"{d:,}" for d in r["updates_to_half"])
-        lines.append(
-            f"| {r['memory_length']} | {r['weight']:g} | {r['reward_head']} | {r['halved']} of "
-            f"{len(r['updates_to_half'])} | [{drops}] | {r['final_mae']} | {r['constant_mae']} "
-            f"| {r['updates']:,} | {r['seconds']} |"
+    cells = [
+        (
+            r["memory_length"],
+            f"{r['weight']:g}",
+            r["reward_head"],
+            f"{r['halved']} of {len(r['updates_to_half'])}",
+            steps_list(r["updates_to_half"]),
+            r["final_mae"],
+            r["constant_mae"],
+            f"{r['updates']:,}",
+            r["seconds"],
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(cells, WEIGHT_COLUMNS)
 
 
 def lag_rows(args: Args) -> list[dict]:

@@ -46,6 +46,8 @@ from benchmarks.common import (
     compile_and_time,
     emit,
     machine,
+    markdown_table,
+    merge_rows,
     parse_table,
     read_section,
     write_section,
@@ -375,19 +377,6 @@ def add_memoryless_ratio(rows: list[dict]) -> None:
         row["vs_memoryless"] = f"{float(row['mse']) / base:.2f}" if base else ""
 
 
-def merge(old: list[dict], new: list[dict], key: tuple[str, ...]) -> list[dict]:
-    """`old` rows with those of the same key replaced by `new` ones, new keys appended."""
-    fresh = {tuple(str(r[k]) for k in key): r for r in new}
-    kept = [r for r in old if tuple(str(r[k]) for k in key) not in fresh]
-    return kept + list(fresh.values())
-
-
-def markdown_table(rows: list[dict], columns: tuple[str, ...]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def stored_tables() -> tuple[list[dict], list[dict], str]:
     """Speed rows, quality rows and the targets paragraph already in the docs section."""
     text = read_section(SECTION) or ""
@@ -477,8 +466,8 @@ def targets(speed: list[dict], quality: list[dict]) -> list[str]:
 
 def write_docs(speed: list[dict], quality: list[dict], command: str) -> None:
     old_speed, old_quality, _ = stored_tables()
-    speed = merge(old_speed, speed, SPEED_KEY)
-    quality = merge(old_quality, quality, QUALITY_KEY)
+    speed = merge_rows(old_speed, speed, SPEED_KEY)
+    quality = merge_rows(old_quality, quality, QUALITY_KEY)
     add_memoryless_ratio(quality)
     text = [
         "## World models: training and imagination speed, imagination quality",

@@ -109,8 +109,8 @@ def test_rows_stored_before_the_preset_column_read_as_cpu_small(monkeypatch):
 def test_merge_keeps_rows_of_another_preset():
     old = [row("Memory/TwoRooms", "s4wm", "0.0300", steps="1500")]
     new = [row("Memory/TwoRooms", "s4wm", "0.0200", steps="1500", preset="cpu-recall")]
-    assert len(bench.merge(old, new, bench.QUALITY_KEY)) == 2
-    assert bench.merge(old, old[:], bench.QUALITY_KEY) == old
+    assert len(bench.merge_rows(old, new, bench.QUALITY_KEY)) == 2
+    assert bench.merge_rows(old, old[:], bench.QUALITY_KEY) == old
 
 
 def test_the_benchmark_offers_the_cpu_presets_of_the_command_line():
