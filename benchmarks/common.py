@@ -1,5 +1,6 @@
 """Timing, memory and docs-table helpers shared by the benchmarks."""
 
+import contextlib
 import json
 import os
 import platform
@@ -14,16 +15,35 @@ import jax
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 
 
+def cpu_name(cpuinfo: str) -> str | None:
+    """The CPU named by the text of `/proc/cpuinfo`: its model name, with the family and model
+    numbers and whether it has AVX-512, which the model name alone may not tell apart (two
+    "AMD EPYC" hosts of different generations train the same seed to different numbers, XLA
+    compiling for each one's instructions); None when the text names no model."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        name, colon, value = line.partition(":")
+        if not colon:
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        fields.setdefault(name.strip(), value.strip())
+    if "model name" not in fields:
+        return None
+    family, model = fields.get("cpu family"), fields.get("model")
+    numbers = [f"family {family}"] if family else []
+    numbers += [f"model {model}"] if model else []
+    if "avx512f" in fields.get("flags", "").split():
+        numbers.append("AVX-512")
+    detail = f" ({', '.join(numbers)})" if numbers else ""
+    return fields["model name"] + detail
+
+
 def machine() -> str:
     """One line naming the machine the numbers come from."""
     cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        cpu = cpu_name(Path("/proc/cpuinfo").read_text()) or cpu
     device = jax.devices()[0].device_kind
     return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {device}"
 

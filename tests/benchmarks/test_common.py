@@ -1,8 +1,13 @@
-"""The docs-table writer replaces only its own section."""
+"""The docs-table writer replaces only its own section; the machine line names the CPU's
+generation."""
 
+import os
+
+import jax
 import jax.numpy as jnp
 
 import benchmarks.common as common
+from benchmarks.common import cpu_name
 
 
 def test_write_section_replaces_only_its_block(tmp_path, monkeypatch):
@@ -21,3 +26,25 @@ def test_compile_and_time_reports_positive_numbers():
         lambda x: jnp.sin(x) @ x, jnp.ones((8, 8)), repeats=2, min_seconds=0.0
     )
     assert out["compile_s"] > 0 and out["run_s"] > 0
+
+
+ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx2 avx512f avx512bw
+
+processor\t: 1
+model name\t: another block
+"""
+
+
+def test_the_cpu_name_tells_apart_generations_that_share_a_model_name():
+    assert cpu_name(ZEN4) == "AMD EPYC (family 25, model 17, AVX-512)"
+    zen2 = ZEN4.replace("model\t\t: 17", "model\t\t: 49").replace(" avx512f avx512bw", "")
+    assert cpu_name(zen2.replace("cpu family\t: 25", "cpu family\t: 23")) == (
+        "AMD EPYC (family 23, model 49)"
+    )
+    assert cpu_name("processor\t: 0\n") is None
+    assert common.machine().endswith(f"{os.cpu_count()} cores, jax {jax.__version__} on cpu")
