@@ -207,9 +207,8 @@ def merge_rows(
 
     def position(row: dict) -> tuple[int, int]:
         num_envs = str(row.get("num_envs", ""))
-        return rank.get(str(row.get("task", "")), len(rank)), int(
-            num_envs
-        ) if num_envs.isdigit() else 0
+        task_rank = rank.get(str(row.get("task", "")), len(rank))
+        return task_rank, int(num_envs) if num_envs.isdigit() else 0
 
     return sorted(merged.values(), key=position)
 

@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import tyro
 
 import rlssm.cores as cores
-from benchmarks.common import compile_and_time, emit, machine, write_section
-from benchmarks.common import table as common_table
+from benchmarks.common import compile_and_time, emit, machine, table, write_section
 
 LINEAR = ("s5", "lru", "s6", "mingru")
 
@@ -80,19 +79,10 @@ def measure(name: str, mode: str | None, length: int, batch: int, hidden: int, l
     }
 
 
-def table(records: list[dict], header: str) -> str:
-    cols = [
-        "core",
-        "scan_mode",
-        "layers",
-        "T",
-        "B",
-        "compile_s",
-        "fwd_bwd_ms",
-        "steps_per_s",
-        "memory_mb",
-    ]
-    return common_table(records, header, cols)
+COLUMNS = (
+    "core", "scan_mode", "layers", "T", "B", "compile_s", "fwd_bwd_ms", "steps_per_s", "memory_mb",
+)  # fmt: skip
+"""The columns of the cores table."""
 
 
 def main(args: Args) -> None:
@@ -125,7 +115,7 @@ def main(args: Args) -> None:
             f"Forward+backward of one layer (and a 4-layer S5 stack), H = P = {args.hidden_size}; "
             "memory is XLA's planned peak (arguments + outputs + temporaries)."
         )
-        write_section("cores", table(records, header))
+        write_section("cores", table(records, header, COLUMNS))
 
 
 if __name__ == "__main__":

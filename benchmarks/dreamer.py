@@ -297,6 +297,11 @@ NAMED = (
 the text that shows them."""
 
 
+def field_value(config: DreamerConfig, path: str) -> Any:
+    """A config's field by dotted path (`replay.capacity`)."""
+    return functools.reduce(getattr, path.split("."), config)
+
+
 def agent_name(config: DreamerConfig) -> str:
     """`dreamer s4wm(s5)`, with ` full` for R2I's full-state features and ` lr M/A/C` (world
     model, actor, critic) where the learning rates are not the preset's, then each of `NAMED`
@@ -312,7 +317,7 @@ def agent_name(config: DreamerConfig) -> str:
     default = base_config()
 
     def values(of: DreamerConfig, fields: tuple[str, ...]) -> tuple:
-        return tuple(functools.reduce(getattr, f.split("."), of) for f in fields)
+        return tuple(field_value(of, f) for f in fields)
 
     full = " full" if config.features == "full" else ""
     rates, preset = values(config, RATES), values(default, RATES)

@@ -47,4 +47,5 @@ def test_the_cpu_name_tells_apart_generations_that_share_a_model_name():
         "AMD EPYC (family 23, model 49)"
     )
     assert cpu_name("processor\t: 0\n") is None
-    assert common.machine().endswith(f"{os.cpu_count()} cores, jax {jax.__version__} on cpu")
+    device = jax.devices()[0].device_kind
+    assert common.machine().endswith(f"{os.cpu_count()} cores, jax {jax.__version__} on {device}")

@@ -1,7 +1,6 @@
 """The model-based agent's benchmark: learning curves binned by env steps, MMER and tables."""
 
 import dataclasses
-import functools
 
 import jax
 import numpy as np
@@ -104,11 +103,6 @@ def config_of(args: bench.Args):
     return bench.base_config(**bench.agent_overrides(args))
 
 
-def field_of(config, path: str):
-    """A config's field by dotted path (`replay.capacity`)."""
-    return functools.reduce(getattr, path.split("."), config)
-
-
 def test_tables_and_commands_name_what_was_run():
     args = bench.Args(kinds=("learning",), tasks=("RepeatPreviousEasy",), steps=1000, seeds=2)
     assert bench.command(args, "learning") == (
@@ -145,8 +139,8 @@ def test_tables_and_commands_name_what_was_run():
         config = config_of(args)
         assert fragment in bench.command(args, "learning"), fragment
         for path, value in fields.items():
-            assert field_of(config, path) == value, path
-        assert any(field_of(before, p) != value for p, value in fields.items()), changes
+            assert bench.field_value(config, path) == value, path
+        assert any(bench.field_value(before, p) != value for p, value in fields.items()), changes
         assert bench.agent_name(config).endswith(name_tail), name_tail
     row = {"task": "T", "agent": "ppo s5", "env_steps_per_seed": 4096, "seeds": 2, "mmer": 0.5,
            "mmer_se": 0.1, "mmer_per_seed": [0.4, 0.6], "final": 0.3, "run_s": 1.0,
