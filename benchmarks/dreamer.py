@@ -64,7 +64,6 @@ from benchmarks.common import (
     steps_list,
     time_compiled,
     write_merged_section,
-    write_section,
 )
 from experiments.evaluate import num_trials
 from experiments.ppo.presets import presets as ppo_presets
@@ -549,23 +548,32 @@ def command(args: Args, kind: str) -> str:
     return " ".join([*parts, "--write-docs"])
 
 
-def speed_table(rows: list[dict]) -> str:
-    lines = [
-        "| case | env steps/s (median, min-max) | updates/s | imagined steps/s | 4 seeds / 1 "
-        "| acting / world model / actor-critic | one update at T=256: s4wm(s5), rssm(gru) "
-        "| compile |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        low, high = r["env_steps_per_s_range"]
-        share = " / ".join(f"{v:.0%}" for v in r["share"].values())
-        long = " , ".join(f"{v * 1000:.0f} ms" for v in r["update_s_at_length_256"].values())
-        lines.append(
-            f"| {r['case']} | {r['env_steps_per_s']} ({low}-{high}) | {r['updates_per_s']} | "
-            f"{r['imagined_steps_per_s']:,} | {r['seeds4_over_1']}x | {share} | {long} | "
-            f"{r['compile_s']} s |"
+SPEED_COLUMNS = (
+    "case", "env steps/s (median, min-max)", "updates/s", "imagined steps/s", "4 seeds / 1",
+    "acting / world model / actor-critic", "one update at T=256: s4wm(s5), rssm(gru)", "compile",
+    "machine",
+)  # fmt: skip
+SPEED_KEY = ("case", "machine")  # a speed run replaces its cases on its own machine
+
+
+def speed_table(rows: list[dict], where: str) -> str:
+    """The speed rows as a markdown table; `where` is the machine that measured them."""
+    cells = [
+        (
+            r["case"],
+            f"{r['env_steps_per_s']} ({r['env_steps_per_s_range'][0]}-"
+            f"{r['env_steps_per_s_range'][1]})",
+            r["updates_per_s"],
+            f"{r['imagined_steps_per_s']:,}",
+            f"{r['seeds4_over_1']}x",
+            " / ".join(f"{v:.0%}" for v in r["share"].values()),
+            " , ".join(f"{v * 1000:.0f} ms" for v in r["update_s_at_length_256"].values()),
+            f"{r['compile_s']} s",
+            where,
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(cells, SPEED_COLUMNS)
 
 
 LEARNING_COLUMNS = (
@@ -679,6 +687,13 @@ LEARNING_HEADER = (
 )
 
 
+SPEED_HEADER = (
+    "Command: `{command}`. A run replaces the rows of its cases measured on the same machine "
+    "and keeps the others; the machine column names the machine each row ran on: compare rows "
+    "of one machine."
+)
+
+
 TRIALS_HEADER = (
     "A run replaces the rows of its cases (task and agent) measured on the same machine and "
     "keeps the others; each row names "
@@ -702,8 +717,9 @@ def write_docs(args: Args, rows: dict[str, list[dict]]) -> None:
             table = trials_table(rows[kind], where, command(args, kind))
             write_merged_section(name, TRIALS_HEADER, table, TRIALS_COLUMNS, TRIALS_KEY)
         else:
-            header = f"Command: `{command(args, kind)}`; machine: {where}.\n\n"
-            write_section(name, header + speed_table(rows[kind]))
+            header = SPEED_HEADER.format(command=command(args, kind))
+            table = speed_table(rows[kind], where)
+            write_merged_section(name, header, table, SPEED_COLUMNS, SPEED_KEY)
 
 
 if __name__ == "__main__":

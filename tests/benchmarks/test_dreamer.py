@@ -175,6 +175,31 @@ def test_a_learning_run_replaces_its_rows_and_keeps_the_others(tmp_path, monkeyp
     ]  # fmt: skip
 
 
+def test_a_speed_run_replaces_its_machines_row_and_keeps_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr("benchmarks.common.DOCS", tmp_path / "BENCHMARKS.md")
+
+    def row(speed):
+        return {"case": "speed T", "compile_s": 20.0, "env_steps_per_s": speed,
+                "env_steps_per_s_range": [speed - 1, speed + 1], "updates_per_s": 1.5,
+                "imagined_steps_per_s": 12345, "seeds4_over_1": 3.9,
+                "share": {"act": 0.01, "world_model": 0.2, "actor_critic": 0.79},
+                "update_s_at_length_256": {"s4wm(s5)": 0.1, "rssm(gru)": 0.2}}  # fmt: skip
+
+    args = bench.Args(kinds=("speed",), tasks=("T",), write_docs=True)
+    for where, speed in (("M1", 100.0), ("M2", 200.0), ("M1", 300.0)):
+        monkeypatch.setattr(bench, "machine", lambda where=where: where)
+        bench.write_docs(args, {"speed": [row(speed)]})
+    section = read_section("dreamer-speed")
+    assert "`python -m benchmarks.dreamer --kinds speed --tasks T " in section
+    table = parse_table(section)
+    assert [(r["env steps/s (median, min-max)"], r["machine"]) for r in table] == [
+        ("300.0 (299.0-301.0)", "M1"), ("200.0 (199.0-201.0)", "M2"),
+    ]  # fmt: skip
+    assert table[0]["imagined steps/s"] == "12,345" and table[0]["4 seeds / 1"] == "3.9x"
+    assert table[0]["acting / world model / actor-critic"] == "1% / 20% / 79%"
+    assert table[0]["one update at T=256: s4wm(s5), rssm(gru)"] == "100 ms , 200 ms"
+
+
 def test_an_in_context_run_replaces_its_cases_and_keeps_the_others(tmp_path, monkeypatch):
     """A run's rows name their own machine and command; a case run again on the same machine
     is replaced, one measured on another machine kept."""
