@@ -394,14 +394,18 @@ def state_rows(x: Float[Array, "horizon N"]) -> Float[Array, " rows"]:
 
 
 def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
-    """Returns `step(state, wm_params, starts, start_terminated, key) -> (actor, critic,
+    """Returns `step(state, wm_params, starts, start_flags, key) -> (actor, critic,
     return_scale, metrics)`: imagination from `starts` (`[N]` carries), lambda-returns, and one
-    actor and one critic update."""
+    actor and one critic update. `start_flags` are the starts' `(terminated, first)` rows
+    (`[N]` floats): a terminal start gets no weight; the first rows of episodes give the
+    metric `reset_entropy`, the policy's entropy there."""
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
     critic_update = make_critic_update(config, critic, values, critic_opt)
 
-    def step(state: DreamerState, wm_params, starts, start_terminated, key):
+    def step(state: DreamerState, wm_params, starts, start_flags, key):
+        start_terminated, start_first = start_flags
+
         def trajectory(actor_params):
             return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
 
@@ -433,10 +437,11 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 target = returns_of(again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             every = None if first is None else (dist.probs[0], first)
-            return actor_loss(
+            loss, metrics = actor_loss(
                 log_prob, entropy, target, value[:-1], weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every,
             )  # fmt: skip
+            return loss, {**metrics, "reset_entropy": first_rows_mean(entropy[0], start_first)}
 
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
         actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
@@ -451,6 +456,13 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         return actor_state, critic_state, return_scale, metrics
 
     return step
+
+
+def first_rows_mean(x: Float[Array, " N"], first: Float[Array, " N"]) -> Float[Array, ""]:
+    """The mean of `x` over the rows that start an episode (`first` 1), NaN where none does (a
+    metric's mean over updates then skips it)."""
+    count = first.sum()
+    return jnp.where(count > 0, (jax.lax.stop_gradient(x) * first).sum() / count, jnp.nan)
 
 
 def critic_forward(critic: nn.Module, values, state: DreamerState, features):
@@ -497,9 +509,11 @@ def make_train_step(
         world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
         carries = filter_carries(model, world_model.params, carry, batch, filter_key)
         starts = split_tree(split, jax.lax.stop_gradient(flat(carries)), 0)
-        start_terminated = split(flat(batch.terminated).astype(jnp.float32), 0)
+        start_flags = tuple(
+            split(flat(flag).astype(jnp.float32), 0) for flag in (batch.terminated, batch.start)
+        )
         actor_state, critic_state, return_scale, ac_metrics = actor_critic_step(
-            state, world_model.params, starts, start_terminated, imagine_key
+            state, world_model.params, starts, start_flags, imagine_key
         )
         checked = ("actor_loss", "critic_loss", "actor_grad_norm", "critic_grad_norm")
         finite = all_finite(
@@ -534,7 +548,11 @@ def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers, s
 
         keys = jax.random.split(key, config.updates_per_iteration)
         learnt, metrics = jax.lax.scan(body, learner(state), keys)
-        return state._replace(**learnt._asdict()), jax.tree.map(jnp.mean, metrics)
+        # An update whose windows hold no episode start has no `reset_entropy`: skipped.
+        means = {
+            k: (jnp.nanmean if k == "reset_entropy" else jnp.mean)(v) for k, v in metrics.items()
+        }
+        return state._replace(**learnt._asdict()), means
 
     def skip_phase(state: DreamerState, key):
         shapes = jax.eval_shape(train_phase, state, key)[1]

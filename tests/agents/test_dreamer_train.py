@@ -22,6 +22,7 @@ from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import (
     Acting,
     action_values,
+    first_rows_mean,
     make_agent,
     make_heads,
     make_train_step,
@@ -325,10 +326,18 @@ def test_training_waits_for_a_window_then_changes_the_parameters(catch):
         for name in TRAINING:
             assert np.isfinite(metrics[i][name]), (i, name)
         assert metrics[i]["nonfinite"] == 0
+        # Catch's episodes are shorter than a window: every update has first rows.
+        assert 0 < metrics[i]["reset_entropy"] <= np.log(3) + 1e-6, i
         for name in ("world_model", "actor", "critic"):
             before, after = getattr(states[i], name), getattr(states[i + 1], name)
             assert not leaves_equal(before.params, after.params), (i, name)
             assert int(after.step) == i * CATCH.updates_per_iteration, (i, name)
+
+
+def test_the_reset_entropy_is_the_mean_over_the_first_rows_only():
+    entropy = jnp.array([1.0, 2.0, 4.0, 8.0])
+    assert first_rows_mean(entropy, jnp.array([1.0, 0.0, 1.0, 0.0])) == 2.5
+    assert np.isnan(first_rows_mean(entropy, jnp.zeros(4)))
 
 
 def test_update_is_traced_once(catch):
