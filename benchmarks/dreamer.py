@@ -289,6 +289,7 @@ NAMED = (
     (("replay.burn_in",), " burn-in {}"),
     (("train_ratio",), " ratio {:g}"),
     (("actor_unimix",), " unimix {:g}"),
+    (("entropy_coef",), " entropy {:g}"),
     (("actor_gradient",), " {} gradient"),
     (("reward_head",), " {} reward head"),
 )
@@ -310,7 +311,8 @@ def agent_name(config: DreamerConfig) -> str:
     update, ` ring C` where its replay keeps C steps per environment, ` burn-in N` where N
     replayed steps refresh each window's stored carry, ` ratio R` where it trains at another
     train ratio, ` unimix U` where the actor mixes in another share of the uniform than
-    DreamerV3's 1%, ` expected gradient` where the actor learns by the expected policy
+    DreamerV3's 1%, ` entropy E` where the actor's entropy bonus is E instead of DreamerV3's
+    3e-4, ` expected gradient` where the actor learns by the expected policy
     gradient at its start states, ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
@@ -475,6 +477,9 @@ class Args:
     actor_unimix: float | None = None
     """The share of the uniform mixed into the actor's categorical (learning, in-context);
     None: the preset's (DreamerV3's 0.01, which caps a sampling policy's score)."""
+    entropy_coef: float | None = None
+    """The weight of the actor's entropy bonus (learning, in-context); None: the preset's
+    (DreamerV3's 3e-4)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -490,8 +495,9 @@ class Args:
 SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 """The replayed window's length and count per update, the replay's rows per environment and
 the burn-in before a window a run may set apart from the default."""
-TRAINING = ("train_ratio", "actor_unimix")
-"""The train ratio and the actor's unimix a run may set apart from the default."""
+TRAINING = ("train_ratio", "actor_unimix", "entropy_coef")
+"""The train ratio, the actor's unimix and its entropy bonus a run may set apart from the
+default."""
 
 
 CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
@@ -505,8 +511,8 @@ def dashed(name: str) -> str:
 
 def flag_values(args: Args) -> dict:
     """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
-    window's shape, train ratio and actor's unimix given (each a flag of the reproducing
-    command)."""
+    window's shape, train ratio, actor's unimix and entropy bonus given (each a flag of the
+    reproducing command)."""
     names = (*RATES, *SCALES, *SHAPE, *TRAINING)
     unset = {**dict.fromkeys(names), **dict.fromkeys(SCALES, 1.0)}
     return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
@@ -675,7 +681,8 @@ LEARNING_HEADER = (
     "row, `--reward-loss-scale S` for a `reward loss xS` row, `--replay-length L --batch-size "
     "N` for a `window LxN` row, `--replay-capacity C` for a `ring C` row, `--replay-burn-in N` "
     "for a `burn-in N` row, `--train-ratio R` "
-    "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--actor-gradient expected`"
+    "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--entropy-coef E` for an "
+    "`entropy E` row, `--actor-gradient expected`"
     " for an `expected gradient` row, `--reward-head action` for an `action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

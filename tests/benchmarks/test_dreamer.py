@@ -81,10 +81,16 @@ STACKED = [
         "burn-in 32 ratio 64 unimix 0.001",
     ),
     (
+        {"entropy_coef": 0.003},
+        "--actor-unimix 0.001 --entropy-coef 0.003 --write-docs",
+        {"entropy_coef": 0.003},
+        "ratio 64 unimix 0.001 entropy 0.003",
+    ),
+    (
         {"actor_gradient": "expected"},
         "--bins 20 --actor-gradient expected --reward-scale 50 --recon-scale 10",
         {"actor_gradient": "expected"},
-        "unimix 0.001 expected gradient",
+        "entropy 0.003 expected gradient",
     ),
     (
         {"reward_head": "action"},
