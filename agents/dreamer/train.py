@@ -395,10 +395,9 @@ def state_rows(x: Float[Array, "horizon N"]) -> Float[Array, " rows"]:
 
 def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
     """Returns `step(state, wm_params, starts, start_flags, key) -> (actor, critic,
-    return_scale, metrics)`: imagination from `starts` (`[N]` carries), lambda-returns, and one
-    actor and one critic update. `start_flags` are the starts' `(terminated, first)` rows
-    (`[N]` floats): a terminal start gets no weight; the first rows of episodes give the
-    metric `reset_entropy`, the policy's entropy there."""
+    return_scale, metrics)`: imagination from `starts` (`[N]` carries, flagged `(terminated,
+    first)`, `[N]` floats: a terminal start gets no weight, first rows give `reset_entropy`),
+    lambda-returns, and one actor and one critic update."""
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
     critic_update = make_critic_update(config, critic, values, critic_opt)
@@ -415,10 +414,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
         first = None  # every action's value at the starts (no gradient flows into it)
         if config.actor_gradient == "expected":
-            critic_params = state.critic.params
-            first = action_values(
-                config, spec, model, critic, wm_params, critic_params, starts, key
-            )
+            args = (config, spec, model, critic, wm_params, state.critic.params, starts, key)
+            first = action_values(*args)
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
         returns = returns_of(traj, value)
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
