@@ -114,6 +114,13 @@ class DreamerConfig:
     """REINFORCE (any action space), dynamics backpropagation (continuous actions only) or
     expected: REINFORCE with the expected policy gradient over every action at the start
     states, each action imagined one step (discrete actions only; see agents.dreamer.actor)."""
+    actor_replay_scale: float = 0.0
+    """Weight of a REINFORCE term on the replayed rows themselves, added to the actor's loss on
+    imagination: the actions taken, TD(lambda) returns of the real rewards bootstrapped by the
+    critic, advantages on the imagination's return scale (agents.dreamer.train.replayed_terms).
+    0: DreamerV3's actor, imagination only. A row that imagination reaches rarely counts once
+    per replayed row here: an episode's first row is one imagined state in about 780 on
+    POPGym's card tasks (one start in 52, the first of 15 states), one row in 52 here."""
     slow_critic_decay: float = 0.98
     """EMA decay of the slow critic that regularises the critic."""
     slow_critic_reg: float = 1.0
@@ -156,6 +163,11 @@ class DreamerConfig:
         require(
             0.0 <= self.actor_unimix < 1.0,
             f"actor_unimix must be in [0, 1), got {self.actor_unimix}; DreamerV3 uses 0.01.",
+        )
+        require(
+            self.actor_replay_scale >= 0,
+            f"actor_replay_scale must be >= 0, got {self.actor_replay_scale}; use 0 for "
+            "DreamerV3's actor (imagination only).",
         )
         for name in ("gamma", "lambda_", "slow_critic_decay"):
             value = getattr(self, name)

@@ -120,6 +120,20 @@ class Imagined(NamedTuple):
     continues: Float[Array, "horizon N"]
 
 
+class Replayed(NamedTuple):
+    """The replayed windows as transitions `s_t -> s_{t+1}`, `t < T - 1`, for the actor's
+    replay term (`DreamerConfig.actor_replay_scale`); without gradient."""
+
+    features: Float[Array, "T-1 b F"]
+    """Features of the posterior states `s_t`."""
+    action: Array
+    """The action taken in `s_t` (`[T - 1, b]` int or `[T - 1, b, A]`): row `t + 1`'s."""
+    advantage: Float[Array, "T-1 b"]
+    """`(R_t - v(s_t)) / scale`: TD(lambda) returns of the real rewards."""
+    weight: Float[Array, "T-1 b"]
+    """0 where row `t + 1` opens the next episode (no action taken in between), else 1."""
+
+
 class Agent(NamedTuple):
     """The pieces of one configuration; every function is pure and jittable (one seed)."""
 
@@ -393,23 +407,26 @@ def state_rows(x: Float[Array, "horizon N"]) -> Float[Array, " rows"]:
     return merge_leading(jnp.concatenate([x, jnp.zeros_like(x[:1])]), 0)[0]
 
 
+def imagined_returns(config: DreamerConfig, traj: Imagined, value) -> Float[Array, "horizon N"]:
+    """The lambda-returns of an imagined trajectory with the critic's values `[horizon + 1, N]`."""
+    return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
+
+
 def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
-    """Returns `step(state, wm_params, starts, start_flags, key) -> (actor, critic,
-    return_scale, metrics)`: imagination from `starts` (`[N]` carries, flagged `(terminated,
-    first)`, `[N]` floats: a terminal start gets no weight, first rows give `reset_entropy`),
-    lambda-returns, and one actor and one critic update."""
+    """Returns `step(state, wm_params, starts, start_flags, key, replayed=None) -> (actor,
+    critic, return_scale, metrics)`: imagination from `starts` (`[N]` carries; `start_flags`
+    `(terminated, first)`, `[N]` floats: no weight from a terminal start, `reset_entropy` from
+    first rows), lambda-returns, one actor (with `replayed`'s term) and one critic update."""
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
     critic_update = make_critic_update(config, critic, values, critic_opt)
+    policy = functools.partial(policy_of, spec, actor, unimix=config.actor_unimix)
 
-    def step(state: DreamerState, wm_params, starts, start_flags, key):
+    def step(state: DreamerState, wm_params, starts, start_flags, key, replayed=None):
         start_terminated, start_first = start_flags
 
         def trajectory(actor_params):
             return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
-
-        def returns_of(traj, value):
-            return lambda_returns(traj.reward, value, traj.continues, config.gamma, config.lambda_)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
         first = None  # every action's value at the starts (no gradient flows into it)
@@ -417,27 +434,29 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             args = (config, spec, model, critic, wm_params, state.critic.params, starts, key)
             first = action_values(*args)
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
-        returns = returns_of(traj, value)
+        returns = imagined_returns(config, traj, value)
         # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
         # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
         weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
         return_scale = update_return_scale(state.return_scale, returns)
 
         def actor_objective(params):
-            dist = policy_of(spec, actor, params, config.actor_unimix)(traj.features[:-1])
+            dist = policy(params)(traj.features[:-1])
             target = returns
             if config.actor_gradient == "backprop":
                 # Dynamics backpropagation differentiates the returns: the same trajectory
                 # (same key, so the same values) imagined again with `params`.
                 again = trajectory(params)
                 critic_value = values.mean(on_rows(critic, state.critic.params, again.features))
-                target = returns_of(again, critic_value)
+                target = imagined_returns(config, again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             every = None if first is None else (dist.probs[0], first)
             loss, metrics = actor_loss(
                 log_prob, entropy, target, value[:-1], weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every,
             )  # fmt: skip
+            if replayed is not None:  # the replay term (`actor_replay_scale`)
+                loss -= config.actor_replay_scale * replay_objective(policy(params), replayed)
             return loss, {**metrics, "reset_entropy": first_rows_mean(entropy[0], start_first)}
 
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
@@ -460,6 +479,39 @@ def first_rows_mean(x: Float[Array, " N"], first: Float[Array, " N"]) -> Float[A
     metric's mean over updates then skips it)."""
     count = first.sum()
     return jnp.where(count > 0, (jax.lax.stop_gradient(x) * first).sum() / count, jnp.nan)
+
+
+def replayed_terms(config: DreamerConfig, critic, values, state, carries, batch) -> Replayed:
+    """The replayed windows (`batch`, `[T, b]` rows, and the filter's `carries` after each) as
+    the actor's replay term reads them. Row `t + 1` holds the action taken in `s_t` and its
+    reward (the rows' convention: a row holds what led to it); the returns bootstrap with the
+    critic's values of the replayed states, stop at a terminal row, and are the critic's value
+    on an episode's last row (whose next row is the next episode's reset)."""
+    features = features_of(config.features, carries)
+    value = values.mean(on_rows(critic, state.critic.params, features))
+    returns, weight = replay_returns(value, batch, config.gamma, config.lambda_)
+    advantage = (returns - value[:-1]) / scale(state.return_scale)
+    return jax.lax.stop_gradient(Replayed(features[:-1], batch.action[1:], advantage, weight))
+
+
+def replay_returns(
+    value: Float[Array, "T b"], batch: wm.Batch, gamma: float, lambda_: float
+) -> tuple[Float[Array, "T-1 b"], Float[Array, "T-1 b"]]:
+    """`(returns, weight)` of the replayed states `s_0 .. s_{T-2}` (see `replayed_terms`):
+    TD(lambda) returns of the rows' rewards with the values `value[T, b]` of every row, and
+    weight 0 on an episode's last row (return: its value)."""
+    last = batch.start[1:].astype(jnp.float32)
+    continues = (1.0 - batch.terminated[1:].astype(jnp.float32)) * (1.0 - last)
+    reward = jnp.where(last > 0, value[:-1], batch.reward[1:])
+    return lambda_returns(reward, value, continues, gamma, lambda_), 1.0 - last
+
+
+def replay_objective(policy: Callable, replayed: Replayed) -> Float[Array, ""]:
+    """`mean_w(log pi(a_t | s_t) * advantage_t)` over the replayed transitions (REINFORCE on
+    real actions and returns; the weight-0 rows left out)."""
+    log_prob = policy(replayed.features).log_prob(replayed.action)
+    total = (replayed.weight * log_prob * replayed.advantage).sum()
+    return total / jnp.maximum(replayed.weight.sum(), 1.0)
 
 
 def critic_forward(critic: nn.Module, values, state: DreamerState, features):
@@ -499,18 +551,22 @@ def make_train_step(
         config, spec, model, actor, critic, (actor_opt, critic_opt)
     )
     flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
+    values = wm.TwoHotReward(config.value_bins)
 
     def train_step(state: DreamerState, key):
         replay_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
         batch, carry = replayed_windows(config, model, state, replay_key, split)
         world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
         carries = filter_carries(model, world_model.params, carry, batch, filter_key)
+        replayed = None
+        if config.actor_replay_scale > 0:
+            replayed = replayed_terms(config, critic, values, state, carries, batch)
         starts = split_tree(split, jax.lax.stop_gradient(flat(carries)), 0)
         start_flags = tuple(
             split(flat(flag).astype(jnp.float32), 0) for flag in (batch.terminated, batch.start)
         )
         actor_state, critic_state, return_scale, ac_metrics = actor_critic_step(
-            state, world_model.params, starts, start_flags, imagine_key
+            state, world_model.params, starts, start_flags, imagine_key, replayed
         )
         checked = ("actor_loss", "critic_loss", "actor_grad_norm", "critic_grad_norm")
         finite = all_finite(

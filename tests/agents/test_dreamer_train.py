@@ -29,9 +29,10 @@ from agents.dreamer.train import (
     next_rows,
     on_rows,
     policy_of,
+    replay_returns,
 )
 from agents.world_model import make_optimizer
-from rlssm.world_models import TwoHotReward
+from rlssm.world_models import Batch, TwoHotReward
 from rlssm.world_models.latents import reward_for
 
 TINY = {
@@ -340,6 +341,55 @@ def test_the_reset_entropy_is_the_mean_over_the_first_rows_only():
     assert np.isnan(first_rows_mean(entropy, jnp.zeros(4)))
 
 
+def loop_replay_returns(value, reward, terminated, start, gamma, lambda_):
+    """`replay_returns` by a backward Python loop over one column of rows."""
+    count = len(value)
+    returns = [0.0] * count
+    returns[-1] = value[-1]
+    for t in reversed(range(count - 1)):
+        if start[t + 1]:  # row t is its episode's last: the return is its value
+            returns[t] = value[t]
+        elif terminated[t + 1]:
+            returns[t] = reward[t + 1]
+        else:
+            later = (1 - lambda_) * value[t + 1] + lambda_ * returns[t + 1]
+            returns[t] = reward[t + 1] + gamma * later
+    return returns[:-1], [0.0 if start[t + 1] else 1.0 for t in range(count - 1)]
+
+
+def test_replayed_returns_follow_the_rows_against_a_python_loop():
+    # Two columns of 7 rows: a terminal row 2 then a reset row 3; a truncated episode (row 4
+    # not terminal, row 5 a reset); and an episode running through.
+    value = np.array([[0.5, 1.0], [0.2, -0.3], [0.9, 0.4], [0.1, 0.0], [0.7, 0.6], [0.3, 0.2],
+                      [0.4, -0.5]], np.float32)  # fmt: skip
+    reward = np.array([[0, 0], [1, 0.5], [2, -1], [0, 2], [3, 1], [0, 0], [1, 4]], np.float32)
+    terminated = np.zeros((7, 2), bool)
+    terminated[2, 0] = True
+    start = np.zeros((7, 2), bool)
+    start[[3, 5], 0] = True
+    batch = Batch(reward, reward, reward, terminated, start)  # obs and action are not read
+    returns, weight = replay_returns(jnp.asarray(value), batch, 0.9, 0.8)
+    for column in range(2):
+        want = loop_replay_returns(
+            value[:, column], reward[:, column], terminated[:, column], start[:, column], 0.9, 0.8
+        )
+        np.testing.assert_allclose(returns[:, column], want[0], rtol=1e-6)
+        np.testing.assert_allclose(weight[:, column], want[1])
+    assert weight[:, 0].tolist() == [1, 1, 0, 1, 0, 1]
+
+
+def test_the_replay_term_trains_the_actor_alone(catch):
+    """One iteration from the same state with and without the replay term: the same world
+    model and critic, another actor."""
+    _, _, states, _ = catch
+    with_term = make_agent(dataclasses.replace(CATCH, actor_replay_scale=1.0))
+    new, metrics = compiled(with_term.update)(states[1])
+    check_iteration(with_term.config, states[1], new, jax.device_get(metrics))
+    for name in ("world_model", "critic"):
+        assert leaves_equal(getattr(new, name).params, getattr(states[2], name).params), name
+    assert not leaves_equal(new.actor.params, states[2].actor.params)
+
+
 def test_update_is_traced_once(catch):
     _, update, states, _ = catch
     # The fixture ran six iterations under chex.assert_max_traces(n=1): three more, from the
@@ -564,6 +614,7 @@ BAD_CONFIGS = [
     ({"reward_loss_scale": 0.0}, "reward_loss_scale"),
     ({"actor_unimix": 1.0}, "actor_unimix"),
     ({"actor_unimix": -0.01}, "actor_unimix"),
+    ({"actor_replay_scale": -1.0}, "actor_replay_scale"),
 ]
 
 
