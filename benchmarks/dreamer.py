@@ -290,6 +290,7 @@ NAMED = (
     (("train_ratio",), " ratio {:g}"),
     (("actor_unimix",), " unimix {:g}"),
     (("entropy_coef",), " entropy {:g}"),
+    (("actor_replay_scale",), " replay actor x{:g}"),
     (("actor_gradient",), " {} gradient"),
     (("reward_head",), " {} reward head"),
 )
@@ -312,7 +313,8 @@ def agent_name(config: DreamerConfig) -> str:
     replayed steps refresh each window's stored carry, ` ratio R` where it trains at another
     train ratio, ` unimix U` where the actor mixes in another share of the uniform than
     DreamerV3's 1%, ` entropy E` where the actor's entropy bonus is E instead of DreamerV3's
-    3e-4, ` expected gradient` where the actor learns by the expected policy
+    3e-4, ` replay actor xS` where the actor also learns from the replayed rows with weight S,
+    ` expected gradient` where the actor learns by the expected policy
     gradient at its start states, ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
@@ -480,6 +482,9 @@ class Args:
     entropy_coef: float | None = None
     """The weight of the actor's entropy bonus (learning, in-context); None: the preset's
     (DreamerV3's 3e-4)."""
+    actor_replay_scale: float | None = None
+    """The weight of the actor's REINFORCE term on the replayed rows (learning, in-context);
+    None: the preset's (0, imagination only)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -495,9 +500,9 @@ class Args:
 SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 """The replayed window's length and count per update, the replay's rows per environment and
 the burn-in before a window a run may set apart from the default."""
-TRAINING = ("train_ratio", "actor_unimix", "entropy_coef")
-"""The train ratio, the actor's unimix and its entropy bonus a run may set apart from the
-default."""
+TRAINING = ("train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale")
+"""The train ratio, the actor's unimix, its entropy bonus and its replay term's weight a run
+may set apart from the default."""
 
 
 CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
@@ -511,8 +516,8 @@ def dashed(name: str) -> str:
 
 def flag_values(args: Args) -> dict:
     """The agent's numeric settings that `args` gives: the rates given, scales other than 1, the
-    window's shape, train ratio, actor's unimix and entropy bonus given (each a flag of the
-    reproducing command)."""
+    window's shape, train ratio and the actor's unimix, entropy bonus and replay term given
+    (each a flag of the reproducing command)."""
     names = (*RATES, *SCALES, *SHAPE, *TRAINING)
     unset = {**dict.fromkeys(names), **dict.fromkeys(SCALES, 1.0)}
     return {n: getattr(args, n) for n in names if getattr(args, n) != unset[n]}
@@ -682,8 +687,9 @@ LEARNING_HEADER = (
     "N` for a `window LxN` row, `--replay-capacity C` for a `ring C` row, `--replay-burn-in N` "
     "for a `burn-in N` row, `--train-ratio R` "
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--entropy-coef E` for an "
-    "`entropy E` row, `--actor-gradient expected`"
-    " for an `expected gradient` row, `--reward-head action` for an `action reward head` row; "
+    "`entropy E` row, `--actor-replay-scale S` for a `replay actor xS` row, `--actor-gradient "
+    "expected` for an `expected gradient` row, `--reward-head action` for an `action reward "
+    "head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "
     "the end of the first of the 20 spans in which the agent's world model's mean reward error "

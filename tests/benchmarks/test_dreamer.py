@@ -87,10 +87,16 @@ STACKED = [
         "ratio 64 unimix 0.001 entropy 0.003",
     ),
     (
+        {"actor_replay_scale": 1.0},
+        "--entropy-coef 0.003 --actor-replay-scale 1 --write-docs",
+        {"actor_replay_scale": 1.0},
+        "entropy 0.003 replay actor x1",
+    ),
+    (
         {"actor_gradient": "expected"},
         "--bins 20 --actor-gradient expected --reward-scale 50 --recon-scale 10",
         {"actor_gradient": "expected"},
-        "entropy 0.003 expected gradient",
+        "replay actor x1 expected gradient",
     ),
     (
         {"reward_head": "action"},
