@@ -114,6 +114,11 @@ class DreamerConfig:
     """REINFORCE (any action space), dynamics backpropagation (continuous actions only) or
     expected: REINFORCE with the expected policy gradient over every action at the start
     states, each action imagined one step (discrete actions only; see agents.dreamer.actor)."""
+    first_row_weight: float = 1.0
+    """Weight in the actor's loss of the imagination starts that open an episode (the replayed
+    first rows), relative to every other imagined state's. 1: DreamerV3's (each state alike,
+    so a first row is about 1 in 780 of the actor's terms on POPGym's card tasks: one start
+    in 52, the first of 15 states); 15 gives such a row the weight of its whole trajectory."""
     actor_replay_scale: float = 0.0
     """Weight of a REINFORCE term on the replayed rows themselves, added to the actor's loss on
     imagination: the actions taken, TD(lambda) returns of the real rewards bootstrapped by the
@@ -163,6 +168,11 @@ class DreamerConfig:
         require(
             0.0 <= self.actor_unimix < 1.0,
             f"actor_unimix must be in [0, 1), got {self.actor_unimix}; DreamerV3 uses 0.01.",
+        )
+        require(
+            self.first_row_weight >= 0,
+            f"first_row_weight must be >= 0, got {self.first_row_weight}; use 1 for DreamerV3's "
+            "actor.",
         )
         require(
             self.actor_replay_scale >= 0,

@@ -435,9 +435,9 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             first = action_values(*args)
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
         returns = imagined_returns(config, traj, value)
-        # A trajectory from a terminal state (a `terminated` row) imagines past the episode's
-        # end, which the world model never saw: it gets no weight (DreamerV3's first `cont`).
+        # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
         weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
+        actor_weight = first_row_weights(weight, start_first, config.first_row_weight)
         return_scale = update_return_scale(state.return_scale, returns)
 
         def actor_objective(params):
@@ -452,7 +452,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             every = None if first is None else (dist.probs[0], first)
             loss, metrics = actor_loss(
-                log_prob, entropy, target, value[:-1], weight, scale(return_scale),
+                log_prob, entropy, target, value[:-1], actor_weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every,
             )  # fmt: skip
             if replayed is not None:  # the replay term (`actor_replay_scale`)
@@ -472,6 +472,14 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         return actor_state, critic_state, return_scale, metrics
 
     return step
+
+
+def first_row_weights(
+    weight: Float[Array, "horizon N"], first: Float[Array, " N"], factor: float
+) -> Float[Array, "horizon N"]:
+    """The actor's loss weights: `weight` with the start states (`[0]`) that open an episode
+    (`first` 1) multiplied by `factor` (`DreamerConfig.first_row_weight`)."""
+    return weight.at[0].multiply(1.0 + (factor - 1.0) * first)
 
 
 def first_rows_mean(x: Float[Array, " N"], first: Float[Array, " N"]) -> Float[Array, ""]:

@@ -22,6 +22,7 @@ from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import (
     Acting,
     action_values,
+    first_row_weights,
     first_rows_mean,
     make_agent,
     make_heads,
@@ -378,11 +379,19 @@ def test_replayed_returns_follow_the_rows_against_a_python_loop():
     assert weight[:, 0].tolist() == [1, 1, 0, 1, 0, 1]
 
 
-def test_the_replay_term_trains_the_actor_alone(catch):
-    """One iteration from the same state with and without the replay term: the same world
-    model and critic, another actor."""
+def test_the_first_rows_weight_scales_their_start_states_only():
+    weight = jnp.array([[1.0, 1.0, 0.0], [0.9, 0.5, 0.0]])
+    got = first_row_weights(weight, jnp.array([1.0, 0.0, 1.0]), 15.0)
+    np.testing.assert_allclose(got, [[15.0, 1.0, 0.0], [0.9, 0.5, 0.0]])
+    np.testing.assert_array_equal(first_row_weights(weight, jnp.ones(3), 1.0), weight)
+
+
+@pytest.mark.parametrize("overrides", [{"actor_replay_scale": 1.0}, {"first_row_weight": 15.0}])
+def test_the_actors_own_options_train_the_actor_alone(catch, overrides):
+    """One iteration from the same state with and without the replay term or the first rows'
+    weight: the same world model and critic, another actor."""
     _, _, states, _ = catch
-    with_term = make_agent(dataclasses.replace(CATCH, actor_replay_scale=1.0))
+    with_term = make_agent(dataclasses.replace(CATCH, **overrides))
     new, metrics = compiled(with_term.update)(states[1])
     check_iteration(with_term.config, states[1], new, jax.device_get(metrics))
     for name in ("world_model", "critic"):
@@ -615,6 +624,7 @@ BAD_CONFIGS = [
     ({"actor_unimix": 1.0}, "actor_unimix"),
     ({"actor_unimix": -0.01}, "actor_unimix"),
     ({"actor_replay_scale": -1.0}, "actor_replay_scale"),
+    ({"first_row_weight": -1.0}, "first_row_weight"),
 ]
 
 
