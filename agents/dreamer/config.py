@@ -19,6 +19,31 @@ from agents.dreamer.features import FEATURES
 from agents.dreamer.replay import ReplayConfig
 from rlssm.world_models.config import REWARD_HEADS, RewardHead
 
+KNOWN = {
+    "model": tuple(wm.MODELS),
+    "core": tuple(wm.BACKBONES),
+    "features": FEATURES,
+    "actor_gradient": GRADIENTS,
+    "reward_head": REWARD_HEADS,
+}
+"""The named choices, with their known values."""
+POSITIVE = {
+    "train_ratio": "DreamerV3 uses 32 to 1024",
+    "reward_scale": "use 1 to learn the rewards as they are",
+    "recon_scale": "use 1 for DreamerV3's weight, about 10 for observations of a few numbers",
+    "reward_loss_scale": "use 1 for DreamerV3's weight",
+    "model_lr": "DreamerV3 uses 1e-4",
+    "actor_lr": "DreamerV3 uses 3e-5",
+    "critic_lr": "DreamerV3 uses 3e-5",
+    "grad_clip": "the default is 100",
+}
+"""The fields that must be > 0, with the fix each refusal names."""
+NON_NEGATIVE = {
+    "first_row_weight": "use 1 for DreamerV3's actor",
+    "actor_replay_scale": "use 0 for DreamerV3's actor (imagination only)",
+}
+"""The fields that must be >= 0, with the fix each refusal names."""
+
 
 @dataclasses.dataclass(frozen=True)
 class DreamerConfig:
@@ -137,68 +162,26 @@ class DreamerConfig:
             value = getattr(self, name)
             require(value >= 1, f"{name} must be >= 1, got {value}; raise it.")
         require(
-            self.train_ratio > 0,
-            f"train_ratio must be > 0, got {self.train_ratio}; DreamerV3 uses 32 to 1024.",
-        )
-        require(
             self.total_timesteps >= self.steps_per_iteration,
             f"total_timesteps={self.total_timesteps} is less than one iteration (num_envs x "
             f"act_steps = {self.steps_per_iteration}); raise it.",
         )
-        require(
-            self.model in wm.MODELS,
-            f"model={self.model!r} is unknown; use one of {tuple(wm.MODELS)}.",
-        )
-        require(
-            self.core in wm.BACKBONES,
-            f"core={self.core!r} is unknown; use one of {tuple(wm.BACKBONES)}.",
-        )
-        require(
-            self.features in FEATURES,
-            f"features={self.features!r} is unknown; use one of {FEATURES}.",
-        )
-        require(
-            self.actor_gradient in GRADIENTS,
-            f"actor_gradient={self.actor_gradient!r}; use one of {GRADIENTS}.",
-        )
-        require(
-            self.reward_head in REWARD_HEADS,
-            f"reward_head={self.reward_head!r}; use one of {REWARD_HEADS}.",
-        )
+        for name, known in KNOWN.items():
+            value = getattr(self, name)
+            require(value in known, f"{name}={value!r} is unknown; use one of {known}.")
         require(
             0.0 <= self.actor_unimix < 1.0,
             f"actor_unimix must be in [0, 1), got {self.actor_unimix}; DreamerV3 uses 0.01.",
         )
-        require(
-            self.first_row_weight >= 0,
-            f"first_row_weight must be >= 0, got {self.first_row_weight}; use 1 for DreamerV3's "
-            "actor.",
-        )
-        require(
-            self.actor_replay_scale >= 0,
-            f"actor_replay_scale must be >= 0, got {self.actor_replay_scale}; use 0 for "
-            "DreamerV3's actor (imagination only).",
-        )
         for name in ("gamma", "lambda_", "slow_critic_decay"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}.")
-        require(
-            self.reward_scale > 0,
-            f"reward_scale must be > 0, got {self.reward_scale}; use 1 to learn the rewards as "
-            "they are.",
-        )
-        require(
-            self.recon_scale > 0,
-            f"recon_scale must be > 0, got {self.recon_scale}; use 1 for DreamerV3's weight, "
-            "about 10 for observations of a few numbers.",
-        )
-        require(
-            self.reward_loss_scale > 0,
-            f"reward_loss_scale must be > 0, got {self.reward_loss_scale}; use 1 for DreamerV3's "
-            "weight.",
-        )
-        for name in ("model_lr", "actor_lr", "critic_lr", "grad_clip"):
-            require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}.")
+        for name, fix in POSITIVE.items():
+            value = getattr(self, name)
+            require(value > 0, f"{name} must be > 0, got {value}; {fix}.")
+        for name, fix in NON_NEGATIVE.items():
+            value = getattr(self, name)
+            require(value >= 0, f"{name} must be >= 0, got {value}; {fix}.")
 
     def __hash__(self) -> int:
         """Hashable despite `env_options` (a dict): a config can key a cache of programs."""
