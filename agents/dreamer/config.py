@@ -20,13 +20,13 @@ from agents.dreamer.replay import ReplayConfig
 from rlssm.world_models.config import REWARD_HEADS, RewardHead
 
 KNOWN = {
-    "model": tuple(wm.MODELS),
-    "core": tuple(wm.BACKBONES),
+    "model": wm.MODELS,  # the registries themselves: a model or core registered later counts
+    "core": wm.BACKBONES,
     "features": FEATURES,
     "actor_gradient": GRADIENTS,
     "reward_head": REWARD_HEADS,
 }
-"""The named choices, with their known values."""
+"""The named choices, with their known values (live registries for models and cores)."""
 POSITIVE = {
     "train_ratio": "DreamerV3 uses 32 to 1024",
     "reward_scale": "use 1 to learn the rewards as they are",
@@ -168,7 +168,7 @@ class DreamerConfig:
         )
         for name, known in KNOWN.items():
             value = getattr(self, name)
-            require(value in known, f"{name}={value!r} is unknown; use one of {known}.")
+            require(value in known, f"{name}={value!r} is unknown; use one of {tuple(known)}.")
         require(
             0.0 <= self.actor_unimix < 1.0,
             f"actor_unimix must be in [0, 1), got {self.actor_unimix}; DreamerV3 uses 0.01.",
