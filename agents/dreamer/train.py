@@ -413,16 +413,17 @@ def imagined_returns(config: DreamerConfig, traj: Imagined, value) -> Float[Arra
 
 
 def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, critic, opts):
-    """Returns `step(state, wm_params, starts, start_flags, key, replayed=None) -> (actor,
+    """Returns `step(state, wm_params, starts, start_flags, key, windows=None) -> (actor,
     critic, return_scale, metrics)`: imagination from `starts` (`[N]` carries; `start_flags`
     `(terminated, first)`, `[N]` floats: no weight from a terminal start, `reset_entropy` from
-    first rows), lambda-returns, one actor (with `replayed`'s term) and one critic update."""
+    first rows), lambda-returns, one actor and one critic update; `windows`, the replayed
+    `[T, b]` rows whose states are the starts (`N = T b`), for the actor's replay term."""
     actor_opt, critic_opt = opts
     values = wm.TwoHotReward(config.value_bins)
     critic_update = make_critic_update(config, critic, values, critic_opt)
     policy = functools.partial(policy_of, spec, actor, unimix=config.actor_unimix)
 
-    def step(state: DreamerState, wm_params, starts, start_flags, key, replayed=None):
+    def step(state: DreamerState, wm_params, starts, start_flags, key, windows=None):
         start_terminated, start_first = start_flags
 
         def trajectory(actor_params):
@@ -435,6 +436,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             first = action_values(*args)
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
         returns = imagined_returns(config, traj, value)
+        # The replay term reads the starts' features and values again (None without windows).
+        replayed = replayed_terms(config, traj.features[0], value[0], windows, state.return_scale)
         # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
         weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
         actor_weight = first_row_weights(weight, start_first, config.first_row_weight)
@@ -455,7 +458,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 log_prob, entropy, target, value[:-1], actor_weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every,
             )  # fmt: skip
-            if replayed is not None:  # the replay term (`actor_replay_scale`)
+            if replayed is not None:  # `actor_replay_scale`'s term
                 loss -= config.actor_replay_scale * replay_objective(policy(params), replayed)
             return loss, {**metrics, "reset_entropy": first_rows_mean(entropy[0], start_first)}
 
@@ -464,11 +467,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         critic_state, critic_metrics = critic_update(
             state, rows, logits, critic_vjp, returns, weight
         )
-        metrics = {
-            **renamed(actor_metrics, "actor_grad_norm"),
-            **renamed(critic_metrics, "critic_grad_norm"),
-            **imagination_metrics(value, returns, return_scale),
-        }
+        metrics = imagination_metrics(value, returns, return_scale, actor_metrics, critic_metrics)
         return actor_state, critic_state, return_scale, metrics
 
     return step
@@ -489,16 +488,22 @@ def first_rows_mean(x: Float[Array, " N"], first: Float[Array, " N"]) -> Float[A
     return jnp.where(count > 0, (jax.lax.stop_gradient(x) * first).sum() / count, jnp.nan)
 
 
-def replayed_terms(config: DreamerConfig, critic, values, state, carries, batch) -> Replayed:
-    """The replayed windows (`batch`, `[T, b]` rows, and the filter's `carries` after each) as
-    the actor's replay term reads them. Row `t + 1` holds the action taken in `s_t` and its
-    reward (the rows' convention: a row holds what led to it); the returns bootstrap with the
-    critic's values of the replayed states, stop at a terminal row, and are the critic's value
-    on an episode's last row (whose next row is the next episode's reset)."""
-    features = features_of(config.features, carries)
-    value = values.mean(on_rows(critic, state.critic.params, features))
+def replayed_terms(
+    config: DreamerConfig, features: Float[Array, "N F"], value: Float[Array, " N"], batch,
+    return_scale: ReturnScale,
+) -> Replayed | None:  # fmt: skip
+    """The replayed windows (`batch`, `[T, b]` rows) as the actor's replay term reads them,
+    from their posterior states' features and critic values (the imagination's starts, `N = T
+    b`, rows in order). Row `t + 1` holds the action taken in `s_t` and its reward (the rows'
+    convention: a row holds what led to it); the returns bootstrap with the critic's values,
+    stop at a terminal row, and are the critic's value on an episode's last row (whose next row
+    is the next episode's reset). None without `batch` (no replay term)."""
+    if batch is None:
+        return None
+    shape = batch.start.shape
+    features, value = features.reshape(*shape, -1), value.reshape(shape)
     returns, weight = replay_returns(value, batch, config.gamma, config.lambda_)
-    advantage = (returns - value[:-1]) / scale(state.return_scale)
+    advantage = (returns - value[:-1]) / scale(return_scale)
     return jax.lax.stop_gradient(Replayed(features[:-1], batch.action[1:], advantage, weight))
 
 
@@ -531,9 +536,14 @@ def critic_forward(critic: nn.Module, values, state: DreamerState, features):
     return rows, logits, critic_vjp, split_leading(values.mean(logits), lead)
 
 
-def imagination_metrics(value, returns, return_scale: ReturnScale) -> dict:
-    """The critic's values against the lambda-returns of `s_0 .. s_{horizon-1}`, the scale."""
+def imagination_metrics(
+    value, returns, return_scale: ReturnScale, actor_metrics: dict, critic_metrics: dict
+) -> dict:
+    """The actor's and critic's metrics (their gradient norms named apart), and the critic's
+    values against the lambda-returns of `s_0 .. s_{horizon-1}` and the return scale."""
     return {
+        **renamed(actor_metrics, "actor_grad_norm"),
+        **renamed(critic_metrics, "critic_grad_norm"),
         "value": value[:-1].mean(),
         "value_error": abs(value[:-1] - returns).mean(),
         "return_scale": scale(return_scale),
@@ -559,22 +569,19 @@ def make_train_step(
         config, spec, model, actor, critic, (actor_opt, critic_opt)
     )
     flat = jax.tree_util.Partial(jax.tree.map, lambda x: x.reshape(-1, *x.shape[2:]))
-    values = wm.TwoHotReward(config.value_bins)
 
     def train_step(state: DreamerState, key):
         replay_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
         batch, carry = replayed_windows(config, model, state, replay_key, split)
         world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
         carries = filter_carries(model, world_model.params, carry, batch, filter_key)
-        replayed = None
-        if config.actor_replay_scale > 0:
-            replayed = replayed_terms(config, critic, values, state, carries, batch)
+        windows = batch if config.actor_replay_scale > 0 else None  # for the replay term
         starts = split_tree(split, jax.lax.stop_gradient(flat(carries)), 0)
         start_flags = tuple(
             split(flat(flag).astype(jnp.float32), 0) for flag in (batch.terminated, batch.start)
         )
         actor_state, critic_state, return_scale, ac_metrics = actor_critic_step(
-            state, world_model.params, starts, start_flags, imagine_key, replayed
+            state, world_model.params, starts, start_flags, imagine_key, windows
         )
         checked = ("actor_loss", "critic_loss", "actor_grad_norm", "critic_grad_norm")
         finite = all_finite(

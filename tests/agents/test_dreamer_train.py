@@ -19,6 +19,7 @@ from agents.common import no_split
 from agents.common.compile import jit
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.replay import ReplayConfig
+from agents.dreamer.return_norm import init_return_scale
 from agents.dreamer.train import (
     Acting,
     action_values,
@@ -31,6 +32,7 @@ from agents.dreamer.train import (
     on_rows,
     policy_of,
     replay_returns,
+    replayed_terms,
 )
 from agents.world_model import make_optimizer
 from rlssm.world_models import Batch, TwoHotReward
@@ -384,6 +386,24 @@ def test_the_first_rows_weight_scales_their_start_states_only():
     got = first_row_weights(weight, jnp.array([1.0, 0.0, 1.0]), 15.0)
     np.testing.assert_allclose(got, [[15.0, 1.0, 0.0], [0.9, 0.5, 0.0]])
     np.testing.assert_array_equal(first_row_weights(weight, jnp.ones(3), 1.0), weight)
+
+
+def test_the_replay_term_reads_the_starts_in_row_order():
+    # The starts are the windows' rows flattened time-major (`N = T b`): row t of window j is
+    # start t * b + j, and its action is row t + 1's.
+    time, windows = 3, 2
+    value = jnp.arange(6.0)
+    features = jnp.stack([value, -value], -1)
+    action = jnp.arange(6).reshape(time, windows)
+    no = jnp.zeros((time, windows), bool)
+    batch = Batch(jnp.zeros((time, windows, 1)), action, jnp.zeros((time, windows)), no, no)
+    config = tiny("RepeatPreviousEasy", lambda_=0.0, gamma=1.0)
+    got = replayed_terms(config, features, value, batch, init_return_scale())
+    np.testing.assert_array_equal(got.features[..., 0], [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(got.action, [[2, 3], [4, 5]])
+    # One-step returns without rewards: R_t = v(s_{t+1}), so the advantage is v(t+1) - v(t).
+    np.testing.assert_allclose(got.advantage, [[2, 2], [2, 2]])
+    assert replayed_terms(config, features, value, None, init_return_scale()) is None
 
 
 @pytest.mark.parametrize("overrides", [{"actor_replay_scale": 1.0}, {"first_row_weight": 15.0}])
