@@ -292,6 +292,7 @@ NAMED = (
     (("entropy_coef",), " entropy {:g}"),
     (("actor_replay_scale",), " replay actor x{:g}"),
     (("actor_gradient",), " {} gradient"),
+    (("target_temperature",), " tau {:g}"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -315,7 +316,9 @@ def agent_name(config: DreamerConfig) -> str:
     DreamerV3's 1%, ` entropy E` where the actor's entropy bonus is E instead of DreamerV3's
     3e-4, ` replay actor xS` where the actor also learns from the replayed rows with weight S,
     ` expected gradient` where the actor learns by the expected policy
-    gradient at its start states, ` action reward head` where the world model has a reward
+    gradient at its start states, ` target gradient` where it learns there by the
+    cross-entropy to the target policy of every action's value (` tau T` where its temperature
+    is not the preset's 0.03), ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
 
@@ -443,9 +446,10 @@ class Args:
     """Seeds of each learning run (vmapped)."""
     features: Literal["output", "full"] = "output"
     """The agent's actor and critic features (learning, in-context): output or R2I's full."""
-    actor_gradient: Literal["reinforce", "expected"] = "reinforce"
-    """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's) or with the
-    expected policy gradient over every action at the start states."""
+    actor_gradient: Literal["reinforce", "expected", "target"] = "reinforce"
+    """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's), with the
+    expected policy gradient over every action at the start states, or with a cross-entropy
+    to the target policy those actions' values give there."""
     reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
     per action, the taken action's read."""
@@ -485,6 +489,8 @@ class Args:
     actor_replay_scale: float | None = None
     """The weight of the actor's REINFORCE term on the replayed rows (learning, in-context);
     None: the preset's (0, imagination only)."""
+    target_temperature: float | None = None
+    """tau of the `target` actor gradient (learning, in-context); None: the preset's (0.03)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -500,9 +506,11 @@ class Args:
 SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 """The replayed window's length and count per update, the replay's rows per environment and
 the burn-in before a window a run may set apart from the default."""
-TRAINING = ("train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale")
-"""The train ratio, the actor's unimix, its entropy bonus and its replay term's weight a run
-may set apart from the default."""
+TRAINING = (
+    "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature"
+)  # fmt: skip
+"""The train ratio, the actor's unimix, its entropy bonus, its replay term's weight and its
+target gradient's tau a run may set apart from the default."""
 
 
 CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
@@ -688,8 +696,9 @@ LEARNING_HEADER = (
     "for a `burn-in N` row, `--train-ratio R` "
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--entropy-coef E` for an "
     "`entropy E` row, `--actor-replay-scale S` for a `replay actor xS` row, `--actor-gradient "
-    "expected` for an `expected gradient` row, `--reward-head action` for an `action reward "
-    "head` row; "
+    "expected` for an `expected gradient` row, `--actor-gradient target` for a `target "
+    "gradient` row, `--target-temperature T` for a `tau T` row, `--reward-head action` for an "
+    "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "
     "the end of the first of the 20 spans in which the agent's world model's mean reward error "

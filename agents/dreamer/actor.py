@@ -27,6 +27,14 @@ return scale of `return_norm`) and the loss weights `w_t` of `discount_weights`:
   among the imagined ones (a reset row: one start in an episode's length, and never reached
   later in a trajectory) where the policy is already sure of a wrong answer gets almost no
   gradient; the expected gradient weighs every action at every start.
+- "target" (discrete actions): REINFORCE on `s_1 .. s_{horizon-1}`, and on `s_0` the
+  cross-entropy to a target policy that the same action values give, `softmax(sg((q_a - v_0)
+  / scale) / tau)` (soft policy iteration, as in MPO's and SAC's improvement step, without
+  their prior): `sum_a target_a log pi(a | s_0)`. Its gradient on the logits is `target - pi`,
+  which does not vanish when the policy is sure of an answer the values rank below another;
+  the expected gradient's, `pi_a (q_a - E_pi q)`, does (see MODEL_BASED.md, the first answer).
+  `tau` (`target_temperature`, in advantage units) sets how sure the target is: an action
+  worth `tau` more gets `e` times the probability.
 `eta = 3e-4`. The entropy bonus pushes towards more random policies; with advantages scaled to
 about 1, one value of `eta` fits every task.
 
@@ -41,7 +49,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from agents.common import require
 from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 
-GRADIENTS = ("reinforce", "backprop", "expected")
+GRADIENTS = ("reinforce", "backprop", "expected", "target")
+START_GRADIENTS = ("expected", "target")
+"""The gradients that value every action at the start states (`first`)."""
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:
@@ -85,6 +95,7 @@ def actor_loss(
     gradient: str = "reinforce",
     entropy_coef: float = 3e-4,
     first: tuple[Float[Array, "B A"], Float[Array, "B A"]] | None = None,
+    target_temperature: float = 0.03,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """The actor's loss over `[horizon, B]` (see the module docstring for both gradients).
 
@@ -95,10 +106,12 @@ def actor_loss(
         value: the critic's values `v(s_t)` (the baseline, no gradient).
         weight: loss weights (`discount_weights`, no gradient).
         scale: the return scale (`return_norm.scale`), at least 1.
-        gradient: "reinforce", "backprop" or "expected".
+        gradient: one of `GRADIENTS`.
         entropy_coef: eta, the entropy bonus's weight.
-        first: with "expected" only, `(probs[B, A], q[B, A])`: the policy's probabilities in
-            the start states `s_0` (differentiable) and every action's value there.
+        first: with "expected" and "target" only, `(probs[B, A], q[B, A])`: the policy's
+            probabilities in the start states `s_0` (differentiable) and every action's value
+            there.
+        target_temperature: tau of "target".
 
     Returns:
         The scalar loss and metrics `actor_loss`, `advantage` (mean), `advantage_magnitude`
@@ -106,18 +119,20 @@ def actor_loss(
     """
     require(gradient in GRADIENTS, f"gradient={gradient!r}: use one of {GRADIENTS}.")
     require(
-        (first is not None) == (gradient == "expected"),
+        (first is not None) == (gradient in START_GRADIENTS),
         f"gradient={gradient!r}: pass `first` (the start states' probabilities and action "
-        "values) with 'expected' and only with it.",
+        f"values) with {START_GRADIENTS} and only with them.",
     )
     sg = jax.lax.stop_gradient
     advantage = (returns - sg(value)) / scale
     # REINFORCE: the score function times a constant advantage; backprop: the return itself.
     objective = advantage if gradient == "backprop" else log_prob * sg(advantage)
-    if gradient == "expected":
-        probs, q = first
-        every_action = (probs * sg((q - value[0, :, None]) / scale)).sum(-1)
-        objective = jnp.asarray(objective).at[0].set(every_action)
+    if first is not None:
+        objective = (
+            jnp.asarray(objective)
+            .at[0]
+            .set(start_objective(*first, value[0], scale, gradient, target_temperature))
+        )
     loss = -(sg(weight) * (objective + entropy_coef * entropy)).mean()
     metrics = {
         "actor_loss": loss,
@@ -126,3 +141,15 @@ def actor_loss(
         "entropy": sg(entropy).mean(),
     }
     return loss, metrics
+
+
+def start_objective(
+    probs: Float[Array, "B A"], q: Float[Array, "B A"], value: Float[Array, " B"],
+    scale: float | Float[Array, ""], gradient: str, temperature: float,
+) -> Float[Array, " B"]:  # fmt: skip
+    """The objective at the start states from every action's value `q[B, A]`: the expected
+    policy gradient's `sum_a pi_a adv_a` or the target's `sum_a target_a log pi_a`."""
+    advantage = jax.lax.stop_gradient((q - value[:, None]) / scale)
+    if gradient == "expected":
+        return (probs * advantage).sum(-1)
+    return (jax.nn.softmax(advantage / temperature) * jnp.log(probs)).sum(-1)

@@ -36,6 +36,7 @@ POSITIVE = {
     "actor_lr": "DreamerV3 uses 3e-5",
     "critic_lr": "DreamerV3 uses 3e-5",
     "grad_clip": "the default is 100",
+    "target_temperature": "use the default, 0.03",
 }
 """The fields that must be > 0, with the fix each refusal names."""
 NON_NEGATIVE = {
@@ -135,10 +136,15 @@ class DreamerConfig:
     actions is still wrong with probability `actor_unimix x (A - 1) / A` (0.75% of the steps
     with 4 actions, so at most 0.985 on POPGym's +-1/length card tasks); lower it where that
     ceiling matters, keep it above 0 to keep the log-prob's gradient bounded."""
-    actor_gradient: Literal["reinforce", "backprop", "expected"] = "reinforce"
-    """REINFORCE (any action space), dynamics backpropagation (continuous actions only) or
-    expected: REINFORCE with the expected policy gradient over every action at the start
-    states, each action imagined one step (discrete actions only; see agents.dreamer.actor)."""
+    actor_gradient: Literal["reinforce", "backprop", "expected", "target"] = "reinforce"
+    """REINFORCE (any action space), dynamics backpropagation (continuous actions only),
+    expected (REINFORCE with the expected policy gradient over every action at the start
+    states, each action imagined one step) or target (REINFORCE, and at the start states the
+    cross-entropy to the softmax of those actions' advantages over `target_temperature`);
+    the last two for discrete actions only (see agents.dreamer.actor)."""
+    target_temperature: float = 0.03
+    """tau of `actor_gradient='target'`, in advantage units (returns over the return scale):
+    an action worth tau more gets e times the target probability."""
     first_row_weight: float = 1.0
     """Weight in the actor's loss of the imagination starts that open an episode (the replayed
     first rows), relative to every other imagined state's. 1: DreamerV3's (each state alike,

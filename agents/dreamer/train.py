@@ -41,7 +41,12 @@ from agents.common import (
 from agents.common.environment import EnvSpec, make_env, reset, step
 from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
-from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
+from agents.dreamer.actor import (
+    START_GRADIENTS,
+    actor_loss,
+    bounded_normal_policy,
+    categorical_policy,
+)
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.critic import critic_loss_grad, ema_update
 from agents.dreamer.features import features_of
@@ -431,7 +436,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
         first = None  # every action's value at the starts (no gradient flows into it)
-        if config.actor_gradient == "expected":
+        if config.actor_gradient in START_GRADIENTS:
             args = (config, spec, model, critic, wm_params, state.critic.params, starts, key)
             first = action_values(*args)
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
@@ -456,7 +461,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             every = None if first is None else (dist.probs[0], first)
             loss, metrics = actor_loss(
                 log_prob, entropy, target, value[:-1], actor_weight, scale(return_scale),
-                config.actor_gradient, config.entropy_coef, every,
+                config.actor_gradient, config.entropy_coef, every, config.target_temperature,
             )  # fmt: skip
             if replayed is not None:  # `actor_replay_scale`'s term
                 loss -= config.actor_replay_scale * replay_objective(policy(params), replayed)
@@ -660,9 +665,9 @@ def check_action_space(config: DreamerConfig, spec: EnvSpec) -> None:
         "ones; use actor_gradient='reinforce'.",
     )
     require(
-        spec.discrete or config.actor_gradient != "expected",
-        f"actor_gradient='expected' needs discrete actions and {config.env_name} has continuous "
-        "ones; use actor_gradient='reinforce' or 'backprop'.",
+        spec.discrete or config.actor_gradient not in START_GRADIENTS,
+        f"actor_gradient={config.actor_gradient!r} needs discrete actions and {config.env_name} "
+        "has continuous ones; use actor_gradient='reinforce' or 'backprop'.",
     )
     require(
         spec.discrete or config.reward_head == "state",

@@ -143,6 +143,40 @@ def test_expected_gradient_weighs_every_action_at_the_start_states():
     assert not np.asarray(d_q).any() and not np.asarray(d_value).any()
 
 
+def test_target_gradient_by_hand():
+    # Row 0 is sum_a target_a log pi(a | s_0), target = softmax((q - v_0) / scale / tau): on
+    # the logits its gradient is (pi - target) (times weight / count); a policy sure of the
+    # worse action (q 0 against 3) gets a push of about 1 towards the better one, where the
+    # expected gradient's push, pi_1 (q_1 - E_pi q) / scale, is about 1e-3.
+    log_prob, entropy, returns, value, weight = inputs()
+    q = jnp.array([[0.0, 3.0], [1.0, -1.0]], jnp.float32)
+    logits = jnp.array([[7.0, 0.0], [0.0, 0.0]], jnp.float32)
+    tau = 0.5
+    target = np.asarray(jax.nn.softmax((q - value[0, :, None]) / 2.0 / tau))
+    advantage = (returns - value) / 2.0
+
+    def loss(logits, gradient="target", tau=tau):
+        probs = categorical_policy(logits, unimix=0.0).probs
+        first = (probs, q)
+        args = (log_prob, entropy, returns, value, weight, 2.0, gradient, 0.0, first, tau)
+        return actor_loss(*args)[0]
+
+    probs = np.asarray(jax.nn.softmax(logits))
+    start = (target * np.log(probs)).sum(-1)
+    rest = (log_prob * advantage)[1:]
+    hand = -(weight * np.concatenate([start[None], rest])).mean()
+    np.testing.assert_allclose(loss(logits), hand, rtol=1e-5)
+    grad = np.asarray(jax.grad(loss)(logits))
+    np.testing.assert_allclose(
+        grad, weight[0, :, None] * (probs - target) / 6, rtol=1e-4, atol=1e-7
+    )
+    assert grad[0, 1] < -0.1  # descending raises the better action's logit
+    expected_push = -np.asarray(jax.grad(lambda x: loss(x, "expected"))(logits))[0, 1]
+    assert 0 < expected_push < 1e-2 * -grad[0, 1]
+    # A colder target is surer of the better action.
+    np.testing.assert_array_less(grad[0, 1], np.asarray(jax.grad(loss)(logits, tau=5.0))[0, 1])
+
+
 @pytest.mark.parametrize(("gradient", "first"), [("expected", None), ("reinforce", "given")])
 def test_start_values_go_with_the_expected_gradient_only(gradient, first):
     first = None if first is None else (jnp.ones((2, 2)), jnp.ones((2, 2)))

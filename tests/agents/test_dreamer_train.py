@@ -498,12 +498,13 @@ def test_action_values_imagine_every_action_one_step(catch):
     assert not np.allclose(q[:, 0], q[:, 1])  # the actions differ where the paddle moves
 
 
-def test_expected_gradient_trains_the_actor_differently(catch):
+@pytest.mark.parametrize("start_gradient", ["expected", "target"])
+def test_start_gradients_train_the_actor_differently(catch, start_gradient):
     # The same state and key: the start states' term changes the actor's update (and only
     # the actor's: the world model and the critic see the same data).
     agent, _, states, _ = catch
     updated = {}
-    for gradient in ("reinforce", "expected"):
+    for gradient in ("reinforce", start_gradient):
         config = dataclasses.replace(agent.config, actor_gradient=gradient)
         optimizers = tuple(
             make_optimizer(lr, config.grad_clip)
@@ -512,16 +513,17 @@ def test_expected_gradient_trains_the_actor_differently(catch):
         actor, critic = make_heads(config, agent.spec)
         step = make_train_step(config, agent.spec, agent.model, actor, critic, optimizers, no_split)
         updated[gradient] = jax.device_get(compiled(step)(states[-1], jax.random.key(5)))
-    (reinforce, _), (expected, e_metrics) = updated["reinforce"], updated["expected"]
+    (reinforce, _), (expected, e_metrics) = updated["reinforce"], updated[start_gradient]
     assert leaves_equal(reinforce.world_model.params, expected.world_model.params)
     assert leaves_equal(reinforce.critic.params, expected.critic.params)
     assert not leaves_equal(reinforce.actor.params, expected.actor.params)
     assert np.isfinite(e_metrics["actor_loss"]) and e_metrics["actor_grad_norm"] > 0
 
 
-def test_expected_gradient_on_continuous_actions_fails_before_compiling():
+@pytest.mark.parametrize("gradient", ["expected", "target"])
+def test_start_gradients_on_continuous_actions_fail_before_compiling(gradient):
     with pytest.raises(ValueError, match="discrete") as error:
-        make_agent(tiny("Pendulum-v1", actor_gradient="expected"))
+        make_agent(tiny("Pendulum-v1", actor_gradient=gradient))
     assert "\n" not in str(error.value)
 
 
@@ -645,6 +647,7 @@ BAD_CONFIGS = [
     ({"actor_unimix": -0.01}, "actor_unimix"),
     ({"actor_replay_scale": -1.0}, "actor_replay_scale"),
     ({"first_row_weight": -1.0}, "first_row_weight"),
+    ({"target_temperature": 0.0}, "target_temperature"),
 ]
 
 

@@ -104,6 +104,12 @@ STACKED = [
         {"reward_head": "action"},
         "expected gradient action reward head",
     ),
+    (
+        {"actor_gradient": "target", "target_temperature": 0.01},
+        "--actor-gradient target --reward-head action --reward-scale 50",
+        {"actor_gradient": "target", "target_temperature": 0.01},
+        "replay actor x1 target gradient tau 0.01 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
