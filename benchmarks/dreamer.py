@@ -293,6 +293,7 @@ NAMED = (
     (("actor_replay_scale",), " replay actor x{:g}"),
     (("actor_gradient",), " {} gradient"),
     (("target_temperature",), " tau {:g}"),
+    (("first_row_weight",), " first rows x{:g}"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -318,7 +319,8 @@ def agent_name(config: DreamerConfig) -> str:
     ` expected gradient` where the actor learns by the expected policy
     gradient at its start states, ` target gradient` where it learns there by the
     cross-entropy to the target policy of every action's value (` tau T` where its temperature
-    is not the preset's 0.03), ` action reward head` where the world model has a reward
+    is not the preset's 0.03), ` first rows xW` where the actor weighs the starts that open an
+    episode W times, ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
 
@@ -491,6 +493,9 @@ class Args:
     None: the preset's (0, imagination only)."""
     target_temperature: float | None = None
     """tau of the `target` actor gradient (learning, in-context); None: the preset's (0.03)."""
+    first_row_weight: float | None = None
+    """The actor's loss weight of the imagination starts that open an episode (learning,
+    in-context); None: the preset's (1, DreamerV3's)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -507,10 +512,11 @@ SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 """The replayed window's length and count per update, the replay's rows per environment and
 the burn-in before a window a run may set apart from the default."""
 TRAINING = (
-    "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature"
+    "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature",
+    "first_row_weight",
 )  # fmt: skip
-"""The train ratio, the actor's unimix, its entropy bonus, its replay term's weight and its
-target gradient's tau a run may set apart from the default."""
+"""The train ratio, the actor's unimix, its entropy bonus, its replay term's weight, its
+target gradient's tau and its first rows' weight a run may set apart from the default."""
 
 
 CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
@@ -697,7 +703,8 @@ LEARNING_HEADER = (
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--entropy-coef E` for an "
     "`entropy E` row, `--actor-replay-scale S` for a `replay actor xS` row, `--actor-gradient "
     "expected` for an `expected gradient` row, `--actor-gradient target` for a `target "
-    "gradient` row, `--target-temperature T` for a `tau T` row, `--reward-head action` for an "
+    "gradient` row, `--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
+    "`first rows xW` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

@@ -110,6 +110,12 @@ STACKED = [
         {"actor_gradient": "target", "target_temperature": 0.01},
         "replay actor x1 target gradient tau 0.01 action reward head",
     ),
+    (
+        {"first_row_weight": 15.0},
+        "--target-temperature 0.01 --first-row-weight 15 --write-docs",
+        {"first_row_weight": 15.0},
+        "target gradient tau 0.01 first rows x15 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
