@@ -52,6 +52,8 @@ from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 GRADIENTS = ("reinforce", "backprop", "expected", "target")
 START_GRADIENTS = ("expected", "target")
 """The gradients that value every action at the start states (`first`)."""
+START_ROWS = ("all", "first")
+"""Where a start gradient applies: every start, or the starts that open an episode."""
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:
@@ -96,6 +98,7 @@ def actor_loss(
     entropy_coef: float = 3e-4,
     first: tuple[Float[Array, "B A"], Float[Array, "B A"]] | None = None,
     target_temperature: float = 0.03,
+    start_rows: Float[Array, " B"] | None = None,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """The actor's loss over `[horizon, B]` (see the module docstring for both gradients).
 
@@ -112,6 +115,8 @@ def actor_loss(
             probabilities in the start states `s_0` (differentiable) and every action's value
             there.
         target_temperature: tau of "target".
+        start_rows: with `first`, the starts whose term it replaces (1; 0 keeps REINFORCE's);
+            None: every start.
 
     Returns:
         The scalar loss and metrics `actor_loss`, `advantage` (mean), `advantage_magnitude`
@@ -128,11 +133,10 @@ def actor_loss(
     # REINFORCE: the score function times a constant advantage; backprop: the return itself.
     objective = advantage if gradient == "backprop" else log_prob * sg(advantage)
     if first is not None:
-        objective = (
-            jnp.asarray(objective)
-            .at[0]
-            .set(start_objective(*first, value[0], scale, gradient, target_temperature))
-        )
+        start = start_objective(*first, value[0], scale, gradient, target_temperature)
+        if start_rows is not None:
+            start = jnp.where(start_rows > 0, start, objective[0])
+        objective = jnp.asarray(objective).at[0].set(start)
     loss = -(sg(weight) * (objective + entropy_coef * entropy)).mean()
     metrics = {
         "actor_loss": loss,

@@ -14,7 +14,7 @@ from typing import Literal
 import rlssm.world_models as wm
 from agents.common import require
 from agents.common.config import config_hash
-from agents.dreamer.actor import GRADIENTS
+from agents.dreamer.actor import GRADIENTS, START_ROWS
 from agents.dreamer.features import FEATURES
 from agents.dreamer.replay import ReplayConfig
 from rlssm.world_models.config import REWARD_HEADS, RewardHead
@@ -25,6 +25,7 @@ KNOWN = {
     "features": FEATURES,
     "actor_gradient": GRADIENTS,
     "reward_head": REWARD_HEADS,
+    "start_gradient_rows": START_ROWS,
 }
 """The named choices, with their known values (live registries for models and cores)."""
 POSITIVE = {
@@ -142,6 +143,9 @@ class DreamerConfig:
     states, each action imagined one step) or target (REINFORCE, and at the start states the
     cross-entropy to the softmax of those actions' advantages over `target_temperature`);
     the last two for discrete actions only (see agents.dreamer.actor)."""
+    start_gradient_rows: Literal["all", "first"] = "all"
+    """Where `actor_gradient` 'expected' or 'target' replaces REINFORCE's term: at every
+    imagination start, or only at the starts that open an episode (REINFORCE elsewhere)."""
     target_temperature: float = 0.03
     """tau of `actor_gradient='target'`, in advantage units (returns over the return scale):
     an action worth tau more gets e times the target probability."""

@@ -459,9 +459,11 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
                 target = imagined_returns(config, again, critic_value)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             every = None if first is None else (dist.probs[0], first)
+            start_rows = start_first if config.start_gradient_rows == "first" else None
             loss, metrics = actor_loss(
                 log_prob, entropy, target, value[:-1], actor_weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every, config.target_temperature,
+                start_rows,
             )  # fmt: skip
             if replayed is not None:  # `actor_replay_scale`'s term
                 loss -= config.actor_replay_scale * replay_objective(policy(params), replayed)

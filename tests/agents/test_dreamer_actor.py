@@ -6,7 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.dreamer.actor import actor_loss, bounded_normal_policy, categorical_policy
+from agents.dreamer.actor import (
+    actor_loss,
+    bounded_normal_policy,
+    categorical_policy,
+    start_objective,
+)
 
 
 def test_unimix_probabilities_by_hand():
@@ -175,6 +180,21 @@ def test_target_gradient_by_hand():
     assert 0 < expected_push < 1e-2 * -grad[0, 1]
     # A colder target is surer of the better action.
     np.testing.assert_array_less(grad[0, 1], np.asarray(jax.grad(loss)(logits, tau=5.0))[0, 1])
+
+
+@pytest.mark.parametrize("gradient", ["expected", "target"])
+def test_start_rows_keep_reinforce_at_the_other_starts(gradient):
+    # start_rows [1, 0]: the first start takes the start term, the second keeps REINFORCE's.
+    log_prob, entropy, returns, value, weight = inputs()
+    probs, q = jnp.array([[0.9, 0.1], [0.2, 0.8]]), jnp.array([[0.0, 3.0], [1.0, -1.0]])
+    args = (log_prob, entropy, returns, value, weight, 2.0, gradient, 0.0, (probs, q), 0.5)
+    start = np.asarray(start_objective(probs, q, value[0], 2.0, gradient, 0.5))
+    objective = log_prob * (returns - value) / 2.0
+    objective[0, 0] = start[0]
+    mixed = actor_loss(*args, jnp.array([1.0, 0.0]))[0]
+    np.testing.assert_allclose(mixed, -(weight * objective).mean(), rtol=1e-5)
+    objective[0, 1] = start[1]
+    np.testing.assert_allclose(actor_loss(*args)[0], -(weight * objective).mean(), rtol=1e-5)
 
 
 @pytest.mark.parametrize(("gradient", "first"), [("expected", None), ("reinforce", "given")])

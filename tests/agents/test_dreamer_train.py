@@ -498,26 +498,33 @@ def test_action_values_imagine_every_action_one_step(catch):
     assert not np.allclose(q[:, 0], q[:, 1])  # the actions differ where the paddle moves
 
 
+def updated_with(catch, **overrides):
+    """The catch fixture's last state after one train step of its config with `overrides`."""
+    agent, _, states, _ = catch
+    config = dataclasses.replace(agent.config, **overrides)
+    optimizers = tuple(
+        make_optimizer(lr, config.grad_clip)
+        for lr in (config.model_lr, config.actor_lr, config.critic_lr)
+    )
+    actor, critic = make_heads(config, agent.spec)
+    step = make_train_step(config, agent.spec, agent.model, actor, critic, optimizers, no_split)
+    return jax.device_get(compiled(step)(states[-1], jax.random.key(5)))
+
+
 @pytest.mark.parametrize("start_gradient", ["expected", "target"])
 def test_start_gradients_train_the_actor_differently(catch, start_gradient):
     # The same state and key: the start states' term changes the actor's update (and only
     # the actor's: the world model and the critic see the same data).
-    agent, _, states, _ = catch
-    updated = {}
-    for gradient in ("reinforce", start_gradient):
-        config = dataclasses.replace(agent.config, actor_gradient=gradient)
-        optimizers = tuple(
-            make_optimizer(lr, config.grad_clip)
-            for lr in (config.model_lr, config.actor_lr, config.critic_lr)
-        )
-        actor, critic = make_heads(config, agent.spec)
-        step = make_train_step(config, agent.spec, agent.model, actor, critic, optimizers, no_split)
-        updated[gradient] = jax.device_get(compiled(step)(states[-1], jax.random.key(5)))
-    (reinforce, _), (expected, e_metrics) = updated["reinforce"], updated[start_gradient]
-    assert leaves_equal(reinforce.world_model.params, expected.world_model.params)
-    assert leaves_equal(reinforce.critic.params, expected.critic.params)
-    assert not leaves_equal(reinforce.actor.params, expected.actor.params)
-    assert np.isfinite(e_metrics["actor_loss"]) and e_metrics["actor_grad_norm"] > 0
+    reinforce, _ = updated_with(catch, actor_gradient="reinforce")
+    changed, metrics = updated_with(catch, actor_gradient=start_gradient)
+    assert leaves_equal(reinforce.world_model.params, changed.world_model.params)
+    assert leaves_equal(reinforce.critic.params, changed.critic.params)
+    assert not leaves_equal(reinforce.actor.params, changed.actor.params)
+    assert np.isfinite(metrics["actor_loss"]) and metrics["actor_grad_norm"] > 0
+    if start_gradient == "target":  # at the first rows only: unlike both
+        first_rows, _ = updated_with(catch, actor_gradient="target", start_gradient_rows="first")
+        assert not leaves_equal(first_rows.actor.params, changed.actor.params)
+        assert not leaves_equal(first_rows.actor.params, reinforce.actor.params)
 
 
 @pytest.mark.parametrize("gradient", ["expected", "target"])
@@ -648,6 +655,7 @@ BAD_CONFIGS = [
     ({"actor_replay_scale": -1.0}, "actor_replay_scale"),
     ({"first_row_weight": -1.0}, "first_row_weight"),
     ({"target_temperature": 0.0}, "target_temperature"),
+    ({"start_gradient_rows": "last"}, "start_gradient_rows"),
 ]
 
 
