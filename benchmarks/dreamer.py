@@ -292,6 +292,7 @@ NAMED = (
     (("entropy_coef",), " entropy {:g}"),
     (("actor_replay_scale",), " replay actor x{:g}"),
     (("actor_gradient",), " {} gradient"),
+    (("start_gradient_rows",), " ({} rows)"),
     (("target_temperature",), " tau {:g}"),
     (("first_row_weight",), " first rows x{:g}"),
     (("reward_head",), " {} reward head"),
@@ -319,7 +320,8 @@ def agent_name(config: DreamerConfig) -> str:
     ` expected gradient` where the actor learns by the expected policy
     gradient at its start states, ` target gradient` where it learns there by the
     cross-entropy to the target policy of every action's value (` tau T` where its temperature
-    is not the preset's 0.03), ` first rows xW` where the actor weighs the starts that open an
+    is not the preset's 0.03; ` (first rows)` where only at the starts that open an episode),
+    ` first rows xW` where the actor weighs the starts that open an
     episode W times, ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
@@ -452,6 +454,9 @@ class Args:
     """The agent's actor gradient (learning, in-context): REINFORCE (DreamerV3's), with the
     expected policy gradient over every action at the start states, or with a cross-entropy
     to the target policy those actions' values give there."""
+    start_gradient_rows: Literal["all", "first"] = "all"
+    """Where the expected or target gradient applies (learning, in-context): every imagination
+    start, or those that open an episode (REINFORCE elsewhere)."""
     reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
     per action, the taken action's read."""
@@ -519,7 +524,12 @@ TRAINING = (
 target gradient's tau and its first rows' weight a run may set apart from the default."""
 
 
-CHOICES = {"features": "output", "actor_gradient": "reinforce", "reward_head": "state"}
+CHOICES = {
+    "features": "output",
+    "actor_gradient": "reinforce",
+    "start_gradient_rows": "all",
+    "reward_head": "state",
+}
 """The agent's named choices a run may set, with the preset's."""
 
 
@@ -703,7 +713,8 @@ LEARNING_HEADER = (
     "for a `ratio R` row, `--actor-unimix U` for a `unimix U` row, `--entropy-coef E` for an "
     "`entropy E` row, `--actor-replay-scale S` for a `replay actor xS` row, `--actor-gradient "
     "expected` for an `expected gradient` row, `--actor-gradient target` for a `target "
-    "gradient` row, `--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
+    "gradient` row, `--start-gradient-rows first` for a `(first rows)` row, "
+    "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
     "`first rows xW` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "

@@ -116,6 +116,12 @@ STACKED = [
         {"first_row_weight": 15.0},
         "target gradient tau 0.01 first rows x15 action reward head",
     ),
+    (
+        {"start_gradient_rows": "first"},
+        "--actor-gradient target --start-gradient-rows first --reward-head action",
+        {"start_gradient_rows": "first"},
+        "target gradient (first rows) tau 0.01 first rows x15 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
