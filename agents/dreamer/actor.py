@@ -156,4 +156,6 @@ def start_objective(
     advantage = jax.lax.stop_gradient((q - value[:, None]) / scale)
     if gradient == "expected":
         return (probs * advantage).sum(-1)
-    return (jax.nn.softmax(advantage / temperature) * jnp.log(probs)).sum(-1)
+    # A probability that underflowed to 0 (possible only with unimix 0) gives a finite loss.
+    log_probs = jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny))
+    return (jax.nn.softmax(advantage / temperature) * log_probs).sum(-1)

@@ -178,6 +178,11 @@ def test_target_gradient_by_hand():
     assert grad[0, 1] < -0.1  # descending raises the better action's logit
     expected_push = -np.asarray(jax.grad(lambda x: loss(x, "expected"))(logits))[0, 1]
     assert 0 < expected_push < 1e-2 * -grad[0, 1]
+    # A saturated policy without unimix (a probability of exactly 0) keeps the loss finite.
+    sure = categorical_policy(jnp.array([[200.0, 0.0], [0.0, 0.0]]), unimix=0.0).probs
+    assert float(sure[0, 1]) == 0.0
+    finite = actor_loss(log_prob, entropy, returns, value, weight, 2.0, "target", 0.0, (sure, q))
+    assert np.isfinite(float(finite[0]))
     # A colder target is surer of the better action.
     np.testing.assert_array_less(grad[0, 1], np.asarray(jax.grad(loss)(logits, tau=5.0))[0, 1])
 
