@@ -435,10 +435,11 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        first = None  # every action's value at the starts (no gradient flows into it)
+        first = start_rows = None  # every action's value at the starts (no gradient into it)
         if config.actor_gradient in START_GRADIENTS:
             args = (config, spec, model, critic, wm_params, state.critic.params, starts, key)
             first = action_values(*args)
+            start_rows = start_first if config.start_gradient_rows == "first" else None
         rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
         returns = imagined_returns(config, traj, value)
         # The replay term reads the starts' features and values again (None without windows).
@@ -451,15 +452,11 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         def actor_objective(params):
             dist = policy(params)(traj.features[:-1])
             target = returns
-            if config.actor_gradient == "backprop":
-                # Dynamics backpropagation differentiates the returns: the same trajectory
-                # (same key, so the same values) imagined again with `params`.
+            if config.actor_gradient == "backprop":  # the same trajectory, differentiable
                 again = trajectory(params)
-                critic_value = values.mean(on_rows(critic, state.critic.params, again.features))
-                target = imagined_returns(config, again, critic_value)
+                target = backprop_returns(config, critic, values, state.critic.params, again)
             log_prob, entropy = dist.log_prob(traj.action), dist.entropy()
             every = None if first is None else (dist.probs[0], first)
-            start_rows = start_first if config.start_gradient_rows == "first" else None
             loss, metrics = actor_loss(
                 log_prob, entropy, target, value[:-1], actor_weight, scale(return_scale),
                 config.actor_gradient, config.entropy_coef, every, config.target_temperature,
@@ -478,6 +475,14 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         return actor_state, critic_state, return_scale, metrics
 
     return step
+
+
+def backprop_returns(config: DreamerConfig, critic, values, critic_params, again: Imagined):
+    """The lambda-returns of `again`, the trajectory imagined again with the actor's parameters
+    being differentiated (the same key, so the same values): dynamics backpropagation
+    differentiates them through the imagined rewards, values and states."""
+    critic_value = values.mean(on_rows(critic, critic_params, again.features))
+    return imagined_returns(config, again, critic_value)
 
 
 def first_row_weights(
