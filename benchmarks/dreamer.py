@@ -295,6 +295,7 @@ NAMED = (
     (("start_gradient_rows",), " ({} rows)"),
     (("target_temperature",), " tau {:g}"),
     (("first_row_weight",), " first rows x{:g}"),
+    (("first_flag",), " first flag"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -322,7 +323,8 @@ def agent_name(config: DreamerConfig) -> str:
     cross-entropy to the target policy of every action's value (` tau T` where its temperature
     is not the preset's 0.03; ` (first rows)` where only at the starts that open an episode),
     ` first rows xW` where the actor weighs the starts that open an
-    episode W times, ` action reward head` where the world model has a reward
+    episode W times, ` first flag` where the actor and critic read a flag on an episode's first
+    step, ` action reward head` where the world model has a reward
     head per action."""
     default = base_config()
 
@@ -457,6 +459,9 @@ class Args:
     start_gradient_rows: Literal["all", "first"] = "all"
     """Where the expected or target gradient applies (learning, in-context): every imagination
     start, or those that open an episode (REINFORCE elsewhere)."""
+    first_flag: bool = False
+    """The agent's actor and critic also read a flag on an episode's first step (learning,
+    in-context; `DreamerConfig.first_flag`)."""
     reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
     per action, the taken action's read."""
@@ -531,6 +536,8 @@ CHOICES = {
     "reward_head": "state",
 }
 """The agent's named choices a run may set, with the preset's."""
+SWITCHES = ("first_flag",)
+"""The agent's on/off choices a run may switch on (off in the preset)."""
 
 
 def dashed(name: str) -> str:
@@ -555,7 +562,8 @@ def agent_overrides(args: Args) -> dict:
     replay = {field: overrides.pop(name) for name, field in ring.items() if name in overrides}
     if replay:
         overrides["replay"] = dataclasses.replace(base_config().replay, **replay)
-    return {**{name: getattr(args, name) for name in CHOICES}, **overrides}
+    choices = {name: getattr(args, name) for name in (*CHOICES, *SWITCHES)}
+    return {**choices, **overrides}
 
 
 def command(args: Args, kind: str) -> str:
@@ -578,6 +586,7 @@ def command(args: Args, kind: str) -> str:
         parts += [
             f"--{dashed(name)} {value}" for name, value in chosen.items() if value != CHOICES[name]
         ]
+        parts += [f"--{dashed(name)}" for name in SWITCHES if getattr(args, name)]
         given = flag_values(args)
         parts += [f"--{dashed(name)} {value:g}" for name, value in given.items()]
     return " ".join([*parts, "--write-docs"])
@@ -715,7 +724,7 @@ LEARNING_HEADER = (
     "expected` for an `expected gradient` row, `--actor-gradient target` for a `target "
     "gradient` row, `--start-gradient-rows first` for a `(first rows)` row, "
     "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
-    "`first rows xW` row, `--reward-head action` for an "
+    "`first rows xW` row, `--first-flag` for a `first flag` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

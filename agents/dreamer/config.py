@@ -83,6 +83,11 @@ class DreamerConfig:
     features: Literal["output", "full"] = "output"
     """What the actor and critic read: output (DreamerV3: latent and backbone output) or full
     (R2I's full-state policy: also every backbone layer's recurrent state)."""
+    first_flag: bool = False
+    """The actor and critic also read a 0/1 input, 1 on an episode's first step (acting after a
+    reset, an imagination start that opens an episode; imagined steps 0). There the memory holds
+    nothing yet and the observation is only in the latent; the flag lets the heads treat that
+    step apart (RepeatFirst's first answer)."""
     head_layers: int = 2
     """Hidden layers of the actor and of the critic."""
     value_bins: int = 255

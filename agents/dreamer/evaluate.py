@@ -28,7 +28,7 @@ import rlssm.world_models as wm
 from agents.common.environment import EnvSpec, make_env
 from agents.common.evaluate import EvalResult, make_rollout
 from agents.dreamer.config import DreamerConfig
-from agents.dreamer.features import features_of
+from agents.dreamer.features import reader
 from agents.dreamer.train import DreamerState, make_heads, make_world_model, policy_of, select
 
 
@@ -62,15 +62,14 @@ def make_evaluate(
     """
     model = make_world_model(config, spec)
     actor, _ = make_heads(config, spec)
+    read = reader(config.features, config.first_flag)
 
     def act(params, memory: Filter, obs, start, key):
         wm_params, actor_params = params
         obs_key, action_key = jax.random.split(key)
         previous = select(start, jnp.zeros_like(memory.action), memory.action)
         carry, _, _ = model.observe_step(wm_params, memory.carry, obs, previous, start, obs_key)
-        dist = policy_of(spec, actor, actor_params, config.actor_unimix)(
-            features_of(config.features, carry)
-        )
+        dist = policy_of(spec, actor, actor_params, config.actor_unimix)(read(carry, start))
         action = dist.mode() if greedy else dist.sample(seed=action_key)
         action = action.astype(memory.action.dtype)
         return Filter(carry, action), action

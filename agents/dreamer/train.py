@@ -49,7 +49,7 @@ from agents.dreamer.actor import (
 )
 from agents.dreamer.config import DreamerConfig
 from agents.dreamer.critic import critic_loss_grad, ema_update
-from agents.dreamer.features import features_of
+from agents.dreamer.features import reader
 from agents.dreamer.return_norm import ReturnScale, init_return_scale, scale, update_return_scale
 from agents.dreamer.returns import discount_weights, lambda_returns
 from agents.world_model import (
@@ -198,6 +198,8 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
     """Returns `act(state) -> (acting, rows [K, B], carries before them [K, B], step info
     [K, B], held [K, B], key)`; `held` marks the reset rows, whose environment did not step."""
 
+    read = reader(config.features, config.first_flag)
+
     def act_step(params, acting: Acting, key):
         wm_params, actor_params = params
         obs_key, action_key, env_key = jax.random.split(key, 3)
@@ -205,7 +207,7 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
         carry, _, _ = model.observe_step(
             wm_params, acting.carry, row.obs, row.action, row.start, obs_key
         )
-        features = features_of(config.features, carry)
+        features = read(carry, row.start)
         action = policy_of(spec, actor, actor_params, config.actor_unimix)(features).sample(
             seed=action_key
         )
@@ -265,7 +267,7 @@ def make_init(config: DreamerConfig, spec: EnvSpec, model, actor, critic, optimi
 
     def init(key: jax.Array) -> DreamerState:
         key, wm_key, actor_key, critic_key, env_key = jax.random.split(key, 5)
-        features = features_of(config.features, model.initial_carry(1))
+        features = reader(config.features, config.first_flag)(model.initial_carry(1))
         actor_params = actor.init(actor_key, features)
         critic_params = critic.init(critic_key, features)
         obs, env_state = reset(spec, env_key, config.num_envs)
@@ -332,19 +334,22 @@ def filter_carries(model: wm.WorldModel, params, carry, batch: wm.Batch, key) ->
     return carries
 
 
-def imagine(config, spec, model, actor, wm_params, actor_params, starts, key) -> Imagined:
-    """Imagines `horizon` steps with the actor from every start carry. Differentiable with
-    respect to `actor_params` through reparameterised continuous actions (dynamics
-    backpropagation); callers stop the gradient where none should flow."""
+def imagine(
+    config, spec, model, actor, wm_params, actor_params, starts, key, first=None
+) -> Imagined:
+    """Imagines `horizon` steps with the actor from every start carry (`first[N]`: the starts
+    that open an episode, for `first_flag`). Differentiable with respect to `actor_params`
+    through reparameterised continuous actions (dynamics backpropagation); callers stop the
+    gradient where none should flow."""
     policy = policy_of(spec, actor, actor_params, config.actor_unimix)
 
     def act(features, policy_key):
         return policy(features).sample(seed=policy_key)
 
-    read = functools.partial(features_of, config.features)
+    read = reader(config.features, config.first_flag)
     horizon = config.horizon
     _, imagined = model.imagine(wm_params, starts, act, key, horizon, policy_features=read)
-    features = jnp.concatenate([read(starts)[None], imagined.features], 0)
+    features = jnp.concatenate([read(starts, first)[None], imagined.features], 0)
     action = jnp.argmax(imagined.action, -1) if spec.discrete else imagined.action
     return Imagined(features, action, imagined.reward, imagined.continue_prob)
 
@@ -356,7 +361,7 @@ def action_values(config, spec, model, critic, wm_params, critic_params, starts,
     of `key`'s first step, which the trajectory imagined with the same `key` splits for its
     policy."""
     values = wm.TwoHotReward(config.value_bins)
-    read = functools.partial(features_of, config.features)
+    read = reader(config.features, config.first_flag)
     count = jax.tree.leaves(starts)[0].shape[0]
 
     def value_of(action):
@@ -432,7 +437,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         start_terminated, start_first = start_flags
 
         def trajectory(actor_params):
-            return imagine(config, spec, model, actor, wm_params, actor_params, starts, key)
+            args = (wm_params, actor_params, starts, key, start_first)
+            return imagine(config, spec, model, actor, *args)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
         first = start_rows = None  # every action's value at the starts (no gradient into it)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rlssm.world_models as wm
-from agents.dreamer.features import features_of
+from agents.dreamer.features import features_of, reader
 from rlssm.world_models import LatentState, WorldModelCarry
 
 
@@ -25,6 +25,17 @@ def test_full_features_append_every_layer_of_the_carry_complex_as_real_and_imagi
     assert features.shape == (2, 3 + 4 + 2 + 2) and features.dtype == np.float32
     np.testing.assert_array_equal(features[:, 7:], [[1, 2, 7, 7], [3, 4, 7, 7]])
     assert features_of("full", carry_with(())).shape == (2, 7)  # no carry: as "output"
+
+
+def test_the_first_flag_appends_one_column_zero_unless_given():
+    carry = carry_with((jnp.full((2, 1), 5.0),))
+    np.testing.assert_array_equal(
+        reader("full", False)(carry, jnp.ones(2)), features_of("full", carry)
+    )
+    flagged = reader("output", True)
+    np.testing.assert_array_equal(flagged(carry, jnp.array([True, False]))[:, -1], [1, 0])
+    np.testing.assert_array_equal(flagged(carry)[:, -1], [0, 0])
+    np.testing.assert_array_equal(flagged(carry)[:, :-1], features_of("output", carry))
 
 
 def test_imagination_hands_the_policy_the_features_of_its_carry():

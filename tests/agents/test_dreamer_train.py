@@ -10,6 +10,7 @@ Each program is compiled once (module fixtures share them), with the agent's own
 import dataclasses
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from agents.common import no_split
 from agents.common.compile import jit
 from agents.dreamer.config import DreamerConfig
+from agents.dreamer.features import reader
 from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.return_norm import init_return_scale
 from agents.dreamer.train import (
@@ -25,6 +27,8 @@ from agents.dreamer.train import (
     action_values,
     first_row_weights,
     first_rows_mean,
+    imagine,
+    make_act,
     make_agent,
     make_heads,
     make_train_step,
@@ -620,6 +624,48 @@ def test_full_state_features_feed_actor_and_critic(pendulum):
     for name in ("actor", "critic"):
         kernels = [x for x in jax.tree.leaves(getattr(state, name).params) if x.ndim == 2]
         assert kernels[0].shape[0] == width, name
+
+
+class FlagActor(nn.Module):
+    """Logits `[100 * f, 0, 0]` of the last feature `f`: action 0 where it is 1, else uniform."""
+
+    @nn.compact
+    def __call__(self, x):
+        zero = jnp.zeros(x.shape[:1])
+        return jnp.stack([100.0 * x[:, -1], zero, zero], -1)
+
+
+def test_the_first_flag_marks_the_acting_steps_that_open_an_episode(catch):
+    # Catch's episodes last 9 steps: 40 steps hold first steps and others. The action taken in
+    # row t is row t + 1's (unless row t + 1 is a held reset row).
+    agent, _, states, _ = catch
+    config = dataclasses.replace(agent.config, first_flag=True, actor_unimix=0.0, act_steps=40)
+    act = make_act(config, agent.spec, agent.model, FlagActor())
+    state = states[0]._replace(actor=states[0].actor._replace(params={}))
+    _, rows, *_ = compiled(act)(state)
+    start, action = np.asarray(rows.start), np.asarray(rows.action)
+    after_first = action[1:][start[:-1]]
+    after_other = action[1:][~start[:-1] & ~start[1:]]
+    assert after_first.size >= 6 and (after_first == 0).all()
+    assert after_other.size > 60 and set(after_other.tolist()) == {0, 1, 2}
+
+
+def test_the_first_flag_marks_the_imagination_starts_that_open_an_episode(catch):
+    # The starts' features end with `first`, the imagined states' with 0; the rest as without.
+    agent, _, states, _ = catch
+    state, key = states[-1], jax.random.key(1)
+    starts, params = state.acting.carry, state.world_model.params  # 3 carries, one per env
+    config = dataclasses.replace(agent.config, first_flag=True)
+    actor, _ = make_heads(config, agent.spec)
+    actor_params = actor.init(key, reader(config.features, True)(starts))
+    first = jnp.array([1.0, 0.0, 1.0])
+    traj = imagine(config, agent.spec, agent.model, actor, params, actor_params, starts, key, first)
+    np.testing.assert_array_equal(traj.features[0, :, -1], first)
+    np.testing.assert_array_equal(traj.features[1:, :, -1], 0.0)
+    plain_actor, _ = make_heads(agent.config, agent.spec)
+    plain = imagine(agent.config, agent.spec, agent.model, plain_actor, params,
+                    state.actor.params, starts, key)  # fmt: skip
+    np.testing.assert_array_equal(traj.features[0, :, :-1], plain.features[0])
 
 
 def test_continuous_actions_map_from_unit_box_to_the_task_bounds(pendulum):

@@ -122,6 +122,12 @@ STACKED = [
         {"start_gradient_rows": "first"},
         "target gradient (first rows) tau 0.01 first rows x15 action reward head",
     ),
+    (
+        {"first_flag": True},
+        "--reward-head action --first-flag --reward-scale 50",
+        {"first_flag": True},
+        "(first rows) tau 0.01 first rows x15 first flag action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)

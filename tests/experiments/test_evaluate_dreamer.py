@@ -9,6 +9,7 @@ the checks need no fast machine code, and the compile is most of their time.
 """
 
 import contextlib
+import dataclasses
 import itertools
 import json
 
@@ -152,7 +153,10 @@ def host_play(config: DreamerConfig, params, key):
         obs_key, action_key = jax.random.split(act_key)
         previous = jnp.asarray(np.where(start[:, None], 0.0, last))
         carry, posterior, _ = observe(wm_params, carry, obs, previous, jnp.asarray(start), obs_key)
-        action = np.asarray(sample(posterior.features, action_key))
+        features = posterior.features
+        if config.first_flag:  # the actor also reads whether the step opens an episode
+            features = jnp.concatenate([features, jnp.asarray(start, jnp.float32)[:, None]], -1)
+        action = np.asarray(sample(features, action_key))
         obs, env_state, reward, terminated, truncated, info = env_step(step_key, env_state, action)
         reward, start = np.asarray(reward), np.asarray(terminated | truncated)
         for b in np.nonzero(~finished)[0]:
@@ -164,10 +168,13 @@ def host_play(config: DreamerConfig, params, key):
     return np.array(actions), np.array(rewards), np.array(ends), by_trial
 
 
-def test_rollout_matches_a_host_loop_on_a_meta_task():
-    spec = task_spec(META.env_name, META.env_options)
-    model, (actor, _) = make_world_model(META, spec), make_heads(META, spec)
-    features = jnp.zeros((1, model.config.stoch_size + model.config.deter_size))
+@pytest.mark.parametrize("first_flag", [False, True])
+def test_rollout_matches_a_host_loop_on_a_meta_task(first_flag):
+    config = dataclasses.replace(META, first_flag=first_flag)
+    spec = task_spec(config.env_name, config.env_options)
+    model, (actor, _) = make_world_model(config, spec), make_heads(config, spec)
+    width = model.config.stoch_size + model.config.deter_size + first_flag
+    features = jnp.zeros((1, width))
 
     def init(key):
         wm_key, actor_key = jax.random.split(key)
@@ -176,8 +183,9 @@ def test_rollout_matches_a_host_loop_on_a_meta_task():
     key = jax.random.key(7)
     with unoptimised():
         params = jax.jit(init)(jax.random.key(5))
-        result = jax.jit(make_evaluate(META, spec), static_argnums=(2, 3))(params, key, ENVS, STEPS)
-        actions, rewards, ends, by_trial = host_play(META, params, key)
+        evaluate_fn = jax.jit(make_evaluate(config, spec), static_argnums=(2, 3))
+        result = evaluate_fn(params, key, ENVS, STEPS)
+        actions, rewards, ends, by_trial = host_play(config, params, key)
     np.testing.assert_allclose(result.action, actions, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(result.rewards, rewards, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(result.completed, ends)
