@@ -42,18 +42,38 @@ Axis names: `horizon` imagination steps, `B` trajectories, `A` actions; `*batch`
 """
 
 import distrax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from agents.common import require
 from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
+from rlssm.world_models.networks import MLP
 
 GRADIENTS = ("reinforce", "backprop", "expected", "target")
 START_GRADIENTS = ("expected", "target")
 """The gradients that value every action at the start states (`first`)."""
 START_ROWS = ("all", "first")
 """Where a start gradient applies: every start, or the starts that open an episode."""
+
+
+class FirstStepActor(nn.Module):
+    """The actor network with an output layer of its own for an episode's first step
+    (`DreamerConfig.first_head`): one MLP trunk, two output layers, the second read where the
+    input's last column (the first-step flag of `features.reader`) is 1. The first step's
+    layer is trained by the first rows alone, so Adam's per-parameter step does not shrink
+    with their share of the loss (about 1 in 780 terms on POPGym's card tasks)."""
+
+    width: int
+    layers: int
+    out: int
+
+    @nn.compact
+    def __call__(self, x: Float[Array, "*batch F"]) -> Float[Array, "*batch out"]:
+        hidden = MLP(self.width, self.layers, jax.nn.silu)(x)
+        later, first = nn.Dense(self.out)(hidden), nn.Dense(self.out)(hidden)
+        return jnp.where(x[..., -1:] > 0.5, first, later)
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:

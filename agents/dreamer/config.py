@@ -88,6 +88,10 @@ class DreamerConfig:
     reset, an imagination start that opens an episode; imagined steps 0). There the memory holds
     nothing yet and the observation is only in the latent; the flag lets the heads treat that
     step apart (RepeatFirst's first answer)."""
+    first_head: bool = False
+    """With `first_flag`: the actor gets a second output layer, read on an episode's first step
+    alone (agents.dreamer.actor.FirstStepActor), so that step's answer is learnt apart from the
+    others' by parameters of its own."""
     head_layers: int = 2
     """Hidden layers of the actor and of the critic."""
     value_bins: int = 255
@@ -197,6 +201,10 @@ class DreamerConfig:
         for name, fix in NON_NEGATIVE.items():
             value = getattr(self, name)
             require(value >= 0, f"{name} must be >= 0, got {value}; {fix}.")
+        require(
+            self.first_flag or not self.first_head,
+            "first_head reads the first-step flag; use it with --first-flag.",
+        )
 
     def __hash__(self) -> int:
         """Hashable despite `env_options` (a dict): a config can key a cache of programs."""

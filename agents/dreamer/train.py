@@ -43,6 +43,7 @@ from agents.common.episodes import episode_metrics
 from agents.dreamer import replay
 from agents.dreamer.actor import (
     START_GRADIENTS,
+    FirstStepActor,
     actor_loss,
     bounded_normal_policy,
     categorical_policy,
@@ -174,6 +175,8 @@ def make_heads(config: DreamerConfig, spec: EnvSpec) -> tuple[nn.Module, nn.Modu
     """The actor (`A` logits, or `2 A` for a bounded normal) and the critic (value bins)."""
     out = spec.action_dim if spec.discrete else 2 * spec.action_dim
     actor = MLP(config.hidden_size, config.head_layers, jax.nn.silu, out)
+    if config.first_head:  # the same trunk, a second output layer for the first step
+        actor = FirstStepActor(config.hidden_size, config.head_layers, out)
     critic = MLP(config.hidden_size, config.head_layers, jax.nn.silu, config.value_bins, True)
     return actor, critic
 

@@ -668,6 +668,22 @@ def test_the_first_flag_marks_the_imagination_starts_that_open_an_episode(catch)
     np.testing.assert_array_equal(traj.features[0, :, :-1], plain.features[0])
 
 
+def test_the_first_step_head_trains_on_catch():
+    # The actor of `first_head`: two output layers; the iterations that train (all but the
+    # first, whose windows do not fit yet) move both, the first step's from the replayed
+    # first rows (Catch's 9-step episodes put some in every window).
+    agent = make_agent(dataclasses.replace(CATCH, first_flag=True, first_head=True))
+    state = compiled(agent.init)(jax.random.key(0))
+    start = state
+    for _ in range(3):
+        state, metrics = compiled(agent.update)(state)
+    assert int(jax.device_get(metrics)["nonfinite"]) == 0
+    for layer in ("Dense_0", "Dense_1"):
+        before, after = start.actor.params["params"][layer], state.actor.params["params"][layer]
+        assert after["kernel"].shape == (CATCH.hidden_size, agent.spec.action_dim)
+        assert not np.array_equal(before["bias"], after["bias"]), layer
+
+
 def test_continuous_actions_map_from_unit_box_to_the_task_bounds(pendulum):
     # The bounded normal's mean is in [-1, 1]; Pendulum's torque is in [-2, 2]: the replayed
     # action a drives the task with torque 2 clip(a, -1, 1) (the task keeps it as last_u).
@@ -702,6 +718,7 @@ BAD_CONFIGS = [
     ({"first_row_weight": -1.0}, "first_row_weight"),
     ({"target_temperature": 0.0}, "target_temperature"),
     ({"start_gradient_rows": "last"}, "start_gradient_rows"),
+    ({"first_head": True}, "first_head"),
 ]
 
 
