@@ -296,6 +296,7 @@ NAMED = (
     (("target_temperature",), " tau {:g}"),
     (("first_row_weight",), " first rows x{:g}"),
     (("first_flag",), " first flag"),
+    (("first_head",), " first head"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -462,6 +463,9 @@ class Args:
     first_flag: bool = False
     """The agent's actor and critic also read a flag on an episode's first step (learning,
     in-context; `DreamerConfig.first_flag`)."""
+    first_head: bool = False
+    """With --first-flag: the actor's own output layer for an episode's first step (learning,
+    in-context; `DreamerConfig.first_head`)."""
     reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one
     per action, the taken action's read."""
@@ -536,7 +540,7 @@ CHOICES = {
     "reward_head": "state",
 }
 """The agent's named choices a run may set, with the preset's."""
-SWITCHES = ("first_flag",)
+SWITCHES = ("first_flag", "first_head")
 """The agent's on/off choices a run may switch on (off in the preset)."""
 
 
@@ -724,7 +728,8 @@ LEARNING_HEADER = (
     "expected` for an `expected gradient` row, `--actor-gradient target` for a `target "
     "gradient` row, `--start-gradient-rows first` for a `(first rows)` row, "
     "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
-    "`first rows xW` row, `--first-flag` for a `first flag` row, `--reward-head action` for an "
+    "`first rows xW` row, `--first-flag` for a `first flag` row, `--first-head` for a `first "
+    "head` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

@@ -128,6 +128,12 @@ STACKED = [
         {"first_flag": True},
         "(first rows) tau 0.01 first rows x15 first flag action reward head",
     ),
+    (
+        {"first_head": True},
+        "--first-flag --first-head --reward-scale 50",
+        {"first_head": True},
+        "tau 0.01 first rows x15 first flag first head action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
