@@ -464,7 +464,7 @@ class Args:
     """The agent's actor and critic also read a flag on an episode's first step (learning,
     in-context; `DreamerConfig.first_flag`)."""
     first_head: bool = False
-    """With --first-flag: the actor's own output layer for an episode's first step (learning,
+    """With --first-flag: the actor's own network for an episode's first step (learning,
     in-context; `DreamerConfig.first_head`)."""
     reward_head: RewardHead = "state"
     """The world model's reward head (learning, in-context): of the state (DreamerV3's) or one

@@ -59,11 +59,12 @@ START_ROWS = ("all", "first")
 
 
 class FirstStepActor(nn.Module):
-    """The actor network with an output layer of its own for an episode's first step
-    (`DreamerConfig.first_head`): one MLP trunk, two output layers, the second read where the
-    input's last column (the first-step flag of `features.reader`) is 1. The first step's
-    layer is trained by the first rows alone, so Adam's per-parameter step does not shrink
-    with their share of the loss (about 1 in 780 terms on POPGym's card tasks)."""
+    """The actor for `DreamerConfig.first_head`: two MLPs, the second read where the input's
+    last column (the first-step flag of `features.reader`) is 1, so an episode's first step
+    has parameters of its own. Trained by the first rows alone, they neither inherit what the
+    other rows taught a shared network (to answer from the memory, which is empty there) nor
+    move it, and Adam's per-parameter step does not shrink with the first rows' share of the
+    loss (about 1 in 780 terms on POPGym's card tasks)."""
 
     width: int
     layers: int
@@ -71,8 +72,8 @@ class FirstStepActor(nn.Module):
 
     @nn.compact
     def __call__(self, x: Float[Array, "*batch F"]) -> Float[Array, "*batch out"]:
-        hidden = MLP(self.width, self.layers, jax.nn.silu)(x)
-        later, first = nn.Dense(self.out)(hidden), nn.Dense(self.out)(hidden)
+        later = MLP(self.width, self.layers, jax.nn.silu, self.out)(x)
+        first = MLP(self.width, self.layers, jax.nn.silu, self.out)(x)
         return jnp.where(x[..., -1:] > 0.5, first, later)
 
 

@@ -89,7 +89,7 @@ class DreamerConfig:
     nothing yet and the observation is only in the latent; the flag lets the heads treat that
     step apart (RepeatFirst's first answer)."""
     first_head: bool = False
-    """With `first_flag`: the actor gets a second output layer, read on an episode's first step
+    """With `first_flag`: the actor gets a second network, read on an episode's first step
     alone (agents.dreamer.actor.FirstStepActor), so that step's answer is learnt apart from the
     others' by parameters of its own."""
     head_layers: int = 2

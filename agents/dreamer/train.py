@@ -175,7 +175,7 @@ def make_heads(config: DreamerConfig, spec: EnvSpec) -> tuple[nn.Module, nn.Modu
     """The actor (`A` logits, or `2 A` for a bounded normal) and the critic (value bins)."""
     out = spec.action_dim if spec.discrete else 2 * spec.action_dim
     actor = MLP(config.hidden_size, config.head_layers, jax.nn.silu, out)
-    if config.first_head:  # the same trunk, a second output layer for the first step
+    if config.first_head:  # a second network for the first step
         actor = FirstStepActor(config.hidden_size, config.head_layers, out)
     critic = MLP(config.hidden_size, config.head_layers, jax.nn.silu, config.value_bins, True)
     return actor, critic

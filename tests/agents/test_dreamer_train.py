@@ -669,19 +669,21 @@ def test_the_first_flag_marks_the_imagination_starts_that_open_an_episode(catch)
 
 
 def test_the_first_step_head_trains_on_catch():
-    # The actor of `first_head`: two output layers; the iterations that train (all but the
-    # first, whose windows do not fit yet) move both, the first step's from the replayed
-    # first rows (Catch's 9-step episodes put some in every window).
+    # The actor of `first_head`: two networks; the iterations that train (all but the first,
+    # whose windows do not fit yet) move both, the first step's from the replayed first rows
+    # (Catch's 9-step episodes put some in every window).
     agent = make_agent(dataclasses.replace(CATCH, first_flag=True, first_head=True))
     state = compiled(agent.init)(jax.random.key(0))
     start = state
     for _ in range(3):
         state, metrics = compiled(agent.update)(state)
     assert int(jax.device_get(metrics)["nonfinite"]) == 0
-    for layer in ("Dense_0", "Dense_1"):
-        before, after = start.actor.params["params"][layer], state.actor.params["params"][layer]
-        assert after["kernel"].shape == (CATCH.hidden_size, agent.spec.action_dim)
-        assert not np.array_equal(before["bias"], after["bias"]), layer
+    for network in ("MLP_0", "MLP_1"):
+        before = jax.tree.leaves(start.actor.params["params"][network])
+        after = jax.tree.leaves(state.actor.params["params"][network])
+        kernels = [leaf for leaf in after if leaf.ndim == 2]
+        assert kernels[-1].shape == (CATCH.hidden_size, agent.spec.action_dim)
+        assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True)), network
 
 
 def test_continuous_actions_map_from_unit_box_to_the_task_bounds(pendulum):
