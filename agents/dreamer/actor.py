@@ -45,9 +45,11 @@ import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from agents.common import require
+from agents.world_model import make_optimizer
 from rlssm.world_models.latents import DiscreteLatent, inverse_cdf_sample
 from rlssm.world_models.networks import MLP
 
@@ -64,7 +66,7 @@ class FirstStepActor(nn.Module):
     has parameters of its own. Trained by the first rows alone, they neither inherit what the
     other rows taught a shared network (to answer from the memory, which is empty there) nor
     move it, and Adam's per-parameter step does not shrink with the first rows' share of the
-    loss (about 1 in 780 terms on POPGym's card tasks)."""
+    loss (about 1 in 780 terms on POPGym's card tasks). Parameters: `later` and `first`."""
 
     width: int
     layers: int
@@ -72,9 +74,28 @@ class FirstStepActor(nn.Module):
 
     @nn.compact
     def __call__(self, x: Float[Array, "*batch F"]) -> Float[Array, "*batch out"]:
-        later = MLP(self.width, self.layers, jax.nn.silu, self.out)(x)
-        first = MLP(self.width, self.layers, jax.nn.silu, self.out)(x)
+        later = MLP(self.width, self.layers, jax.nn.silu, self.out, name="later")(x)
+        first = MLP(self.width, self.layers, jax.nn.silu, self.out, name="first")(x)
         return jnp.where(x[..., -1:] > 0.5, first, later)
+
+
+def actor_optimizer(
+    lr: float, first_lr: float | None, grad_clip: float
+) -> optax.GradientTransformation:
+    """The actor's optimiser: `make_optimizer(lr)`, or with `first_lr` that rate for the first
+    step's network of a `FirstStepActor` (its `first` parameters) and `lr` for the rest."""
+    optimizer = make_optimizer(lr, grad_clip)
+    if first_lr is None:
+        return optimizer
+
+    def labels(params):
+        def group(name, tree):
+            return jax.tree.map(lambda _: "first" if name == "first" else "other", tree)
+
+        return {"params": {name: group(name, tree) for name, tree in params["params"].items()}}
+
+    first = make_optimizer(first_lr, grad_clip)
+    return optax.multi_transform({"other": optimizer, "first": first}, labels)
 
 
 def categorical_policy(raw: Float[Array, "*batch A"], unimix: float = 0.01) -> distrax.Categorical:

@@ -92,6 +92,10 @@ class DreamerConfig:
     """With `first_flag`: the actor gets a second network, read on an episode's first step
     alone (agents.dreamer.actor.FirstStepActor), so that step's answer is learnt apart from the
     others' by parameters of its own."""
+    first_head_lr: float | None = None
+    """With `first_head`: the learning rate of the first step's network (None: `actor_lr`).
+    Only the first rows train it (about 10 of an update's 512 starts on POPGym's card tasks),
+    so DreamerV3's actor rate moves it slowly."""
     head_layers: int = 2
     """Hidden layers of the actor and of the critic."""
     value_bins: int = 255
@@ -204,6 +208,11 @@ class DreamerConfig:
         require(
             self.first_flag or not self.first_head,
             "first_head reads the first-step flag; use it with --first-flag.",
+        )
+        require(
+            self.first_head_lr is None or (self.first_head and self.first_head_lr > 0),
+            f"first_head_lr={self.first_head_lr} needs --first-head and a rate > 0; use it with "
+            "--first-head, or leave it out for the actor's rate.",
         )
 
     def __hash__(self) -> int:

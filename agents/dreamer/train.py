@@ -45,6 +45,7 @@ from agents.dreamer.actor import (
     START_GRADIENTS,
     FirstStepActor,
     actor_loss,
+    actor_optimizer,
     bounded_normal_policy,
     categorical_policy,
 )
@@ -702,7 +703,7 @@ def make_agent(config: DreamerConfig, split: Split = no_split) -> Agent:
     actor, critic = make_heads(config, spec)
     optimizers = (
         make_optimizer(config.model_lr, config.grad_clip),
-        make_optimizer(config.actor_lr, config.grad_clip),
+        actor_optimizer(config.actor_lr, config.first_head_lr, config.grad_clip),
         make_optimizer(config.critic_lr, config.grad_clip),
     )
     init = make_init(config, spec, model, actor, critic, optimizers)

@@ -9,6 +9,7 @@ import pytest
 from agents.dreamer.actor import (
     FirstStepActor,
     actor_loss,
+    actor_optimizer,
     bounded_normal_policy,
     categorical_policy,
     start_objective,
@@ -239,7 +240,7 @@ def test_the_first_step_actor_reads_its_own_network_where_the_flag_is_set():
     x = x.at[:, -1].set(jnp.array([1.0, 0.0, 0.0, 1.0, 0.0, 1.0]))
     initial = actor.init(jax.random.key(1), x)["params"]
     marked = {}
-    for name, bias in (("MLP_0", [1.0, 0.0, 0.0]), ("MLP_1", [0.0, 0.0, 5.0])):
+    for name, bias in (("later", [1.0, 0.0, 0.0]), ("first", [0.0, 0.0, 5.0])):
         out = initial[name]["Dense_1"]  # the output layer (after one hidden layer)
         out = {"kernel": jnp.zeros_like(out["kernel"]), "bias": jnp.array(bias)}
         marked[name] = {**initial[name], "Dense_1": out}
@@ -253,7 +254,20 @@ def test_the_first_step_actor_reads_its_own_network_where_the_flag_is_set():
         loss = lambda p: (actor.apply({"params": p}, x)[rows] ** 2).sum()  # noqa: E731
         return jax.grad(loss)(initial)
 
-    for rows, untouched, trained in ((~flagged, "MLP_1", "MLP_0"), (flagged, "MLP_0", "MLP_1")):
+    for rows, untouched, trained in ((~flagged, "first", "later"), (flagged, "later", "first")):
         g = grads(rows)
         assert all(not np.asarray(leaf).any() for leaf in jax.tree.leaves(g[untouched]))
         assert all(np.asarray(leaf).any() for leaf in jax.tree.leaves(g[trained]))
+
+
+def test_the_first_step_network_takes_its_own_learning_rate():
+    # One Adam step on gradients of ones moves every parameter by about its group's rate.
+    actor = FirstStepActor(width=8, layers=1, out=3)
+    params = actor.init(jax.random.key(0), jnp.ones((4, 5)))
+    ones = jax.tree.map(jnp.ones_like, params)
+    for first_lr, rates in ((None, (1e-3, 1e-3)), (0.1, (1e-3, 0.1))):
+        optimizer = actor_optimizer(1e-3, first_lr, grad_clip=1e6)
+        updates, _ = optimizer.update(ones, optimizer.init(params), params)
+        for name, rate in zip(("later", "first"), rates, strict=True):
+            for leaf in jax.tree.leaves(updates["params"][name]):
+                np.testing.assert_allclose(leaf, -rate, rtol=1e-4)

@@ -669,16 +669,18 @@ def test_the_first_flag_marks_the_imagination_starts_that_open_an_episode(catch)
 
 
 def test_the_first_step_head_trains_on_catch():
-    # The actor of `first_head`: two networks; the iterations that train (all but the first,
-    # whose windows do not fit yet) move both, the first step's from the replayed first rows
-    # (Catch's 9-step episodes put some in every window).
-    agent = make_agent(dataclasses.replace(CATCH, first_flag=True, first_head=True))
+    # The actor of `first_head`, its first-step network at a rate of its own: the iterations
+    # that train (all but the first, whose windows do not fit yet) move both networks, the
+    # first step's from the replayed first rows (Catch's 9-step episodes put some in every
+    # window).
+    config = dataclasses.replace(CATCH, first_flag=True, first_head=True, first_head_lr=3e-3)
+    agent = make_agent(config)
     state = compiled(agent.init)(jax.random.key(0))
     start = state
     for _ in range(3):
         state, metrics = compiled(agent.update)(state)
     assert int(jax.device_get(metrics)["nonfinite"]) == 0
-    for network in ("MLP_0", "MLP_1"):
+    for network in ("later", "first"):
         before = jax.tree.leaves(start.actor.params["params"][network])
         after = jax.tree.leaves(state.actor.params["params"][network])
         kernels = [leaf for leaf in after if leaf.ndim == 2]
@@ -721,6 +723,8 @@ BAD_CONFIGS = [
     ({"target_temperature": 0.0}, "target_temperature"),
     ({"start_gradient_rows": "last"}, "start_gradient_rows"),
     ({"first_head": True}, "first_head"),
+    ({"first_head_lr": 1e-3}, "first_head_lr"),
+    ({"first_flag": True, "first_head": True, "first_head_lr": 0.0}, "first_head_lr"),
 ]
 
 
