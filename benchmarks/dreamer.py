@@ -297,6 +297,7 @@ NAMED = (
     (("first_row_weight",), " first rows x{:g}"),
     (("first_flag",), " first flag"),
     (("first_head",), " first head"),
+    (("first_head_lr",), " (lr {:g})"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -325,8 +326,8 @@ def agent_name(config: DreamerConfig) -> str:
     is not the preset's 0.03; ` (first rows)` where only at the starts that open an episode),
     ` first rows xW` where the actor weighs the starts that open an
     episode W times, ` first flag` where the actor and critic read a flag on an episode's first
-    step, ` action reward head` where the world model has a reward
-    head per action."""
+    step, ` first head` where the actor has a network of its own there (` (lr L)` at a rate of
+    its own), ` action reward head` where the world model has a reward head per action."""
     default = base_config()
 
     def values(of: DreamerConfig, fields: tuple[str, ...]) -> tuple:
@@ -510,6 +511,9 @@ class Args:
     first_row_weight: float | None = None
     """The actor's loss weight of the imagination starts that open an episode (learning,
     in-context); None: the preset's (1, DreamerV3's)."""
+    first_head_lr: float | None = None
+    """With --first-head: the first step's network's learning rate (learning, in-context);
+    None: the actor's."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -527,10 +531,11 @@ SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 the burn-in before a window a run may set apart from the default."""
 TRAINING = (
     "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature",
-    "first_row_weight",
+    "first_row_weight", "first_head_lr",
 )  # fmt: skip
 """The train ratio, the actor's unimix, its entropy bonus, its replay term's weight, its
-target gradient's tau and its first rows' weight a run may set apart from the default."""
+target gradient's tau, its first rows' weight and its first-step network's rate a run may set
+apart from the default."""
 
 
 CHOICES = {
@@ -729,7 +734,7 @@ LEARNING_HEADER = (
     "gradient` row, `--start-gradient-rows first` for a `(first rows)` row, "
     "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
     "`first rows xW` row, `--first-flag` for a `first flag` row, `--first-head` for a `first "
-    "head` row, `--reward-head action` for an "
+    "head` row, `--first-head-lr L` for a `(lr L)` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

@@ -134,6 +134,12 @@ STACKED = [
         {"first_head": True},
         "tau 0.01 first rows x15 first flag first head action reward head",
     ),
+    (
+        {"first_head_lr": 3e-4},
+        "--first-row-weight 15 --first-head-lr 0.0003 --write-docs",
+        {"first_head_lr": 3e-4},
+        "first flag first head (lr 0.0003) action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
