@@ -24,6 +24,7 @@ from agents.dreamer.config import DreamerConfig
 from agents.dreamer.evaluate import make_evaluate, task_spec
 from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.train import make_heads, make_world_model, policy_of
+from benchmarks import first_answer
 from experiments import evaluate
 from experiments.dreamer import cli as dreamer
 from experiments.run.serialize import ConfigError
@@ -194,3 +195,33 @@ def test_rollout_matches_a_host_loop_on_a_meta_task(first_flag):
     assert np.all(done) and np.all(np.asarray(trials) != 0)  # both trials of each episode count
     np.testing.assert_allclose(trials, by_trial, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(trials).sum(axis=1), returns, rtol=1e-4, atol=1e-5)
+
+
+def test_the_first_answer_probe_reads_every_checkpoint_and_seed(trained):
+    args = first_answer.Args(trained, steps=(0, 3), episodes=16)
+    with unoptimised():
+        results = first_answer.probe_run(args)
+    saved = sorted(p.name for p in (trained / "checkpoints").iterdir() if p.name.isdigit())
+    assert [(r["update"], r["seed"]) for r in results] == [
+        (int(name), seed) for name in saved for seed in (0, 1)
+    ]
+    for result in results:
+        table = result["table"]
+        assert table.shape == (2, 3)
+        shares = table[:, :2] * 16  # shares of 16 episodes
+        np.testing.assert_allclose(shares, np.round(shares), atol=1e-5)
+        assert ((table[:, :2] >= 0) & (table[:, :2] <= 1)).all()
+        assert ((table[:, 2] >= 0) & (table[:, 2] <= np.log(4) + 1e-5)).all()
+    for seed0, seed1 in zip(results[::2], results[1::2], strict=True):  # each seed's own
+        assert not np.array_equal(seed0["table"], seed1["table"])
+    assert "t3: values" in first_answer.line(results[0], args.steps)
+
+
+def test_the_first_answer_probe_refuses_other_tasks(trained, tmp_path):
+    other = tmp_path / "run"
+    other.mkdir()
+    record = json.loads((trained / "config.json").read_text())
+    record["dreamer"]["env_name"] = "RepeatPreviousEasy"
+    (other / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="RepeatFirstEasy/Medium/Hard"):
+        first_answer.probe_run(first_answer.Args(other))

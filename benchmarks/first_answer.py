@@ -1,0 +1,123 @@
+"""Where RepeatFirst's first answer is lost: the model-based agent's values against its actor.
+
+For every checkpoint of an `experiments.dreamer` run on a RepeatFirst task, on fresh episodes
+in which the right answer (the first card's suit) was given at every step before: how often
+the best of the one-step action values that the `target` and `expected` actor gradients read
+(`agents.dreamer.train.action_values`: reward plus discounted continuing value, from the
+world model and the critic) names the first card, how often the actor's mode does, and the
+actor's entropy there. On the first step the card is in view and the memory empty; on the
+later ones the card is remembered. Values right and the actor at chance mean the actor holds
+the answer back; both at chance, the world model or the critic.
+
+    python -m benchmarks.first_answer RUN_DIR [--steps 0 1 10 40] [--episodes 512]
+
+Prints one line per checkpoint and seed (axis names: `E` episodes, `A` actions).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+
+from agents.dreamer.features import reader
+from agents.dreamer.train import action_values, make_heads, make_world_model, policy_of
+from experiments import evaluate
+from experiments.run import checkpoint
+from experiments.run.lifecycle import load_config
+from experiments.run.run_dir import RunDir
+from experiments.run.serialize import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """The run to probe and where."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """A finished or paused `experiments.dreamer` run on RepeatFirstEasy/Medium/Hard."""
+    steps: tuple[int, ...] = (0, 1, 10, 40)
+    """Episode steps probed (0: the first answer)."""
+    episodes: int = 512
+    """Fresh episodes per checkpoint and seed."""
+    seed: int = 0
+    """Seed of the episodes and of the world model's latent draws."""
+
+
+def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
+    """Returns `probe(wm_params, actor_params, critic_params, key) -> [len(steps), 3]`: per
+    probed step, the share of episodes whose best action value and whose actor's mode name the
+    first card, and the actor's mean entropy (one seed)."""
+    model = make_world_model(config, spec)
+    actor, critic = make_heads(config, spec)
+    read = reader(config.features, config.first_flag)
+
+    def probe(wm_params, actor_params, critic_params, key):
+        reset_key, key = jax.random.split(key)
+        obs, env_state = jax.vmap(spec.env.reset, (0, None))(
+            jax.random.split(reset_key, episodes), spec.params
+        )
+        card = jnp.argmax(obs, -1)  # RepeatFirst's answer at every step
+        carry, previous, rows = model.initial_carry(episodes), jnp.zeros_like(card), []
+        for t in range(max(steps) + 1):
+            key, filter_key, value_key, env_key = jax.random.split(key, 4)
+            start = jnp.full((episodes,), t == 0)
+            carry, _, _ = model.observe_step(wm_params, carry, obs, previous, start, filter_key)
+            if t in steps:
+                args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
+                q = action_values(*args)
+                policy = policy_of(spec, actor, actor_params, config.actor_unimix)
+                dist = policy(read(carry, start))
+                right = (jnp.argmax(q, -1) == card).mean(), (dist.mode() == card).mean()
+                rows.append(jnp.stack([*right, dist.entropy().mean()]))
+            obs, env_state, *_ = jax.vmap(spec.env.step, (0, 0, 0, None))(
+                jax.random.split(env_key, episodes), env_state, card, spec.params
+            )
+            previous = card
+        return jnp.stack(rows)
+
+    return probe
+
+
+def probe_run(args: Args) -> list[dict]:
+    """Probes every checkpoint of `args.run_dir`; one dict per checkpoint and seed."""
+    run_dir = RunDir.open(args.run_dir)
+    kind = evaluate.kind_of(run_dir)
+    config, run, _ = load_config(kind.trainer, run_dir)
+    task = getattr(config, "env_name", "")
+    if kind.trainer.agent != "dreamer" or not task.startswith("RepeatFirst"):
+        raise ConfigError(
+            f"{run_dir.path} is a {kind.trainer.agent} run on {task}; the probe reads "
+            "model-based agent (experiments.dreamer) runs on RepeatFirstEasy/Medium/Hard."
+        )
+    built = kind.build(config)
+    probe = jax.jit(make_probe(config, built.agent.spec, args.steps, args.episodes))
+    results = []
+    for path in checkpoint.available(run_dir.checkpoints):
+        state, _ = evaluate.restore(kind, config, run, built, path, run_dir)
+        for seed in range(run.num_seeds):
+            one = jax.tree.map(lambda x, i=seed: x[i], state)
+            params = (one.world_model.params, one.actor.params, one.critic.params)
+            table = np.asarray(probe(*params, jax.random.key(args.seed)))
+            results.append({"update": int(one.update), "seed": seed, "table": table})
+    return results
+
+
+def line(result: dict, steps: tuple[int, ...]) -> str:
+    """One checkpoint and seed as text."""
+    cells = [
+        f"t{t}: values {v:.2f} actor {a:.2f} entropy {h:.2f}"
+        for t, (v, a, h) in zip(steps, result["table"], strict=True)
+    ]
+    return f"update {result['update']} seed {result['seed']}: " + "  ".join(cells)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = tyro.cli(Args, args=argv, description=__doc__)
+    for result in probe_run(args):
+        print(line(result, args.steps), flush=True)
+
+
+if __name__ == "__main__":
+    main()
