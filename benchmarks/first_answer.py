@@ -11,10 +11,12 @@ the answer back; both at chance, the world model or the critic.
 
     python -m benchmarks.first_answer RUN_DIR [--steps 0 1 10 40] [--episodes 512]
 
-Prints one line per checkpoint and seed (axis names: `E` episodes, `A` actions).
+Prints one JSON line per checkpoint and seed: `{"update", "seed", "steps": {t: {"values",
+"actor", "entropy"}}}` (axis names: `E` episodes, `A` actions).
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -104,19 +106,23 @@ def probe_run(args: Args) -> list[dict]:
     return results
 
 
-def line(result: dict, steps: tuple[int, ...]) -> str:
-    """One checkpoint and seed as text."""
-    cells = [
-        f"t{t}: values {v:.2f} actor {a:.2f} entropy {h:.2f}"
+def record(result: dict, steps: tuple[int, ...]) -> dict:
+    """One checkpoint and seed as a JSON-ready record, by probed step."""
+    by_step = {
+        str(t): {
+            "values": round(float(v), 4),
+            "actor": round(float(a), 4),
+            "entropy": round(float(h), 4),
+        }
         for t, (v, a, h) in zip(steps, result["table"], strict=True)
-    ]
-    return f"update {result['update']} seed {result['seed']}: " + "  ".join(cells)
+    }
+    return {"update": result["update"], "seed": result["seed"], "steps": by_step}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = tyro.cli(Args, args=argv, description=__doc__)
     for result in probe_run(args):
-        print(line(result, args.steps), flush=True)
+        print(json.dumps(record(result, args.steps)), flush=True)
 
 
 if __name__ == "__main__":

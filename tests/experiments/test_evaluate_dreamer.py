@@ -214,7 +214,9 @@ def test_the_first_answer_probe_reads_every_checkpoint_and_seed(trained):
         assert ((table[:, 2] >= 0) & (table[:, 2] <= np.log(4) + 1e-5)).all()
     for seed0, seed1 in zip(results[::2], results[1::2], strict=True):  # each seed's own
         assert not np.array_equal(seed0["table"], seed1["table"])
-    assert "t3: values" in first_answer.line(results[0], args.steps)
+    shown = first_answer.record(results[0], args.steps)
+    assert set(shown["steps"]) == {"0", "3"}
+    assert shown["steps"]["3"]["entropy"] == pytest.approx(results[0]["table"][1, 2], abs=1e-4)
 
 
 def test_the_first_answer_probe_refuses_other_tasks(trained, tmp_path):
