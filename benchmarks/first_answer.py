@@ -56,6 +56,7 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
     read = reader(config.features, config.first_flag)
 
     def probe(wm_params, actor_params, critic_params, key):
+        policy = policy_of(spec, actor, actor_params, config.actor_unimix)
         reset_key, key = jax.random.split(key)
         obs, env_state = jax.vmap(spec.env.reset, (0, None))(
             jax.random.split(reset_key, episodes), spec.params
@@ -69,7 +70,6 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
             if t in steps:
                 args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
                 q = action_values(*args)
-                policy = policy_of(spec, actor, actor_params, config.actor_unimix)
                 dist = policy(read(carry, start))
                 right = (jnp.argmax(q, -1) == card).mean(), (dist.mode() == card).mean()
                 rows.append(jnp.stack([*right, dist.entropy().mean()]))

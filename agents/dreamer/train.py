@@ -175,9 +175,10 @@ def make_world_model(config: DreamerConfig, spec: EnvSpec) -> wm.WorldModel:
 def make_heads(config: DreamerConfig, spec: EnvSpec) -> tuple[nn.Module, nn.Module]:
     """The actor (`A` logits, or `2 A` for a bounded normal) and the critic (value bins)."""
     out = spec.action_dim if spec.discrete else 2 * spec.action_dim
-    actor = MLP(config.hidden_size, config.head_layers, jax.nn.silu, out)
     if config.first_head:  # a second network for the first step
         actor = FirstStepActor(config.hidden_size, config.head_layers, out)
+    else:
+        actor = MLP(config.hidden_size, config.head_layers, jax.nn.silu, out)
     critic = MLP(config.hidden_size, config.head_layers, jax.nn.silu, config.value_bins, True)
     return actor, critic
 
