@@ -150,6 +150,12 @@ class DreamerConfig:
     actions is still wrong with probability `actor_unimix x (A - 1) / A` (0.75% of the steps
     with 4 actions, so at most 0.985 on POPGym's +-1/length card tasks); lower it where that
     ceiling matters, keep it above 0 to keep the log-prob's gradient bounded."""
+    first_explore: float = 0.0
+    """Probability that acting swaps an episode's first action for a uniform one (discrete
+    actions only; exploration, not the actor: training and evaluation read the actor as it is).
+    Where the actor is sure of its first answer the replay holds few others, and the world
+    model's values for them go unchecked; this keeps some in it at a cost of at most
+    `first_explore x (A - 1) / A` wrong first answers. 0: DreamerV3's acting."""
     actor_gradient: Literal["reinforce", "backprop", "expected", "target"] = "reinforce"
     """REINFORCE (any action space), dynamics backpropagation (continuous actions only),
     expected (REINFORCE with the expected policy gradient over every action at the start
@@ -205,6 +211,10 @@ class DreamerConfig:
         for name, fix in NON_NEGATIVE.items():
             value = getattr(self, name)
             require(value >= 0, f"{name} must be >= 0, got {value}; {fix}.")
+        require(
+            0.0 <= self.first_explore <= 1.0,
+            f"first_explore must be in [0, 1], got {self.first_explore}; use 0 to turn it off.",
+        )
         require(
             self.first_flag or not self.first_head,
             "first_head reads the first-step flag; use it with --first-flag.",

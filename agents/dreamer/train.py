@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 import rlssm.world_models as wm
 from agents.common import (
@@ -216,6 +216,14 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
         action = policy_of(spec, actor, actor_params, config.actor_unimix)(features).sample(
             seed=action_key
         )
+        if config.first_explore > 0:  # off: the action stream of DreamerV3's acting, unchanged
+            action = explore_first(
+                jax.random.fold_in(action_key, 1),
+                action,
+                row.start,
+                spec.action_dim,
+                config.first_explore,
+            )
         action = action.astype(acting.action.dtype)
         obs, env_state, reward, terminated, truncated, info = step(
             spec, env_key, acting.env_state, action
@@ -235,6 +243,17 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
         return acting, rows, before, info, held, keys[0]
 
     return act
+
+
+def explore_first(
+    key: PRNGKeyArray, action: Int[Array, " B"], start: Bool[Array, " B"], actions: int, rate: float
+) -> Int[Array, " B"]:
+    """Per environment `B`: on an episode's first step (`start`), with probability `rate`, a
+    uniform action of `actions` instead of `action` (`DreamerConfig.first_explore`)."""
+    swap_key, pick_key = jax.random.split(key)
+    swap = start & (jax.random.uniform(swap_key, start.shape) < rate)
+    uniform = jax.random.randint(pick_key, action.shape, 0, actions, action.dtype)
+    return jnp.where(swap, uniform, action)
 
 
 def select(mask: Bool[Array, " B"], new, old):
@@ -686,6 +705,11 @@ def check_action_space(config: DreamerConfig, spec: EnvSpec) -> None:
         spec.discrete or config.actor_gradient not in START_GRADIENTS,
         f"actor_gradient={config.actor_gradient!r} needs discrete actions and {config.env_name} "
         "has continuous ones; use actor_gradient='reinforce' or 'backprop'.",
+    )
+    require(
+        spec.discrete or config.first_explore == 0,
+        f"first_explore={config.first_explore} needs discrete actions and {config.env_name} has "
+        "continuous ones; leave it at 0.",
     )
     require(
         spec.discrete or config.reward_head == "state",

@@ -25,6 +25,7 @@ from agents.dreamer.return_norm import init_return_scale
 from agents.dreamer.train import (
     Acting,
     action_values,
+    explore_first,
     first_row_weights,
     first_rows_mean,
     imagine,
@@ -531,10 +532,13 @@ def test_start_gradients_train_the_actor_differently(catch, start_gradient):
         assert not leaves_equal(first_rows.actor.params, reinforce.actor.params)
 
 
-@pytest.mark.parametrize("gradient", ["expected", "target"])
-def test_start_gradients_on_continuous_actions_fail_before_compiling(gradient):
+@pytest.mark.parametrize(
+    "overrides",
+    [{"actor_gradient": "expected"}, {"actor_gradient": "target"}, {"first_explore": 0.1}],
+)
+def test_discrete_only_options_on_continuous_actions_fail_before_compiling(overrides):
     with pytest.raises(ValueError, match="discrete") as error:
-        make_agent(tiny("Pendulum-v1", actor_gradient=gradient))
+        make_agent(tiny("Pendulum-v1", **overrides))
     assert "\n" not in str(error.value)
 
 
@@ -650,6 +654,45 @@ def test_the_first_flag_marks_the_acting_steps_that_open_an_episode(catch):
     assert after_other.size > 60 and set(after_other.tolist()) == {0, 1, 2}
 
 
+class SureActor(nn.Module):
+    """Logits `[100, 0, 0]` on every row: action 0, whatever the features."""
+
+    @nn.compact
+    def __call__(self, x):
+        return jnp.zeros((x.shape[0], 3)).at[:, 0].set(100.0)
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0])
+def test_first_explore_swaps_only_the_first_actions(catch, rate):
+    # A sure actor answers 0 everywhere; with `first_explore` 1 every first step's action is a
+    # uniform one (so some are 1 or 2 among Catch's 9-step episodes), and no other step's.
+    agent, _, states, _ = catch
+    config = dataclasses.replace(agent.config, actor_unimix=0.0, act_steps=40, first_explore=rate)
+    act = make_act(config, agent.spec, agent.model, SureActor())
+    state = states[0]._replace(actor=states[0].actor._replace(params={}))
+    _, rows, *_ = compiled(act)(state)
+    start, action = np.asarray(rows.start), np.asarray(rows.action)
+    after_first = action[1:][start[:-1]]
+    after_other = action[1:][~start[:-1] & ~start[1:]]
+    assert after_first.size >= 6 and after_other.size > 60
+    assert (after_other == 0).all()
+    assert (after_first != 0).any() == (rate == 1.0)
+
+
+def test_explore_first_swaps_at_its_rate_on_first_steps_alone():
+    # 20,000 environments, half on a first step: there about rate x (A - 1) / A change, and the
+    # swapped ones spread over every action; elsewhere none.
+    envs, actions, rate = 20_000, 4, 0.3
+    start = jnp.arange(envs) % 2 == 0
+    action = jnp.full((envs,), 2, jnp.int32)
+    out = np.asarray(explore_first(jax.random.key(0), action, start, actions, rate))
+    start = np.asarray(start)
+    assert out.dtype == np.int32 and (out[~start] == 2).all()
+    changed = (out[start] != 2).mean()
+    assert abs(changed - rate * (actions - 1) / actions) < 0.015, changed
+    assert set(out[start].tolist()) == set(range(actions))
+
+
 def test_the_first_flag_marks_the_imagination_starts_that_open_an_episode(catch):
     # The starts' features end with `first`, the imagined states' with 0; the rest as without.
     agent, _, states, _ = catch
@@ -725,6 +768,8 @@ BAD_CONFIGS = [
     ({"first_head": True}, "first_head"),
     ({"first_head_lr": 1e-3}, "first_head_lr"),
     ({"first_flag": True, "first_head": True, "first_head_lr": 0.0}, "first_head_lr"),
+    ({"first_explore": 1.5}, "first_explore"),
+    ({"first_explore": -0.1}, "first_explore"),
 ]
 
 

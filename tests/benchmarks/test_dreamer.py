@@ -140,6 +140,12 @@ STACKED = [
         {"first_head_lr": 3e-4},
         "first flag first head (lr 0.0003) action reward head",
     ),
+    (
+        {"first_explore": 0.05},
+        "--first-head-lr 0.0003 --first-explore 0.05 --write-docs",
+        {"first_explore": 0.05},
+        "first head (lr 0.0003) first explore 0.05 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
