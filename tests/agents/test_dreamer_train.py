@@ -639,17 +639,21 @@ class FlagActor(nn.Module):
         return jnp.stack([100.0 * x[:, -1], zero, zero], -1)
 
 
-def test_the_first_flag_marks_the_acting_steps_that_open_an_episode(catch):
-    # Catch's episodes last 9 steps: 40 steps hold first steps and others. The action taken in
-    # row t is row t + 1's (unless row t + 1 is a held reset row).
+def acted_first_and_other(catch, actor: nn.Module, **overrides):
+    """40 acting steps on Catch (9-step episodes, so first steps and others) with a parameterless
+    `actor`, unimix 0: `(actions taken on first steps, actions taken on the other steps)`. The
+    action taken in row t is row t + 1's (unless row t + 1 is a held reset row)."""
     agent, _, states, _ = catch
-    config = dataclasses.replace(agent.config, first_flag=True, actor_unimix=0.0, act_steps=40)
-    act = make_act(config, agent.spec, agent.model, FlagActor())
+    config = dataclasses.replace(agent.config, actor_unimix=0.0, act_steps=40, **overrides)
+    act = make_act(config, agent.spec, agent.model, actor)
     state = states[0]._replace(actor=states[0].actor._replace(params={}))
     _, rows, *_ = compiled(act)(state)
     start, action = np.asarray(rows.start), np.asarray(rows.action)
-    after_first = action[1:][start[:-1]]
-    after_other = action[1:][~start[:-1] & ~start[1:]]
+    return action[1:][start[:-1]], action[1:][~start[:-1] & ~start[1:]]
+
+
+def test_the_first_flag_marks_the_acting_steps_that_open_an_episode(catch):
+    after_first, after_other = acted_first_and_other(catch, FlagActor(), first_flag=True)
     assert after_first.size >= 6 and (after_first == 0).all()
     assert after_other.size > 60 and set(after_other.tolist()) == {0, 1, 2}
 
@@ -666,14 +670,7 @@ class SureActor(nn.Module):
 def test_first_explore_swaps_only_the_first_actions(catch, rate):
     # A sure actor answers 0 everywhere; with `first_explore` 1 every first step's action is a
     # uniform one (so some are 1 or 2 among Catch's 9-step episodes), and no other step's.
-    agent, _, states, _ = catch
-    config = dataclasses.replace(agent.config, actor_unimix=0.0, act_steps=40, first_explore=rate)
-    act = make_act(config, agent.spec, agent.model, SureActor())
-    state = states[0]._replace(actor=states[0].actor._replace(params={}))
-    _, rows, *_ = compiled(act)(state)
-    start, action = np.asarray(rows.start), np.asarray(rows.action)
-    after_first = action[1:][start[:-1]]
-    after_other = action[1:][~start[:-1] & ~start[1:]]
+    after_first, after_other = acted_first_and_other(catch, SureActor(), first_explore=rate)
     assert after_first.size >= 6 and after_other.size > 60
     assert (after_other == 0).all()
     assert (after_first != 0).any() == (rate == 1.0)
