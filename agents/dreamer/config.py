@@ -165,6 +165,14 @@ class DreamerConfig:
     start_gradient_rows: Literal["all", "first"] = "all"
     """Where `actor_gradient` 'expected' or 'target' replaces REINFORCE's term: at every
     imagination start, or only at the starts that open an episode (REINFORCE elsewhere)."""
+    first_branches: int = 0
+    """Up to this many of an update's starts that open an episode imagine every first action's
+    trajectory (that action, then the actor; discrete actions, 'expected' and 'target' only).
+    The critic trains on those trajectories' states as on the others', and the start gradient
+    values each first action by its trajectory's lambda-return instead of one imagined step and
+    the critic's value. Without them the critic values the state after a first answer the
+    actor no longer gives only from states it never trained on, and that guess can outweigh
+    the first answer's own reward (docs/MODEL_BASED.md). 0: off."""
     target_temperature: float = 0.03
     """tau of `actor_gradient='target'`, in advantage units (returns over the return scale):
     an action worth tau more gets e times the target probability."""
@@ -214,6 +222,15 @@ class DreamerConfig:
         require(
             0.0 <= self.first_explore <= 1.0,
             f"first_explore must be in [0, 1], got {self.first_explore}; use 0 to turn it off.",
+        )
+        require(
+            self.first_branches >= 0,
+            f"first_branches must be >= 0, got {self.first_branches}; use 0 to turn it off.",
+        )
+        require(
+            self.first_branches == 0 or self.actor_gradient in ("expected", "target"),
+            f"first_branches={self.first_branches} values the first actions for the start "
+            "gradient; use it with --actor-gradient expected or target.",
         )
         require(
             self.first_flag or not self.first_head,

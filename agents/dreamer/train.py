@@ -397,6 +397,75 @@ def action_values(config, spec, model, critic, wm_params, critic_params, starts,
     return jax.vmap(value_of, out_axes=1)(jnp.arange(spec.action_dim))
 
 
+class Branches(NamedTuple):
+    """Imagination from `M` of the starts that open an episode, once per first action
+    (`DreamerConfig.first_branches`); without gradient."""
+
+    traj: Imagined
+    """`[horizon + 1, A M]` (action-major: row `a M + m` takes action `a` in start `m`)."""
+    index: Int[Array, " M"]
+    """Each branched start's row among the `N` starts; `N` marks an unused slot."""
+
+
+def imagine_branches(
+    config, spec, model, actor, wm_params, actor_params, starts, first: Float[Array, " N"], key
+) -> Branches:
+    """From up to `first_branches` of the starts that open an episode (`first` 1, in row
+    order), the trajectory of every first action `a`: `a`, then `horizon - 1` steps of the
+    actor. Every action meets the same latent and policy draws (the same keys), so the branches
+    differ by their first action alone."""
+    count, slots = first.shape[0], config.first_branches
+    index = jnp.nonzero(first > 0, size=slots, fill_value=count)[0]
+    picked = jax.tree.map(lambda x: jnp.take(x, index, axis=0, mode="clip"), starts)
+    policy = policy_of(spec, actor, actor_params, config.actor_unimix)
+    read = reader(config.features, config.first_flag)
+    step_key, rest_key = jax.random.split(key)
+
+    def branch(action) -> Imagined:
+        actions = jnp.full((1, slots), action, jnp.int32)
+        carry, step = model.imagine(wm_params, picked, actions, step_key, policy_features=read)
+        head = read(picked, jnp.ones((slots,), jnp.float32))[None]
+        if config.horizon == 1:
+            return Imagined(jnp.concatenate([head, step.features]), actions, step.reward,
+                            step.continue_prob)  # fmt: skip
+        _, rest = model.imagine(
+            wm_params, carry, lambda f, k: policy(f).sample(seed=k), rest_key,
+            config.horizon - 1, policy_features=read,
+        )  # fmt: skip
+        return Imagined(
+            jnp.concatenate([head, step.features, rest.features]),
+            jnp.concatenate([actions, jnp.argmax(rest.action, -1)]),
+            jnp.concatenate([step.reward, rest.reward]),
+            jnp.concatenate([step.continue_prob, rest.continue_prob]),
+        )
+
+    per_action = jax.vmap(branch, out_axes=1)(jnp.arange(spec.action_dim))  # [H(+1), A, M]
+    flat = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), per_action)
+    return Branches(jax.lax.stop_gradient(flat), index)
+
+
+def join(traj: Imagined, more: Imagined) -> Imagined:
+    """Two imagined trajectories' starts side by side: `[horizon(+1), N + N']`."""
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), traj, more)
+
+
+def branched_values(
+    first: Float[Array, "N A"], returns: Float[Array, "horizon N+AM"],
+    weight: Float[Array, "horizon N+AM"], branches: Branches,
+) -> tuple[Float[Array, "N A"], Float[Array, "horizon N+AM"]]:  # fmt: skip
+    """The start gradient's action values with each branched start's row replaced by its
+    branches' lambda-returns (`R_0` of the trajectory that opens with `a`), and the critic's
+    weights with the branches' unused slots and their start states (the starts themselves,
+    trained once already) at 0."""
+    count, actions = first.shape
+    slots = branches.index.shape[0]
+    q = returns[0, count:].reshape(actions, slots).T
+    first = first.at[branches.index].set(q, mode="drop")
+    used = jnp.tile((branches.index < count).astype(weight.dtype), actions)
+    branch_weight = weight[:, count:].at[0].set(0.0) * used
+    return first, weight.at[:, count:].set(branch_weight)
+
+
 def replayed_windows(
     config: DreamerConfig, model, state: DreamerState, key, split: Split = no_split
 ):
@@ -457,6 +526,20 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
     critic_update = make_critic_update(config, critic, values, critic_opt)
     policy = functools.partial(policy_of, spec, actor, unimix=config.actor_unimix)
 
+    def start_values(actor_params, critic_params, wm_params, starts, start_first, key):
+        """`(first, start_rows, branches)` for `actor_loss` (None, None, None for a gradient
+        that values no start's actions): every action's value at the starts, the rows whose
+        term it replaces, and `first_branches`' trajectories."""
+        if config.actor_gradient not in START_GRADIENTS:
+            return None, None, None
+        args = (config, spec, model, critic, wm_params, critic_params, starts, key)
+        start_rows = start_first if config.start_gradient_rows == "first" else None
+        branches = None
+        if config.first_branches > 0:  # its own key: the trajectory's draws stay as they were
+            args_b = (wm_params, actor_params, starts, start_first, jax.random.fold_in(key, 1))
+            branches = imagine_branches(config, spec, model, actor, *args_b)
+        return action_values(*args), start_rows, branches
+
     def step(state: DreamerState, wm_params, starts, start_flags, key, windows=None):
         start_terminated, start_first = start_flags
 
@@ -465,17 +548,20 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return imagine(config, spec, model, actor, *args)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        first = start_rows = None  # every action's value at the starts (no gradient into it)
-        if config.actor_gradient in START_GRADIENTS:
-            args = (config, spec, model, critic, wm_params, state.critic.params, starts, key)
-            first = action_values(*args)
-            start_rows = start_first if config.start_gradient_rows == "first" else None
-        rows, logits, critic_vjp, value = critic_forward(critic, values, state, traj.features)
-        returns = imagined_returns(config, traj, value)
+        args = (state.actor.params, state.critic.params, wm_params, starts, start_first, key)
+        first, start_rows, branches = start_values(*args)
+        both = traj if branches is None else join(traj, branches.traj)
+        rows, logits, critic_vjp, all_value = critic_forward(critic, values, state, both.features)
+        all_returns = imagined_returns(config, both, all_value)
+        count = traj.reward.shape[1]  # the trajectories from the starts; then the branches'
+        # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
+        all_weight = discount_weights(both.continues, config.gamma)
+        all_weight = all_weight.at[:, :count].multiply(1.0 - start_terminated)
+        if branches is not None:  # the branches' lambda-returns value the first actions
+            first, all_weight = branched_values(first, all_returns, all_weight, branches)
+        value, returns, weight = (x[:, :count] for x in (all_value, all_returns, all_weight))
         # The replay term reads the starts' features and values again (None without windows).
         replayed = replayed_terms(config, traj.features[0], value[0], windows, state.return_scale)
-        # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
-        weight = discount_weights(traj.continues, config.gamma) * (1.0 - start_terminated)
         actor_weight = first_row_weights(weight, start_first, config.first_row_weight)
         return_scale = update_return_scale(state.return_scale, returns)
 
@@ -499,7 +585,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         grads, actor_metrics = jax.grad(actor_objective, has_aux=True)(state.actor.params)
         actor_state, actor_metrics = apply_gradients(state.actor, grads, actor_opt, actor_metrics)
         critic_state, critic_metrics = critic_update(
-            state, rows, logits, critic_vjp, returns, weight
+            state, rows, logits, critic_vjp, all_returns, all_weight
         )
         metrics = imagination_metrics(value, returns, return_scale, actor_metrics, critic_metrics)
         return actor_state, critic_state, return_scale, metrics

@@ -24,11 +24,15 @@ from agents.dreamer.replay import ReplayConfig
 from agents.dreamer.return_norm import init_return_scale
 from agents.dreamer.train import (
     Acting,
+    Branches,
+    Imagined,
     action_values,
+    branched_values,
     explore_first,
     first_row_weights,
     first_rows_mean,
     imagine,
+    imagine_branches,
     make_act,
     make_agent,
     make_heads,
@@ -516,6 +520,73 @@ def updated_with(catch, **overrides):
     return jax.device_get(compiled(step)(states[-1], jax.random.key(5)))
 
 
+def branch_args(catch, first, slots):
+    """`imagine_branches`' arguments on the catch fixture's last acting carries (3 starts)."""
+    agent, _, states, _ = catch
+    config = dataclasses.replace(agent.config, actor_gradient="target", first_branches=slots)
+    state = states[-1]
+    params = (noisy(state.world_model.params), state.actor.params, state.acting.carry)
+    return config, agent, (*params, jnp.asarray(first), jax.random.key(3))
+
+
+def test_branches_open_every_first_action_from_the_first_rows(catch):
+    # Every start opens an episode and there are as many slots: the branches' first step is
+    # `action_values`' one step (the same draw), action-major, and the actor's steps follow.
+    config, agent, args = branch_args(catch, [1.0, 1.0, 1.0], 3)
+    actor, critic = make_heads(config, agent.spec)
+    branches = imagine_branches(config, agent.spec, agent.model, actor, *args)
+    np.testing.assert_array_equal(branches.index, [0, 1, 2])
+    actions, slots, horizon = agent.spec.action_dim, 3, config.horizon
+    traj = branches.traj
+    assert traj.features.shape[:2] == (horizon + 1, actions * slots)
+    assert traj.reward.shape == traj.continues.shape == traj.action.shape == (horizon, 9)
+    np.testing.assert_array_equal(traj.action[0], np.repeat(np.arange(actions), slots))
+    wm_params, _, starts, _, key = args
+    step_key = jax.random.split(key)[0]
+    critic_params = noisy(catch[2][-1].critic.params, 1)
+    heads = (agent.model, critic, wm_params, critic_params, starts, step_key)
+    q = action_values(config, agent.spec, *heads)
+    value = TwoHotReward(config.value_bins).mean(on_rows(critic, critic_params, traj.features[1]))
+    one_step = traj.reward[0] + config.gamma * traj.continues[0] * value
+    np.testing.assert_allclose(one_step.reshape(actions, slots).T, q, rtol=1e-5)
+    features = reader(config.features, config.first_flag)(starts)
+    np.testing.assert_array_equal(traj.features[0], jnp.tile(features, (actions, 1)))
+
+
+def test_branches_take_the_first_rows_in_order_and_mark_unused_slots(catch):
+    config, agent, args = branch_args(catch, [0.0, 1.0, 0.0], 2)
+    actor, _ = make_heads(config, agent.spec)
+    branches = imagine_branches(config, agent.spec, agent.model, actor, *args)
+    np.testing.assert_array_equal(branches.index, [1, 3])  # 3: no start, unused
+    starts = reader(config.features, config.first_flag)(args[2])
+    np.testing.assert_array_equal(branches.traj.features[0, 0::2], jnp.tile(starts[1], (3, 1)))
+
+
+def test_branched_values_replace_the_branched_rows_by_their_returns():
+    # N = 3 starts, A = 2 actions, M = 2 slots (start 2 branched, one slot unused), horizon 2.
+    first = jnp.arange(6.0).reshape(3, 2)
+    returns = jnp.arange(14.0).reshape(2, 7) + 100  # columns: 3 starts, then a M + m
+    weight = jnp.ones((2, 7))
+    traj = Imagined(jnp.zeros((3, 4, 1)), jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.zeros((2, 4)))
+    q, w = branched_values(first, returns, weight, Branches(traj, jnp.array([2, 3])))
+    np.testing.assert_array_equal(q, [[0, 1], [2, 3], [103, 105]])
+    np.testing.assert_array_equal(w, [[1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 1, 0]])
+
+
+def test_first_branches_train_the_critic_on_them(catch):
+    # The same state and key: the branches add the critic's rows and change the first rows'
+    # action values; the world model sees the same data.
+    replayed_first = np.asarray(catch[2][-1].replay.data.start).any()
+    assert replayed_first  # the ring holds episode starts, so some windows have first rows
+    plain, _ = updated_with(catch, actor_gradient="target", start_gradient_rows="first")
+    branched, metrics = updated_with(
+        catch, actor_gradient="target", start_gradient_rows="first", first_branches=4
+    )
+    assert leaves_equal(plain.world_model.params, branched.world_model.params)
+    assert not leaves_equal(plain.critic.params, branched.critic.params)
+    assert np.isfinite(metrics["critic_loss"]) and np.isfinite(metrics["actor_loss"])
+
+
 @pytest.mark.parametrize("start_gradient", ["expected", "target"])
 def test_start_gradients_train_the_actor_differently(catch, start_gradient):
     # The same state and key: the start states' term changes the actor's update (and only
@@ -767,6 +838,8 @@ BAD_CONFIGS = [
     ({"first_flag": True, "first_head": True, "first_head_lr": 0.0}, "first_head_lr"),
     ({"first_explore": 1.5}, "first_explore"),
     ({"first_explore": -0.1}, "first_explore"),
+    ({"first_branches": -1}, "first_branches"),
+    ({"first_branches": 4}, "first_branches"),  # needs the expected or target gradient
 ]
 
 
