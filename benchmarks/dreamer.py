@@ -299,6 +299,7 @@ NAMED = (
     (("first_head",), " first head"),
     (("first_head_lr",), " (lr {:g})"),
     (("first_explore",), " first explore {:g}"),
+    (("first_branches",), " first branches {}"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -518,6 +519,9 @@ class Args:
     first_explore: float | None = None
     """The chance that acting swaps an episode's first action for a uniform one (learning,
     in-context); None: the preset's (0)."""
+    first_branches: int | None = None
+    """Episode-opening starts per update imagined under every first action (learning,
+    in-context); None: the preset's (0, none)."""
     episodes: int = 256
     """Fresh evaluation episodes per seed (in-context)."""
     bins: int = 20
@@ -535,11 +539,11 @@ SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 the burn-in before a window a run may set apart from the default."""
 TRAINING = (
     "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature",
-    "first_row_weight", "first_head_lr", "first_explore",
+    "first_row_weight", "first_head_lr", "first_explore", "first_branches",
 )  # fmt: skip
 """The train ratio, the actor's unimix, its entropy bonus, its replay term's weight, its
-target gradient's tau, its first rows' weight, its first-step network's rate and the first
-step's exploration a run may set apart from the default."""
+target gradient's tau, its first rows' weight, its first-step network's rate, the first
+step's exploration and its branches a run may set apart from the default."""
 
 
 CHOICES = {
@@ -739,7 +743,8 @@ LEARNING_HEADER = (
     "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
     "`first rows xW` row, `--first-flag` for a `first flag` row, `--first-head` for a `first "
     "head` row, `--first-head-lr L` for a `(lr L)` row, `--first-explore P` for a `first "
-    "explore P` row, `--reward-head action` for an "
+    "explore P` row, `--first-branches M` for a `first branches M` row, `--reward-head action` "
+    "for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

@@ -146,6 +146,12 @@ STACKED = [
         {"first_explore": 0.05},
         "first head (lr 0.0003) first explore 0.05 action reward head",
     ),
+    (
+        {"first_branches": 16},
+        "--first-explore 0.05 --first-branches 16 --write-docs",
+        {"first_branches": 16},
+        "first explore 0.05 first branches 16 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)
