@@ -167,12 +167,11 @@ class DreamerConfig:
     imagination start, or only at the starts that open an episode (REINFORCE elsewhere)."""
     first_branches: int = 0
     """Up to this many of an update's starts that open an episode imagine every first action's
-    trajectory (that action, then the actor; discrete actions, 'expected' and 'target' only).
-    The critic trains on those trajectories' states as on the others', and the start gradient
-    values each first action by its trajectory's lambda-return instead of one imagined step and
-    the critic's value. Without them the critic values the state after a first answer the
-    actor no longer gives only from states it never trained on, and that guess can outweigh
-    the first answer's own reward (docs/MODEL_BASED.md). 0: off."""
+    trajectory (that action, then the actor; discrete actions, 'expected' and 'target' only),
+    and the critic trains on their states as on the others'. The start gradient values a first
+    action by its reward and the critic's value of the state after it; once the actor is sure of
+    one answer the critic never trains on the states after the others, and its guess there can
+    outweigh the answer's own reward (docs/MODEL_BASED.md). 0: off."""
     target_temperature: float = 0.03
     """tau of `actor_gradient='target'`, in advantage units (returns over the return scale):
     an action worth tau more gets e times the target probability."""

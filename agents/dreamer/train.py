@@ -449,21 +449,15 @@ def join(traj: Imagined, more: Imagined) -> Imagined:
     return jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), traj, more)
 
 
-def branched_values(
-    first: Float[Array, "N A"], returns: Float[Array, "horizon N+AM"],
-    weight: Float[Array, "horizon N+AM"], branches: Branches,
-) -> tuple[Float[Array, "N A"], Float[Array, "horizon N+AM"]]:  # fmt: skip
-    """The start gradient's action values with each branched start's row replaced by its
-    branches' lambda-returns (`R_0` of the trajectory that opens with `a`), and the critic's
-    weights with the branches' unused slots and their start states (the starts themselves,
+def branch_weights(
+    weight: Float[Array, "horizon N+AM"], count: int, branches: Branches
+) -> Float[Array, "horizon N+AM"]:
+    """The critic's weights of the starts' trajectories (the first `count` columns) and the
+    branches', with the branches' unused slots and their start states (the starts themselves,
     trained once already) at 0."""
-    count, actions = first.shape
-    slots = branches.index.shape[0]
-    q = returns[0, count:].reshape(actions, slots).T
-    first = first.at[branches.index].set(q, mode="drop")
-    used = jnp.tile((branches.index < count).astype(weight.dtype), actions)
-    branch_weight = weight[:, count:].at[0].set(0.0) * used
-    return first, weight.at[:, count:].set(branch_weight)
+    used = (branches.index < count).astype(weight.dtype)
+    used = jnp.tile(used, weight[:, count:].shape[1] // used.shape[0])
+    return weight.at[:, count:].set(weight[:, count:].at[0].set(0.0) * used)
 
 
 def replayed_windows(
@@ -557,8 +551,8 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
         all_weight = discount_weights(both.continues, config.gamma)
         all_weight = all_weight.at[:, :count].multiply(1.0 - start_terminated)
-        if branches is not None:  # the branches' lambda-returns value the first actions
-            first, all_weight = branched_values(first, all_returns, all_weight, branches)
+        if branches is not None:  # the critic trains on them too
+            all_weight = branch_weights(all_weight, count, branches)
         value, returns, weight = (x[:, :count] for x in (all_value, all_returns, all_weight))
         # The replay term reads the starts' features and values again (None without windows).
         replayed = replayed_terms(config, traj.features[0], value[0], windows, state.return_scale)

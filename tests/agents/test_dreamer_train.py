@@ -27,7 +27,7 @@ from agents.dreamer.train import (
     Branches,
     Imagined,
     action_values,
-    branched_values,
+    branch_weights,
     explore_first,
     first_row_weights,
     first_rows_mean,
@@ -562,20 +562,18 @@ def test_branches_take_the_first_rows_in_order_and_mark_unused_slots(catch):
     np.testing.assert_array_equal(branches.traj.features[0, 0::2], jnp.tile(starts[1], (3, 1)))
 
 
-def test_branched_values_replace_the_branched_rows_by_their_returns():
-    # N = 3 starts, A = 2 actions, M = 2 slots (start 2 branched, one slot unused), horizon 2.
-    first = jnp.arange(6.0).reshape(3, 2)
-    returns = jnp.arange(14.0).reshape(2, 7) + 100  # columns: 3 starts, then a M + m
-    weight = jnp.ones((2, 7))
+def test_branch_weights_drop_unused_slots_and_the_branches_starts():
+    # N = 3 starts, A = 2 actions, M = 2 slots (start 2 branched, one slot unused), horizon 2:
+    # columns 0-2 the starts' trajectories, then a M + m.
+    weight = jnp.arange(1.0, 15.0).reshape(2, 7)
     traj = Imagined(jnp.zeros((3, 4, 1)), jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.zeros((2, 4)))
-    q, w = branched_values(first, returns, weight, Branches(traj, jnp.array([2, 3])))
-    np.testing.assert_array_equal(q, [[0, 1], [2, 3], [103, 105]])
-    np.testing.assert_array_equal(w, [[1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 1, 0]])
+    w = branch_weights(weight, 3, Branches(traj, jnp.array([2, 3])))
+    np.testing.assert_array_equal(w, [[1, 2, 3, 0, 0, 0, 0], [8, 9, 10, 11, 0, 13, 0]])
 
 
-def test_first_branches_train_the_critic_on_them(catch):
-    # The same state and key: the branches add the critic's rows and change the first rows'
-    # action values; the world model sees the same data.
+def test_first_branches_train_the_critic_alone(catch):
+    # The same state and key: the branches add rows to the critic's loss; the world model, the
+    # starts' trajectories and the actor's update (from the critic before this step) stay.
     replayed_first = np.asarray(catch[2][-1].replay.data.start).any()
     assert replayed_first  # the ring holds episode starts, so some windows have first rows
     plain, _ = updated_with(catch, actor_gradient="target", start_gradient_rows="first")
@@ -583,6 +581,7 @@ def test_first_branches_train_the_critic_on_them(catch):
         catch, actor_gradient="target", start_gradient_rows="first", first_branches=4
     )
     assert leaves_equal(plain.world_model.params, branched.world_model.params)
+    assert leaves_equal(plain.actor.params, branched.actor.params)
     assert not leaves_equal(plain.critic.params, branched.critic.params)
     assert np.isfinite(metrics["critic_loss"]) and np.isfinite(metrics["actor_loss"])
 
