@@ -7,12 +7,17 @@ the best of the one-step action values that the `target` and `expected` actor gr
 world model and the critic) names the first card, how often the actor's mode does, and the
 actor's entropy there. On the first step the card is in view and the memory empty; on the
 later ones the card is remembered. Values right and the actor at chance mean the actor holds
-the answer back; both at chance, the world model or the critic.
+the answer back; both at chance, the world model or the critic. The values split into their
+two terms: how often the reward term alone names the first card (`reward`), and by how much the
+critic's term (`gamma x continue x v(next)`) favours the right answer over the mean wrong one
+(`after_gap`, in the learnt return's units: the rewards times `--reward-scale`). A negative
+`after_gap` larger than the reward's edge means the critic, not the world model, turns the
+values away from the card.
 
     python -m benchmarks.first_answer RUN_DIR [--steps 0 1 10 40] [--episodes 512]
 
 Prints one JSON line per checkpoint and seed: `{"update", "seed", "steps": {t: {"values",
-"actor", "entropy"}}}` (axis names: `E` episodes, `A` actions).
+"reward", "after_gap", "actor", "entropy"}}}` (axis names: `E` episodes, `A` actions).
 """
 
 import dataclasses
@@ -25,7 +30,7 @@ import numpy as np
 import tyro
 
 from agents.dreamer.features import reader
-from agents.dreamer.train import action_values, make_heads, make_world_model, policy_of
+from agents.dreamer.train import action_value_terms, make_heads, make_world_model, policy_of
 from experiments import evaluate
 from experiments.run import checkpoint
 from experiments.run.lifecycle import load_config
@@ -48,9 +53,10 @@ class Args:
 
 
 def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
-    """Returns `probe(wm_params, actor_params, critic_params, key) -> [len(steps), 3]`: per
-    probed step, the share of episodes whose best action value and whose actor's mode name the
-    first card, and the actor's mean entropy (one seed)."""
+    """Returns `probe(wm_params, actor_params, critic_params, key) -> [len(steps), 5]`: per
+    probed step, the share of episodes whose best action value, whose best reward term and
+    whose actor's mode name the first card, the critic term's mean edge for it (`after_gap`)
+    and the actor's mean entropy (one seed)."""
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)
     read = reader(config.features, config.first_flag)
@@ -69,10 +75,12 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
             carry, _, _ = model.observe_step(wm_params, carry, obs, previous, start, filter_key)
             if t in steps:
                 args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
-                q = action_values(*args)
+                reward, after = action_value_terms(*args)
                 dist = policy(read(carry, start))
-                right = (jnp.argmax(q, -1) == card).mean(), (dist.mode() == card).mean()
-                rows.append(jnp.stack([*right, dist.entropy().mean()]))
+                names = [jnp.argmax(reward + after, -1), jnp.argmax(reward, -1), dist.mode()]
+                right = [(x == card).mean() for x in names]
+                gap = edge(after, card).mean()
+                rows.append(jnp.stack([right[0], right[1], gap, right[2], dist.entropy().mean()]))
             obs, env_state, *_ = jax.vmap(spec.env.step, (0, 0, 0, None))(
                 jax.random.split(env_key, episodes), env_state, card, spec.params
             )
@@ -80,6 +88,12 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
         return jnp.stack(rows)
 
     return probe
+
+
+def edge(x: jax.Array, card: jax.Array) -> jax.Array:
+    """`x[E, A]` at the right answer `card[E]` minus its mean over the wrong ones, per episode."""
+    right = jnp.take_along_axis(x, card[:, None], -1)[:, 0]
+    return right - (x.sum(-1) - right) / (x.shape[-1] - 1)
 
 
 def probe_run(args: Args) -> list[dict]:
@@ -108,13 +122,10 @@ def probe_run(args: Args) -> list[dict]:
 
 def record(result: dict, steps: tuple[int, ...]) -> dict:
     """One checkpoint and seed as a JSON-ready record, by probed step."""
+    names = ("values", "reward", "after_gap", "actor", "entropy")
     by_step = {
-        str(t): {
-            "values": round(float(v), 4),
-            "actor": round(float(a), 4),
-            "entropy": round(float(h), 4),
-        }
-        for t, (v, a, h) in zip(steps, result["table"], strict=True)
+        str(t): {name: round(float(x), 4) for name, x in zip(names, row, strict=True)}
+        for t, row in zip(steps, result["table"], strict=True)
     }
     return {"update": result["update"], "seed": result["seed"], "steps": by_step}
 

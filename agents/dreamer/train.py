@@ -384,17 +384,25 @@ def action_values(config, spec, model, critic, wm_params, critic_params, starts,
     gives over a horizon of 1; discrete actions). Every action meets the same latent draw, that
     of `key`'s first step, which the trajectory imagined with the same `key` splits for its
     policy."""
+    reward, continuation = action_value_terms(
+        config, spec, model, critic, wm_params, critic_params, starts, key
+    )
+    return reward + continuation
+
+
+def action_value_terms(config, spec, model, critic, wm_params, critic_params, starts, key):
+    """`action_values`' two terms, `(reward[N, A], gamma * continue * v(next) [N, A])`."""
     values = wm.TwoHotReward(config.value_bins)
     read = reader(config.features, config.first_flag)
     count = jax.tree.leaves(starts)[0].shape[0]
 
-    def value_of(action):
+    def terms_of(action):
         actions = jnp.full((1, count), action, jnp.int32)
         _, step = model.imagine(wm_params, starts, actions, key, policy_features=read)
         next_value = values.mean(on_rows(critic, critic_params, step.features[0]))
-        return step.reward[0] + config.gamma * step.continue_prob[0] * next_value
+        return step.reward[0], config.gamma * step.continue_prob[0] * next_value
 
-    return jax.vmap(value_of, out_axes=1)(jnp.arange(spec.action_dim))
+    return jax.vmap(terms_of, out_axes=1)(jnp.arange(spec.action_dim))
 
 
 class Branches(NamedTuple):

@@ -207,16 +207,25 @@ def test_the_first_answer_probe_reads_every_checkpoint_and_seed(trained):
     ]
     for result in results:
         table = result["table"]
-        assert table.shape == (2, 3)
-        shares = table[:, :2] * 16  # shares of 16 episodes
+        assert table.shape == (2, 5)  # values, reward, after_gap, actor, entropy
+        shares = table[:, [0, 1, 3]] * 16  # shares of 16 episodes
         np.testing.assert_allclose(shares, np.round(shares), atol=1e-5)
-        assert ((table[:, :2] >= 0) & (table[:, :2] <= 1)).all()
-        assert ((table[:, 2] >= 0) & (table[:, 2] <= np.log(4) + 1e-5)).all()
+        assert ((shares >= 0) & (shares <= 16)).all()
+        assert np.isfinite(table[:, 2]).all()
+        assert ((table[:, 4] >= 0) & (table[:, 4] <= np.log(4) + 1e-5)).all()
     for seed0, seed1 in zip(results[::2], results[1::2], strict=True):  # each seed's own
         assert not np.array_equal(seed0["table"], seed1["table"])
     shown = first_answer.record(results[0], args.steps)
     assert set(shown["steps"]) == {"0", "3"}
-    assert shown["steps"]["3"]["entropy"] == pytest.approx(results[0]["table"][1, 2], abs=1e-4)
+    assert shown["steps"]["3"]["entropy"] == pytest.approx(results[0]["table"][1, 4], abs=1e-4)
+    assert shown["steps"]["0"]["after_gap"] == pytest.approx(results[0]["table"][0, 2], abs=1e-4)
+
+
+def test_the_probes_edge_is_the_right_answers_lead_over_the_mean_wrong_one():
+    x = jnp.array([[1.0, 2.0, 3.0, 4.0], [4.0, 0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(
+        first_answer.edge(x, jnp.array([2, 0])), [3 - 7 / 3, 4 - 1 / 3], rtol=1e-6
+    )
 
 
 def test_the_first_answer_probe_refuses_other_tasks(trained, tmp_path):
