@@ -527,20 +527,7 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
     values = wm.TwoHotReward(config.value_bins)
     critic_update = make_critic_update(config, critic, values, critic_opt)
     policy = functools.partial(policy_of, spec, actor, unimix=config.actor_unimix)
-
-    def start_values(actor_params, critic_params, wm_params, starts, start_first, key):
-        """`(first, start_rows, branches)` for `actor_loss` (None, None, None for a gradient
-        that values no start's actions): every action's value at the starts, the rows whose
-        term it replaces, and `first_branches`' trajectories."""
-        if config.actor_gradient not in START_GRADIENTS:
-            return None, None, None
-        args = (config, spec, model, critic, wm_params, critic_params, starts, key)
-        start_rows = start_first if config.start_gradient_rows == "first" else None
-        branches = None
-        if config.first_branches > 0:  # its own key: the trajectory's draws stay as they were
-            args_b = (wm_params, actor_params, starts, start_first, jax.random.fold_in(key, 1))
-            branches = imagine_branches(config, spec, model, actor, *args_b)
-        return action_values(*args), start_rows, branches
+    heads = (actor, critic)
 
     def step(state: DreamerState, wm_params, starts, start_flags, key, windows=None):
         start_terminated, start_first = start_flags
@@ -550,17 +537,14 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
             return imagine(config, spec, model, actor, *args)
 
         traj = jax.lax.stop_gradient(trajectory(state.actor.params))
-        args = (state.actor.params, state.critic.params, wm_params, starts, start_first, key)
+        params = (state.actor.params, state.critic.params, wm_params)
+        args = (config, spec, model, heads, params, starts, start_first, key)
         first, start_rows, branches = start_values(*args)
         both = traj if branches is None else join(traj, branches.traj)
         rows, logits, critic_vjp, all_value = critic_forward(critic, values, state, both.features)
         all_returns = imagined_returns(config, both, all_value)
+        all_weight = imagined_weights(config, both, start_terminated, branches)
         count = traj.reward.shape[1]  # the trajectories from the starts; then the branches'
-        # No weight from a terminal start: its future was never seen (DreamerV3's first `cont`).
-        all_weight = discount_weights(both.continues, config.gamma)
-        all_weight = all_weight.at[:, :count].multiply(1.0 - start_terminated)
-        if branches is not None:  # the critic trains on them too
-            all_weight = branch_weights(all_weight, count, branches)
         value, returns, weight = (x[:, :count] for x in (all_value, all_returns, all_weight))
         # The replay term reads the starts' features and values again (None without windows).
         replayed = replayed_terms(config, traj.features[0], value[0], windows, state.return_scale)
@@ -593,6 +577,35 @@ def make_actor_critic_step(config: DreamerConfig, spec: EnvSpec, model, actor, c
         return actor_state, critic_state, return_scale, metrics
 
     return step
+
+
+def imagined_weights(
+    config: DreamerConfig, traj: Imagined, terminated: Float[Array, " N"], branches
+) -> Float[Array, "horizon N+AM"]:
+    """The loss weights of the imagined states (the `N` starts' trajectories, then any
+    branches'): `discount_weights`, none from a terminal start (its future was never seen:
+    DreamerV3's first `cont`), and `branch_weights` on the branches."""
+    count = terminated.shape[0]
+    weight = discount_weights(traj.continues, config.gamma)
+    weight = weight.at[:, :count].multiply(1.0 - terminated)
+    return weight if branches is None else branch_weights(weight, count, branches)
+
+
+def start_values(config, spec, model, heads, params, starts, start_first, key):
+    """`(first, start_rows, branches)` for `actor_loss` (None, None, None for a gradient that
+    values no start's actions): every action's value at the starts, the rows whose term it
+    replaces, and `first_branches`' trajectories. `heads`: (actor, critic); `params`: (actor,
+    critic, world model) parameters."""
+    if config.actor_gradient not in START_GRADIENTS:
+        return None, None, None
+    (actor, critic), (actor_params, critic_params, wm_params) = heads, params
+    args = (config, spec, model, critic, wm_params, critic_params, starts, key)
+    start_rows = start_first if config.start_gradient_rows == "first" else None
+    branches = None
+    if config.first_branches > 0:  # its own key: the trajectory's draws stay as they were
+        args_b = (wm_params, actor_params, starts, start_first, jax.random.fold_in(key, 1))
+        branches = imagine_branches(config, spec, model, actor, *args_b)
+    return action_values(*args), start_rows, branches
 
 
 def backprop_returns(config: DreamerConfig, critic, values, critic_params, again: Imagined):
