@@ -359,19 +359,19 @@ def filter_carries(model: wm.WorldModel, params, carry, batch: wm.Batch, key) ->
 
 
 def imagine(
-    config, spec, model, actor, wm_params, actor_params, starts, key, first=None
+    config, spec, model, actor, wm_params, actor_params, starts, key, first=None, horizon=None
 ) -> Imagined:
-    """Imagines `horizon` steps with the actor from every start carry (`first[N]`: the starts
-    that open an episode, for `first_flag`). Differentiable with respect to `actor_params`
-    through reparameterised continuous actions (dynamics backpropagation); callers stop the
-    gradient where none should flow."""
+    """Imagines `horizon` steps (None: `config.horizon`) with the actor from every start carry
+    (`first[N]`: the starts that open an episode, for `first_flag`). Differentiable with
+    respect to `actor_params` through reparameterised continuous actions (dynamics
+    backpropagation); callers stop the gradient where none should flow."""
     policy = policy_of(spec, actor, actor_params, config.actor_unimix)
 
     def act(features, policy_key):
         return policy(features).sample(seed=policy_key)
 
     read = reader(config.features, config.first_flag)
-    horizon = config.horizon
+    horizon = config.horizon if horizon is None else horizon
     _, imagined = model.imagine(wm_params, starts, act, key, horizon, policy_features=read)
     features = jnp.concatenate([read(starts, first)[None], imagined.features], 0)
     action = jnp.argmax(imagined.action, -1) if spec.discrete else imagined.action
@@ -425,36 +425,32 @@ def imagine_branches(
     count, slots = first.shape[0], config.first_branches
     index = jnp.nonzero(first > 0, size=slots, fill_value=count)[0]
     picked = jax.tree.map(lambda x: jnp.take(x, index, axis=0, mode="clip"), starts)
-    policy = policy_of(spec, actor, actor_params, config.actor_unimix)
     read = reader(config.features, config.first_flag)
     step_key, rest_key = jax.random.split(key)
+    head = read(picked, jnp.ones((slots,), jnp.float32))[None]
 
     def branch(action) -> Imagined:
         actions = jnp.full((1, slots), action, jnp.int32)
         carry, step = model.imagine(wm_params, picked, actions, step_key, policy_features=read)
-        head = read(picked, jnp.ones((slots,), jnp.float32))[None]
-        if config.horizon == 1:
-            return Imagined(jnp.concatenate([head, step.features]), actions, step.reward,
-                            step.continue_prob)  # fmt: skip
-        _, rest = model.imagine(
-            wm_params, carry, lambda f, k: policy(f).sample(seed=k), rest_key,
-            config.horizon - 1, policy_features=read,
-        )  # fmt: skip
-        return Imagined(
-            jnp.concatenate([head, step.features, rest.features]),
-            jnp.concatenate([actions, jnp.argmax(rest.action, -1)]),
-            jnp.concatenate([step.reward, rest.reward]),
-            jnp.concatenate([step.continue_prob, rest.continue_prob]),
+        opened = Imagined(
+            jnp.concatenate([head, step.features]), actions, step.reward, step.continue_prob
         )
+        if config.horizon == 1:
+            return opened
+        args = (wm_params, actor_params, carry, rest_key)
+        rest = imagine(config, spec, model, actor, *args, horizon=config.horizon - 1)
+        rest = rest._replace(features=rest.features[1:])  # [0]: the state after `a` again
+        return join(opened, rest, 0)
 
     per_action = jax.vmap(branch, out_axes=1)(jnp.arange(spec.action_dim))  # [H(+1), A, M]
     flat = jax.tree.map(lambda x: x.reshape(x.shape[0], -1, *x.shape[3:]), per_action)
     return Branches(jax.lax.stop_gradient(flat), index)
 
 
-def join(traj: Imagined, more: Imagined) -> Imagined:
-    """Two imagined trajectories' starts side by side: `[horizon(+1), N + N']`."""
-    return jax.tree.map(lambda a, b: jnp.concatenate([a, b], 1), traj, more)
+def join(traj: Imagined, more: Imagined, axis: int = 1) -> Imagined:
+    """Two imagined trajectories side by side: their starts (`axis` 1, `[horizon(+1), N +
+    N']`) or, `axis` 0, `more`'s steps after `traj`'s."""
+    return jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis), traj, more)
 
 
 def branch_weights(
