@@ -171,6 +171,28 @@ def test_mmer_is_the_max_over_updates_of_the_batch_mean_return():
     assert scores.final_return(rows, fraction=0.5)[0] == pytest.approx((0.25 + 0.1) / 2)
 
 
+def test_span_returns_weigh_each_update_by_its_episodes():
+    # Spans of 100 env steps; an update belongs to the span of its last step (100 is in the
+    # first); updates without an episode or a finite mean add nothing.
+    rows = [
+        {"seed": 0, "env_steps": 50, "episodes": 1, "return_mean": 1.0},
+        {"seed": 0, "env_steps": 100, "episodes": 3, "return_mean": -1.0},
+        {"seed": 0, "env_steps": 150, "episodes": 0, "return_mean": None},
+        {"seed": 0, "env_steps": 250, "episodes": 2, "return_mean": 0.5},
+        {"seed": 0, "env_steps": 300, "episodes": 2, "return_mean": float("nan")},
+        {"seed": 1, "env_steps": 101, "episodes": 1, "return_mean": 0.25},
+    ]
+    assert scores.span_returns(rows, 100) == {0: [(100, -0.5), (300, 0.5)], 1: [(200, 0.25)]}
+
+
+def test_span_returns_command_prints_each_seeds_spans(tmp_path, capsys):
+    run_dir = RunDir.create(tmp_path / "run", {"agent": "test"})
+    row = {"update": 1, "seed": 0, "env_steps": 10000, "episodes": 4, "return_mean": 0.125}
+    run_dir.append_metrics([row, {**row, "update": 2, "env_steps": 20000, "return_mean": 0.5}])
+    scores.main([str(run_dir.path), "--span", "10000"])
+    assert capsys.readouterr().out == "seed 0, training return by span to: 10k 0.12, 20k 0.50\n"
+
+
 def test_run_config_rejects_bad_values():
     from experiments.run.config import RunConfig
 
