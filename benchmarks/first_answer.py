@@ -14,10 +14,24 @@ critic's term (`gamma x continue x v(next)`) favours the right answer over the m
 `after_gap` larger than the reward's edge means the critic, not the world model, turns the
 values away from the card.
 
+What the critic's term stands for, in imagination: from the first step of each episode, one
+imagined trajectory per first answer (`agents.dreamer.train.imagine_branches`: that answer,
+then `horizon - 1` steps of the actor, the world model's rewards), and of its later answers
+how many name the card after the right first answer (`names_after_right`) and after a wrong
+one (`names_after_wrong`), how many repeat a wrong first answer (`repeats_wrong`), and the
+mean reward the world model gives later answers that repeat a wrong first answer
+(`reward_of_repeats`; in the environment they are wrong, `-reward_scale / length`) and
+later answers that name the card after a wrong one (`reward_of_names`; right, `+reward_scale
+/ length`). A positive `reward_of_repeats` means the world model remembers the first answer
+where it should remember the first card (the two agree on every episode the actor answered
+right, so the replay cannot tell them apart without other first answers).
+
     python -m benchmarks.first_answer RUN_DIR [--steps 0 1 10 40] [--episodes 512]
 
 Prints one JSON line per checkpoint and seed: `{"update", "seed", "steps": {t: {"values",
-"reward", "after_gap", "actor", "entropy"}}}` (axis names: `E` episodes, `A` actions).
+"reward", "after_gap", "actor", "entropy"}}, "after": {"names_after_right",
+"names_after_wrong", "repeats_wrong", "reward_of_repeats", "reward_of_names"}}` (axis names:
+`E` episodes, `A` actions, `H` imagined steps; a share or mean over no answers is null).
 """
 
 import dataclasses
@@ -30,7 +44,13 @@ import numpy as np
 import tyro
 
 from agents.dreamer.features import reader
-from agents.dreamer.train import action_value_terms, make_heads, make_world_model, policy_of
+from agents.dreamer.train import (
+    action_value_terms,
+    imagine_branches,
+    make_heads,
+    make_world_model,
+    policy_of,
+)
 from experiments import evaluate
 from experiments.run import checkpoint
 from experiments.run.lifecycle import load_config
@@ -52,11 +72,21 @@ class Args:
     """Seed of the episodes and of the world model's latent draws."""
 
 
+AFTER = (
+    "names_after_right",
+    "names_after_wrong",
+    "repeats_wrong",
+    "reward_of_repeats",
+    "reward_of_names",
+)
+
+
 def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
-    """Returns `probe(wm_params, actor_params, critic_params, key) -> [len(steps), 5]`: per
-    probed step, the share of episodes whose best action value, whose best reward term and
-    whose actor's mode name the first card, the critic term's mean edge for it (`after_gap`)
-    and the actor's mean entropy (one seed)."""
+    """Returns `probe(wm_params, actor_params, critic_params, key) -> ([len(steps), 5],
+    [5])`: per probed step, the share of episodes whose best action value, whose best reward
+    term and whose actor's mode name the first card, the critic term's mean edge for it
+    (`after_gap`) and the actor's mean entropy; and the imagined branches' `AFTER` split of
+    the first step (one seed)."""
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)
     read = reader(config.features, config.first_flag)
@@ -73,6 +103,11 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
             key, filter_key, value_key, env_key = jax.random.split(key, 4)
             start = jnp.full((episodes,), t == 0)
             carry, _, _ = model.observe_step(wm_params, carry, obs, previous, start, filter_key)
+            if t == 0:
+                args = (wm_params, actor_params, carry, start.astype(jnp.float32), value_key)
+                traj = imagine_branches(config, spec, model, actor, *args, episodes).traj
+                shape = (traj.action.shape[0], spec.action_dim, episodes)  # [H, A, E]
+                split = after_split(traj.action.reshape(shape), traj.reward.reshape(shape), card)
             if t in steps:
                 args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
                 reward, after = action_value_terms(*args)
@@ -85,9 +120,33 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
                 jax.random.split(env_key, episodes), env_state, card, spec.params
             )
             previous = card
-        return jnp.stack(rows)
+        return jnp.stack(rows), split
 
     return probe
+
+
+def after_split(action: jax.Array, reward: jax.Array, card: jax.Array) -> jax.Array:
+    """The `AFTER` split of imagined branches `action[H, A, E]` (branch `a` opens with answer
+    `a`), `reward[H, A, E]`, for episodes whose first card is `card[E]`; `H` includes the
+    first answer, which the split leaves out."""
+    answers = jnp.arange(action.shape[1])[None, :, None]
+    names, repeats = action[1:] == card, action[1:] == answers
+    right = answers == card  # [1, A, E]
+    wrong = ~right & jnp.ones_like(names)
+
+    def mean(x, where):
+        total = where.sum()
+        return jnp.where(total > 0, (x * where).sum() / jnp.maximum(total, 1), jnp.nan)
+
+    return jnp.stack(
+        [
+            mean(names, right & jnp.ones_like(names)),
+            mean(names, wrong),
+            mean(repeats, wrong),
+            mean(reward[1:], repeats & wrong),
+            mean(reward[1:], names & wrong),
+        ]
+    )
 
 
 def edge(x: jax.Array, card: jax.Array) -> jax.Array:
@@ -115,8 +174,15 @@ def probe_run(args: Args) -> list[dict]:
         for seed in range(run.num_seeds):
             one = jax.tree.map(lambda x, i=seed: x[i], state)
             params = (one.world_model.params, one.actor.params, one.critic.params)
-            table = np.asarray(probe(*params, jax.random.key(args.seed)))
-            results.append({"update": int(one.update), "seed": seed, "table": table})
+            table, after = probe(*params, jax.random.key(args.seed))
+            results.append(
+                {
+                    "update": int(one.update),
+                    "seed": seed,
+                    "table": np.asarray(table),
+                    "after": np.asarray(after),
+                }
+            )
     return results
 
 
@@ -127,7 +193,11 @@ def record(result: dict, steps: tuple[int, ...]) -> dict:
         str(t): {name: round(float(x), 4) for name, x in zip(names, row, strict=True)}
         for t, row in zip(steps, result["table"], strict=True)
     }
-    return {"update": result["update"], "seed": result["seed"], "steps": by_step}
+    after = {
+        name: None if np.isnan(x) else round(float(x), 4)
+        for name, x in zip(AFTER, result["after"], strict=True)
+    }
+    return {"update": result["update"], "seed": result["seed"], "steps": by_step, "after": after}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -416,13 +416,22 @@ class Branches(NamedTuple):
 
 
 def imagine_branches(
-    config, spec, model, actor, wm_params, actor_params, starts, first: Float[Array, " N"], key
+    config,
+    spec,
+    model,
+    actor,
+    wm_params,
+    actor_params,
+    starts,
+    first: Float[Array, " N"],
+    key,
+    slots: int | None = None,
 ) -> Branches:
-    """From up to `first_branches` of the starts that open an episode (`first` 1, in row
-    order), the trajectory of every first action `a`: `a`, then `horizon - 1` steps of the
-    actor. Every action meets the same latent and policy draws (the same keys), so the branches
-    differ by their first action alone."""
-    count, slots = first.shape[0], config.first_branches
+    """From up to `slots` (by default `first_branches`) of the starts that open an episode
+    (`first` 1, in row order), the trajectory of every first action `a`: `a`, then `horizon -
+    1` steps of the actor. Every action meets the same latent and policy draws (the same keys),
+    so the branches differ by their first action alone."""
+    count, slots = first.shape[0], slots or config.first_branches
     index = jnp.nonzero(first > 0, size=slots, fill_value=count)[0]
     picked = jax.tree.map(lambda x: jnp.take(x, index, axis=0, mode="clip"), starts)
     read = reader(config.features, config.first_flag)

@@ -219,6 +219,36 @@ def test_the_first_answer_probe_reads_every_checkpoint_and_seed(trained):
     assert set(shown["steps"]) == {"0", "3"}
     assert shown["steps"]["3"]["entropy"] == pytest.approx(results[0]["table"][1, 4], abs=1e-4)
     assert shown["steps"]["0"]["after_gap"] == pytest.approx(results[0]["table"][0, 2], abs=1e-4)
+    assert set(shown["after"]) == set(first_answer.AFTER)
+    shares = results[0]["after"][:3]
+    assert ((shares >= 0) & (shares <= 1)).all()
+
+
+def test_the_probes_after_split_against_a_hand_counted_case():
+    later = {  # (first card, first answer): the actor's two later answers
+        (0, 0): [0, 1], (0, 1): [1, 0], (0, 2): [2, 2],
+        (2, 0): [0, 2], (2, 1): [2, 2], (2, 2): [2, 2],
+    }  # fmt: skip
+    card = jnp.array([0, 2])
+    action = np.zeros((3, 3, 2), np.int32)  # [H, A, E]
+    for (c, a), answers in later.items():
+        action[:, a, [0, 2].index(c)] = [a, *answers]
+    h, a, e = np.meshgrid(range(3), range(3), range(2), indexing="ij")
+    reward = 10.0 * h + a + 0.1 * e
+    split = first_answer.after_split(jnp.asarray(action), jnp.asarray(reward), card)
+    np.testing.assert_allclose(
+        split,
+        [3 / 4, 4 / 8, 4 / 8, (11 + 12 + 22 + 10.1) / 4, (21 + 20.1 + 11.1 + 21.1) / 4],
+        rtol=1e-6,
+    )
+    action[1:] = np.arange(3)[None, :, None]  # every later answer repeats the first one
+    split = first_answer.after_split(jnp.asarray(action), jnp.asarray(reward), card)
+    assert split[2] == 1 and np.isnan(split[4])  # after a wrong answer, never the card
+    shown = first_answer.record(
+        {"update": 1, "seed": 0, "table": np.zeros((0, 5)), "after": split}, ()
+    )
+    assert shown["after"]["reward_of_names"] is None
+    assert shown["after"]["repeats_wrong"] == 1
 
 
 def test_the_probes_edge_is_the_right_answers_lead_over_the_mean_wrong_one():
