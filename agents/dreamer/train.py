@@ -217,7 +217,7 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
             seed=action_key
         )
         if config.first_explore > 0:  # off: the action stream of DreamerV3's acting, unchanged
-            action = explore_first(
+            action = swap_uniform(
                 jax.random.fold_in(action_key, 1),
                 action,
                 row.start,
@@ -245,13 +245,18 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
     return act
 
 
-def explore_first(
-    key: PRNGKeyArray, action: Int[Array, " B"], start: Bool[Array, " B"], actions: int, rate: float
-) -> Int[Array, " B"]:
-    """Per environment `B`: on an episode's first step (`start`), with probability `rate`, a
-    uniform action of `actions` instead of `action` (`DreamerConfig.first_explore`)."""
+def swap_uniform(
+    key: PRNGKeyArray,
+    action: Int[Array, "*rows"],
+    where: Bool[Array, "*rows"],
+    actions: int,
+    rate: float,
+) -> Int[Array, "*rows"]:
+    """Per row (any shape): where `where`, with probability `rate`, a uniform action of
+    `actions` instead of `action` (`DreamerConfig.first_explore` on an episode's first step,
+    `action_input_noise` on every replayed action)."""
     swap_key, pick_key = jax.random.split(key)
-    swap = start & (jax.random.uniform(swap_key, start.shape) < rate)
+    swap = where & (jax.random.uniform(swap_key, where.shape) < rate)
     uniform = jax.random.randint(pick_key, action.shape, 0, actions, action.dtype)
     return jnp.where(swap, uniform, action)
 
@@ -721,8 +726,10 @@ def make_train_step(
     def train_step(state: DreamerState, key):
         replay_key, wm_key, filter_key, imagine_key = jax.random.split(key, 4)
         batch, carry = replayed_windows(config, model, state, replay_key, split)
-        world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry)
-        carries = filter_carries(model, world_model.params, carry, batch, filter_key)
+        fed = backbone_actions(config, spec, batch, wm_key)
+        world_model, wm_metrics = wm_step(state.world_model, batch, wm_key, carry, fed)
+        fed_batch = batch if fed is None else batch._replace(action=fed)
+        carries = filter_carries(model, world_model.params, carry, fed_batch, filter_key)
         windows = batch if config.actor_replay_scale > 0 else None  # for the replay term
         starts = split_tree(split, jax.lax.stop_gradient(flat(carries)), 0)
         start_flags = tuple(
@@ -747,6 +754,17 @@ def make_train_step(
         return state._replace(**keep_if_finite(new, learner(state), finite)._asdict()), metrics
 
     return train_step
+
+
+def backbone_actions(config: DreamerConfig, spec: EnvSpec, batch: wm.Batch, key):
+    """The replayed actions `[T, batch]` the world model's backbone reads: `None` (the taken
+    ones) or, with `action_input_noise`, each swapped for a uniform one at that rate (a key
+    folded off `key`, so that the rest of the update draws as without)."""
+    if config.action_input_noise == 0:
+        return None
+    where = jnp.ones(batch.action.shape, bool)
+    args = (spec.action_dim, config.action_input_noise)
+    return swap_uniform(jax.random.fold_in(key, 1), batch.action, where, *args)
 
 
 def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers, split: Split):
@@ -812,11 +830,12 @@ def check_action_space(config: DreamerConfig, spec: EnvSpec) -> None:
         f"actor_gradient={config.actor_gradient!r} needs discrete actions and {config.env_name} "
         "has continuous ones; use actor_gradient='reinforce' or 'backprop'.",
     )
-    require(
-        spec.discrete or config.first_explore == 0,
-        f"first_explore={config.first_explore} needs discrete actions and {config.env_name} has "
-        "continuous ones; leave it at 0.",
-    )
+    for name in ("first_explore", "action_input_noise"):
+        require(
+            spec.discrete or getattr(config, name) == 0,
+            f"{name}={getattr(config, name)} needs discrete actions and {config.env_name} has "
+            "continuous ones; leave it at 0.",
+        )
     require(
         spec.discrete or config.reward_head == "state",
         f"reward_head='action' needs discrete actions and {config.env_name} has continuous "

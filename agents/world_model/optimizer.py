@@ -51,7 +51,8 @@ def init_train_state(
 def make_optimizer_step(
     model: WorldModel, optimizer: optax.GradientTransformation
 ) -> OptimizerStep:
-    """`step(train_state, batch, key, carry=None) -> (train_state, metrics)`, pure and jittable.
+    """`step(train_state, batch, key, carry=None, backbone_action=None) -> (train_state,
+    metrics)`, pure and jittable (`backbone_action`: see `WorldModel.loss`).
 
     The metrics are those of `model.loss` plus `grad_norm` (before the optimiser's clipping).
     """
@@ -61,9 +62,10 @@ def make_optimizer_step(
         batch: Batch,
         key: Key[Array, ""],
         carry: WorldModelCarry | None = None,
+        backbone_action: Array | None = None,
     ) -> tuple[TrainState, Metrics]:
         grad_fn = jax.grad(model.loss, has_aux=True)
-        grads, metrics = grad_fn(train_state.params, batch, key, carry)
+        grads, metrics = grad_fn(train_state.params, batch, key, carry, backbone_action)
         return apply_gradients(train_state, grads, optimizer, metrics)
 
     return step

@@ -455,18 +455,26 @@ class WorldModel:
         return symexp(decoded)
 
     def loss(
-        self, params: Params, batch: Batch, key: PRNGKeyArray, carry: WorldModelCarry | None = None
+        self,
+        params: Params,
+        batch: Batch,
+        key: PRNGKeyArray,
+        carry: WorldModelCarry | None = None,
+        backbone_action: jax.Array | None = None,
     ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         """The world-model objective on a batch: `(scalar, metrics)` with named terms.
 
-        `carry` defaults to `initial_carry(B)`. Metrics: `loss`, `recon`, `reward`, `continue`,
-        `kl_dyn`, `kl_rep` (both clipped at `kl_free`), `kl` (unclipped), `prior_entropy`,
-        `posterior_entropy`, `reward_mae`.
+        `carry` defaults to `initial_carry(B)`. `backbone_action` (shaped like `batch.action`,
+        default `batch.action`) is what the backbone reads as the actions that led to the
+        observations; the reward head always reads `batch.action`. Metrics: `loss`, `recon`,
+        `reward`, `continue`, `kl_dyn`, `kl_rep` (both clipped at `kl_free`), `kl` (unclipped),
+        `prior_entropy`, `posterior_entropy`, `reward_mae`.
         """
         if carry is None:
             carry = self.initial_carry(batch.obs.shape[1])
+        fed = batch.action if backbone_action is None else backbone_action
         _, states, outputs = self.observe(
-            params, carry, batch.obs, batch.action, batch.start, key, blind=batch.blind
+            params, carry, batch.obs, fed, batch.start, key, blind=batch.blind
         )
         predictions = self.predict(params, states, batch.action)
         return world_model_loss(self.config, predictions, outputs, batch)

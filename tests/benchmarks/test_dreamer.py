@@ -152,6 +152,12 @@ STACKED = [
         {"first_branches": 16},
         "first explore 0.05 first branches 16 action reward head",
     ),
+    (
+        {"action_input_noise": 0.25},
+        "--first-branches 16 --action-input-noise 0.25 --write-docs",
+        {"action_input_noise": 0.25},
+        "first branches 16 action noise 0.25 action reward head",
+    ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
 a piece of the reproducing command, the agent config's fields that carry them (dotted paths)

@@ -284,3 +284,34 @@ def test_action_reward_head_reads_the_taken_actions_head(variant):
     np.testing.assert_allclose(imagined.reward, reward_dist.mean(again), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="pass the action"):
         model.predict(params, states)
+
+
+def test_the_loss_feeds_the_backbone_its_own_actions_and_the_reward_head_the_taken_ones():
+    """`loss(..., backbone_action=X)`: every term but the reward is that of a batch whose
+    actions are `X` (the backbone reads `X`); the reward term is the taken actions' heads on
+    the states `X` led to. Default: the batch's actions."""
+    model, params = model_and_params("s4wm-s5", reward_head="action")
+    noise = jax.random.split(key(7), len(jax.tree.leaves(params)))
+    leaves = [
+        p + 0.3 * jax.random.normal(k, p.shape)
+        for p, k in zip(jax.tree.leaves(params), noise, strict=True)
+    ]
+    params = jax.tree.unflatten(jax.tree.structure(params), leaves)  # the zero-init head varies
+    batch = random_batch(5)
+    other = (batch.action + 1) % A
+    _, plain = model.loss(params, batch, key(1))
+    _, same = model.loss(params, batch, key(1), backbone_action=batch.action)
+    _, fed = model.loss(params, batch, key(1), backbone_action=other)
+    _, relabelled = model.loss(params, batch._replace(action=other), key(1))
+    assert plain == same
+    for term in ("recon", "continue", "kl", "prior_entropy"):
+        np.testing.assert_allclose(fed[term], relabelled[term], rtol=1e-6)
+    assert not np.allclose(fed["kl"], plain["kl"], rtol=1e-4)  # the backbone read `other`
+    _, states, _ = model.observe(
+        params, model.initial_carry(B), batch.obs, other, batch.start, key(1)
+    )
+    taken = model.predict(params, states, batch.action).reward
+    reward_dist = wm.latents.reward_for(model.config)
+    error = jnp.abs(reward_dist.mean(taken) - batch.reward).mean()
+    np.testing.assert_allclose(fed["reward_mae"], error, rtol=1e-5)
+    assert not np.allclose(fed["reward_mae"], relabelled["reward_mae"], rtol=1e-4)
