@@ -300,7 +300,7 @@ NAMED = (
     (("first_head_lr",), " (lr {:g})"),
     (("first_explore",), " first explore {:g}"),
     (("first_branches",), " first branches {}"),
-    (("action_input_noise",), " action noise {:g}"),
+    (("action_relabel",), " action relabel {:g}"),
     (("reward_head",), " {} reward head"),
 )
 """The config fields an agent's name shows where they differ from the preset's, in order, with
@@ -523,7 +523,7 @@ class Args:
     first_branches: int | None = None
     """Episode-opening starts per update imagined under every first action (learning,
     in-context); None: the preset's (0, none)."""
-    action_input_noise: float | None = None
+    action_relabel: float | None = None
     """The share of replayed actions the world model's backbone reads swapped for uniform ones
     (learning, in-context); None: the preset's (0, the taken actions)."""
     episodes: int = 256
@@ -543,11 +543,11 @@ SHAPE = ("replay_length", "batch_size", "replay_capacity", "replay_burn_in")
 the burn-in before a window a run may set apart from the default."""
 TRAINING = (
     "train_ratio", "actor_unimix", "entropy_coef", "actor_replay_scale", "target_temperature",
-    "first_row_weight", "first_head_lr", "first_explore", "first_branches", "action_input_noise",
+    "first_row_weight", "first_head_lr", "first_explore", "first_branches", "action_relabel",
 )  # fmt: skip
 """The train ratio, the actor's unimix, its entropy bonus, its replay term's weight, its
 target gradient's tau, its first rows' weight, its first-step network's rate, the first
-step's exploration and its branches, and the world model's action noise a run may set apart
+step's exploration and its branches, and the world model's action relabelling a run may set apart
 from the default."""
 
 
@@ -748,8 +748,8 @@ LEARNING_HEADER = (
     "`--target-temperature T` for a `tau T` row, `--first-row-weight W` for a "
     "`first rows xW` row, `--first-flag` for a `first flag` row, `--first-head` for a `first "
     "head` row, `--first-head-lr L` for a `(lr L)` row, `--first-explore P` for a `first "
-    "explore P` row, `--first-branches M` for a `first branches M` row, `--action-input-noise "
-    "P` for an `action noise P` row, `--reward-head action` for an "
+    "explore P` row, `--first-branches M` for a `first branches M` row, `--action-relabel "
+    "P` for an `action relabel P` row, `--reward-head action` for an "
     "`action reward head` row; "
     "`--agents ppo` runs PPO alone), with the row's env steps per "
     "seed rounded up to the budget given. `reward error halved at`: per seed, the env steps by "

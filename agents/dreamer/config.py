@@ -156,15 +156,17 @@ class DreamerConfig:
     Where the actor is sure of its first answer the replay holds few others, and the world
     model's values for them go unchecked; this keeps some in it at a cost of at most
     `first_explore x (A - 1) / A` wrong first answers. 0: DreamerV3's acting."""
-    action_input_noise: float = 0.0
-    """Share of the replayed actions that the world model's backbone reads (in its loss, and
-    in the filter that gives imagination its start states) swapped for uniform ones (discrete
-    actions only); the reward head still reads the taken actions. Where the actor is sure,
-    its answers and the cues they answer agree on every replayed episode, so the backbone may
-    remember an answer where it should remember the cue and credit repeating a wrong one
-    (docs/MODEL_BASED.md); swapped actions keep the answers apart from the cues without
-    acting them. It blurs the dynamics of tasks whose observations depend on the actions.
-    0: DreamerV3's world model."""
+    action_relabel: float = 0.0
+    """Share of the replayed windows whose actions the world model's backbone reads (in its
+    loss, and in the filter that gives imagination its start states) through a random
+    permutation of the action ids, one per window (discrete actions only); the reward head
+    still reads the taken actions. Where the actor is sure, its answers and the cues they
+    answer agree on every replayed episode, so the backbone may remember an answer where it
+    should remember the cue and credit repeating a wrong one (docs/MODEL_BASED.md); relabelled
+    windows keep the answers apart from the cues without acting them. A permutation, not
+    per-step noise: a window's other answers would still name the cue by a majority. It
+    hides the effect of the actions in those windows, so it suits tasks whose observations
+    do not depend on them (POPGym's card tasks). 0: DreamerV3's world model."""
     actor_gradient: Literal["reinforce", "backprop", "expected", "target"] = "reinforce"
     """REINFORCE (any action space), dynamics backpropagation (continuous actions only),
     expected (REINFORCE with the expected policy gradient over every action at the start
@@ -232,9 +234,8 @@ class DreamerConfig:
             f"first_explore must be in [0, 1], got {self.first_explore}; use 0 to turn it off.",
         )
         require(
-            0.0 <= self.action_input_noise < 1.0,
-            f"action_input_noise must be in [0, 1), got {self.action_input_noise}; use 0 to "
-            "turn it off.",
+            0.0 <= self.action_relabel <= 1.0,
+            f"action_relabel must be in [0, 1], got {self.action_relabel}; use 0 to turn it off.",
         )
         require(
             self.first_branches >= 0,

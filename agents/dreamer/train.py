@@ -217,7 +217,7 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
             seed=action_key
         )
         if config.first_explore > 0:  # off: the action stream of DreamerV3's acting, unchanged
-            action = swap_uniform(
+            action = explore_first(
                 jax.random.fold_in(action_key, 1),
                 action,
                 row.start,
@@ -245,18 +245,13 @@ def make_act(config: DreamerConfig, spec: EnvSpec, model: wm.WorldModel, actor: 
     return act
 
 
-def swap_uniform(
-    key: PRNGKeyArray,
-    action: Int[Array, "*rows"],
-    where: Bool[Array, "*rows"],
-    actions: int,
-    rate: float,
-) -> Int[Array, "*rows"]:
-    """Per row (any shape): where `where`, with probability `rate`, a uniform action of
-    `actions` instead of `action` (`DreamerConfig.first_explore` on an episode's first step,
-    `action_input_noise` on every replayed action)."""
+def explore_first(
+    key: PRNGKeyArray, action: Int[Array, " B"], start: Bool[Array, " B"], actions: int, rate: float
+) -> Int[Array, " B"]:
+    """Per environment `B`: on an episode's first step (`start`), with probability `rate`, a
+    uniform action of `actions` instead of `action` (`DreamerConfig.first_explore`)."""
     swap_key, pick_key = jax.random.split(key)
-    swap = where & (jax.random.uniform(swap_key, where.shape) < rate)
+    swap = start & (jax.random.uniform(swap_key, start.shape) < rate)
     uniform = jax.random.randint(pick_key, action.shape, 0, actions, action.dtype)
     return jnp.where(swap, uniform, action)
 
@@ -758,13 +753,18 @@ def make_train_step(
 
 def backbone_actions(config: DreamerConfig, spec: EnvSpec, batch: wm.Batch, key):
     """The replayed actions `[T, batch]` the world model's backbone reads: `None` (the taken
-    ones) or, with `action_input_noise`, each swapped for a uniform one at that rate (a key
-    folded off `key`, so that the rest of the update draws as without)."""
-    if config.action_input_noise == 0:
+    ones) or, with `action_relabel`, each window's (column's) actions, at that rate, mapped
+    through a random permutation of the `A` action ids drawn for the window (from a key folded
+    off `key`, so that the rest of the update draws as without)."""
+    if config.action_relabel == 0:
         return None
-    where = jnp.ones(batch.action.shape, bool)
-    args = (spec.action_dim, config.action_input_noise)
-    return swap_uniform(jax.random.fold_in(key, 1), batch.action, where, *args)
+    pick_key, order_key = jax.random.split(jax.random.fold_in(key, 1))
+    windows = batch.action.shape[1]
+    orders = jax.random.split(order_key, windows)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, spec.action_dim))(orders)  # [batch, A]
+    relabelled = jnp.take_along_axis(perms, batch.action.T, axis=1).T.astype(batch.action.dtype)
+    picked = jax.random.uniform(pick_key, (windows,)) < config.action_relabel
+    return jnp.where(picked, relabelled, batch.action)
 
 
 def make_update(config: DreamerConfig, spec, model, actor, critic, optimizers, split: Split):
@@ -830,7 +830,7 @@ def check_action_space(config: DreamerConfig, spec: EnvSpec) -> None:
         f"actor_gradient={config.actor_gradient!r} needs discrete actions and {config.env_name} "
         "has continuous ones; use actor_gradient='reinforce' or 'backprop'.",
     )
-    for name in ("first_explore", "action_input_noise"):
+    for name in ("first_explore", "action_relabel"):
         require(
             spec.discrete or getattr(config, name) == 0,
             f"{name}={getattr(config, name)} needs discrete actions and {config.env_name} has "

@@ -8,6 +8,7 @@ Each program is compiled once (module fixtures share them), with the agent's own
 """
 
 import dataclasses
+import math
 
 import chex
 import flax.linen as nn
@@ -29,6 +30,7 @@ from agents.dreamer.train import (
     action_values,
     backbone_actions,
     branch_weights,
+    explore_first,
     first_row_weights,
     first_rows_mean,
     imagine,
@@ -42,7 +44,6 @@ from agents.dreamer.train import (
     policy_of,
     replay_returns,
     replayed_terms,
-    swap_uniform,
 )
 from agents.world_model import make_optimizer
 from rlssm.world_models import Batch, TwoHotReward
@@ -587,27 +588,35 @@ def test_first_branches_train_the_critic_alone(catch):
     assert np.isfinite(metrics["critic_loss"]) and np.isfinite(metrics["actor_loss"])
 
 
-def test_action_input_noise_swaps_the_backbones_actions_at_its_rate(catch):
-    agent, _, states, _ = catch
-    windows = states[-1].replay.data  # [capacity, B] rows, read as a [T, batch] window
-    batch = Batch(windows.obs, windows.action, windows.reward, windows.terminated, windows.start)
+def test_action_relabel_permutes_whole_windows_at_its_rate(catch):
+    # 4,000 windows, each holding every action once: at rate 0.5 about half are relabelled
+    # (a permutation other than the identity in 23 of 24), each by one permutation of its
+    # own; the others, and the off switch, keep the taken actions.
+    agent, *_ = catch
+    actions, windows = agent.spec.action_dim, 4000
+    taken = jax.vmap(lambda k: jax.random.permutation(k, actions))(
+        jax.random.split(jax.random.key(1), windows)
+    ).T.astype(jnp.int32)  # [T = A, windows]
+    batch = Batch(jnp.zeros((actions, windows, 1)), taken, *(jnp.zeros((actions, windows)),) * 3)
     assert backbone_actions(agent.config, agent.spec, batch, jax.random.key(0)) is None
-    config = dataclasses.replace(agent.config, action_input_noise=0.5)
+    config = dataclasses.replace(agent.config, action_relabel=0.5)
     fed = np.asarray(backbone_actions(config, agent.spec, batch, jax.random.key(0)))
-    taken = np.asarray(batch.action)
+    taken = np.asarray(taken)
     assert fed.shape == taken.shape and fed.dtype == taken.dtype
-    changed, expected = (
-        (fed != taken).mean(),
-        0.5 * (agent.spec.action_dim - 1) / agent.spec.action_dim,
-    )
-    assert abs(changed - expected) < 0.1, changed
+    changed = (fed != taken).any(0)
+    expected = 0.5 * (1 - 1 / math.factorial(actions))
+    assert abs(changed.mean() - expected) < 0.03, changed.mean()
+    for column in range(50):  # a bijection per window: every action still once
+        assert sorted(fed[:, column]) == list(range(actions))
+    perms = {tuple(fed[np.argsort(taken[:, c]), c]) for c in np.flatnonzero(changed)}
+    assert len(perms) == math.factorial(actions) - 1  # each window draws its own
 
 
-def test_action_input_noise_changes_the_world_models_update_and_the_starts(catch):
+def test_action_relabel_changes_the_world_models_update_and_the_starts(catch):
     # The same state and key: the backbone reads other actions, so the world model's update
     # differs, and the actor and critic (trained from the filter's starts) differ too.
     plain, _ = updated_with(catch)
-    noisy, metrics = updated_with(catch, action_input_noise=0.5)
+    noisy, metrics = updated_with(catch, action_relabel=0.5)
     assert not leaves_equal(plain.world_model.params, noisy.world_model.params)
     assert not leaves_equal(plain.critic.params, noisy.critic.params)
     assert np.isfinite(metrics["wm_loss"]) and np.isfinite(metrics["critic_loss"])
@@ -635,7 +644,7 @@ def test_start_gradients_train_the_actor_differently(catch, start_gradient):
         {"actor_gradient": "expected"},
         {"actor_gradient": "target"},
         {"first_explore": 0.1},
-        {"action_input_noise": 0.25},
+        {"action_relabel": 0.25},
     ],
 )
 def test_discrete_only_options_on_continuous_actions_fail_before_compiling(overrides):
@@ -778,13 +787,13 @@ def test_first_explore_swaps_only_the_first_actions(catch, rate):
     assert (after_first != 0).any() == (rate == 1.0)
 
 
-def test_swap_uniform_swaps_at_its_rate_where_asked_alone():
+def test_explore_first_swaps_at_its_rate_on_first_steps_alone():
     # 20,000 environments, half on a first step: there about rate x (A - 1) / A change, and the
     # swapped ones spread over every action; elsewhere none.
     envs, actions, rate = 20_000, 4, 0.3
     start = jnp.arange(envs) % 2 == 0
     action = jnp.full((envs,), 2, jnp.int32)
-    out = np.asarray(swap_uniform(jax.random.key(0), action, start, actions, rate))
+    out = np.asarray(explore_first(jax.random.key(0), action, start, actions, rate))
     start = np.asarray(start)
     assert out.dtype == np.int32 and (out[~start] == 2).all()
     changed = (out[start] != 2).mean()
@@ -869,8 +878,8 @@ BAD_CONFIGS = [
     ({"first_flag": True, "first_head": True, "first_head_lr": 0.0}, "first_head_lr"),
     ({"first_explore": 1.5}, "first_explore"),
     ({"first_explore": -0.1}, "first_explore"),
-    ({"action_input_noise": 1.0}, "action_input_noise"),
-    ({"action_input_noise": -0.1}, "action_input_noise"),
+    ({"action_relabel": 1.5}, "action_relabel"),
+    ({"action_relabel": -0.1}, "action_relabel"),
     ({"first_branches": -1}, "first_branches"),
     ({"first_branches": 4}, "first_branches"),  # needs the expected or target gradient
 ]

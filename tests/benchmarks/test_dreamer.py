@@ -153,10 +153,10 @@ STACKED = [
         "first explore 0.05 first branches 16 action reward head",
     ),
     (
-        {"action_input_noise": 0.25},
-        "--first-branches 16 --action-input-noise 0.25 --write-docs",
-        {"action_input_noise": 0.25},
-        "first branches 16 action noise 0.25 action reward head",
+        {"action_relabel": 0.25},
+        "--first-branches 16 --action-relabel 0.25 --write-docs",
+        {"action_relabel": 0.25},
+        "first branches 16 action relabel 0.25 action reward head",
     ),
 ]
 """Settings a learning run adds one at a time (each to the ones before): the fields changed,
