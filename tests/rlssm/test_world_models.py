@@ -55,6 +55,18 @@ def model_and_params(variant: str, **overrides):
     return model, model.init(key(0))
 
 
+def action_head_model(variant: str):
+    """A `reward_head='action'` model whose parameters are perturbed, so that the zero-init
+    reward head's outputs differ by action."""
+    model, params = model_and_params(variant, reward_head="action")
+    noise = jax.random.split(key(7), len(jax.tree.leaves(params)))
+    leaves = [
+        p + 0.3 * jax.random.normal(k, p.shape)
+        for p, k in zip(jax.tree.leaves(params), noise, strict=True)
+    ]
+    return model, jax.tree.unflatten(jax.tree.structure(params), leaves)
+
+
 def random_batch(seed: int, length=T, batch=B, obs_shape=(D,), start_rate=0.2) -> wm.Batch:
     k_obs, k_act, k_rew, k_term, k_start = jax.random.split(key(seed), 5)
     return wm.Batch(
@@ -255,13 +267,7 @@ def test_action_reward_head_reads_the_taken_actions_head(variant):
     """`reward_head='action'`: a state's reward output is the row of the head's `[A, R]` output
     that belongs to the action that led to it, for integer and one-hot actions, in the loss's
     reward term and in imagination; without actions it refuses."""
-    model, params = model_and_params(variant, reward_head="action")
-    noise = jax.random.split(key(7), len(jax.tree.leaves(params)))
-    leaves = [
-        p + 0.3 * jax.random.normal(k, p.shape)
-        for p, k in zip(jax.tree.leaves(params), noise, strict=True)
-    ]
-    params = jax.tree.unflatten(jax.tree.structure(params), leaves)  # the zero-init head varies
+    model, params = action_head_model(variant)
     batch = random_batch(5)
     carry, states, _ = model.observe(
         params, model.initial_carry(B), batch.obs, batch.action, batch.start, key(1)
@@ -290,13 +296,7 @@ def test_the_loss_feeds_the_backbone_its_own_actions_and_the_reward_head_the_tak
     """`loss(..., backbone_action=X)`: every term but the reward is that of a batch whose
     actions are `X` (the backbone reads `X`); the reward term is the taken actions' heads on
     the states `X` led to. Default: the batch's actions."""
-    model, params = model_and_params("s4wm-s5", reward_head="action")
-    noise = jax.random.split(key(7), len(jax.tree.leaves(params)))
-    leaves = [
-        p + 0.3 * jax.random.normal(k, p.shape)
-        for p, k in zip(jax.tree.leaves(params), noise, strict=True)
-    ]
-    params = jax.tree.unflatten(jax.tree.structure(params), leaves)  # the zero-init head varies
+    model, params = action_head_model("s4wm-s5")
     batch = random_batch(5)
     other = (batch.action + 1) % A
     _, plain = model.loss(params, batch, key(1))
