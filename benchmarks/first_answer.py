@@ -31,7 +31,9 @@ right, so the replay cannot tell them apart without other first answers).
 Prints one JSON line per checkpoint and seed: `{"update", "seed", "steps": {t: {"values",
 "reward", "after_gap", "actor", "entropy"}}, "after": {"names_after_right",
 "names_after_wrong", "repeats_wrong", "reward_of_repeats", "reward_of_names"}}` (axis names:
-`E` episodes, `A` actions, `H` imagined steps; a share or mean over no answers is null).
+`E` episodes, `A` actions, `H` imagined steps; a share or mean over no answers is null),
+`"values_by_card"`: per first card, the share of its episodes whose best first-step action
+value names it (a sway that hits one card of four shows as 0.75 in `values`).
 """
 
 import dataclasses
@@ -83,10 +85,10 @@ AFTER = (
 
 def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
     """Returns `probe(wm_params, actor_params, critic_params, key) -> ([len(steps), 5],
-    [5])`: per probed step, the share of episodes whose best action value, whose best reward
+    [5], [A])`: per probed step, the share of episodes whose best action value, whose best reward
     term and whose actor's mode name the first card, the critic term's mean edge for it
-    (`after_gap`) and the actor's mean entropy; and the imagined branches' `AFTER` split of
-    the first step (one seed)."""
+    (`after_gap`) and the actor's mean entropy; and `first_step`'s split and shares by card
+    (one seed)."""
     model = make_world_model(config, spec)
     actor, critic = make_heads(config, spec)
     read = reader(config.features, config.first_flag)
@@ -104,10 +106,10 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
             start = jnp.full((episodes,), t == 0)
             carry, _, _ = model.observe_step(wm_params, carry, obs, previous, start, filter_key)
             if t == 0:
-                args = (wm_params, actor_params, carry, start.astype(jnp.float32), value_key)
-                traj = imagine_branches(config, spec, model, actor, *args, episodes).traj
-                shape = (traj.action.shape[0], spec.action_dim, episodes)  # [H, A, E]
-                split = after_split(traj.action.reshape(shape), traj.reward.reshape(shape), card)
+                params = (wm_params, actor_params, critic_params)
+                first = first_step(
+                    config, spec, (model, actor, critic), params, carry, card, value_key
+                )
             if t in steps:
                 args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
                 reward, after = action_value_terms(*args)
@@ -120,9 +122,33 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
                 jax.random.split(env_key, episodes), env_state, card, spec.params
             )
             previous = card
-        return jnp.stack(rows), split
+        return jnp.stack(rows), *first
 
     return probe
+
+
+def first_step(config, spec, nets, params, carry, card, key):
+    """At the episodes' first step (`carry` after the first observation): the imagined
+    branches' `AFTER` split, and per card (`[A]`) the share of its episodes whose best
+    one-step action value names it (NaN for a card no episode drew)."""
+    model, actor, critic = nets
+    wm_params, actor_params, critic_params = params
+    episodes = card.shape[0]
+    args = (wm_params, actor_params, carry, jnp.ones((episodes,)), key)
+    traj = imagine_branches(config, spec, model, actor, *args, episodes).traj
+    shape = (traj.action.shape[0], spec.action_dim, episodes)  # [H, A, E]
+    split = after_split(traj.action.reshape(shape), traj.reward.reshape(shape), card)
+    args = (config, spec, model, critic, wm_params, critic_params, carry, key)
+    reward, after = action_value_terms(*args)
+    return split, share_by_card(jnp.argmax(reward + after, -1) == card, card, spec.action_dim)
+
+
+def share_by_card(right: jax.Array, card: jax.Array, cards: int) -> jax.Array:
+    """Per card `[cards]`: the share of the episodes that drew it (`card[E]`) that are
+    `right[E]`; NaN for a card none drew."""
+    drew = card == jnp.arange(cards)[:, None]  # [cards, E]
+    count = drew.sum(-1)
+    return jnp.where(count > 0, (drew & right).sum(-1) / jnp.maximum(count, 1), jnp.nan)
 
 
 def after_split(action: jax.Array, reward: jax.Array, card: jax.Array) -> jax.Array:
@@ -174,13 +200,14 @@ def probe_run(args: Args) -> list[dict]:
         for seed in range(run.num_seeds):
             one = jax.tree.map(lambda x, i=seed: x[i], state)
             params = (one.world_model.params, one.actor.params, one.critic.params)
-            table, after = probe(*params, jax.random.key(args.seed))
+            table, after, by_card = probe(*params, jax.random.key(args.seed))
             results.append(
                 {
                     "update": int(one.update),
                     "seed": seed,
                     "table": np.asarray(table),
                     "after": np.asarray(after),
+                    "by_card": np.asarray(by_card),
                 }
             )
     return results
@@ -197,7 +224,14 @@ def record(result: dict, steps: tuple[int, ...]) -> dict:
         name: None if np.isnan(x) else round(float(x), 4)
         for name, x in zip(AFTER, result["after"], strict=True)
     }
-    return {"update": result["update"], "seed": result["seed"], "steps": by_step, "after": after}
+    by_card = [None if np.isnan(x) else round(float(x), 4) for x in result["by_card"]]
+    return {
+        "update": result["update"],
+        "seed": result["seed"],
+        "steps": by_step,
+        "after": after,
+        "values_by_card": by_card,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -222,6 +222,9 @@ def test_the_first_answer_probe_reads_every_checkpoint_and_seed(trained):
     assert set(shown["after"]) == set(first_answer.AFTER)
     shares = results[0]["after"][:3]
     assert ((shares >= 0) & (shares <= 1)).all()
+    by_card, drawn = results[0]["by_card"], ~np.isnan(results[0]["by_card"])
+    assert by_card.shape == (4,) and ((by_card[drawn] >= 0) & (by_card[drawn] <= 1)).all()
+    assert len(shown["values_by_card"]) == 4
 
 
 def test_the_probes_after_split_against_a_hand_counted_case():
@@ -244,11 +247,19 @@ def test_the_probes_after_split_against_a_hand_counted_case():
     action[1:] = np.arange(3)[None, :, None]  # every later answer repeats the first one
     split = first_answer.after_split(jnp.asarray(action), jnp.asarray(reward), card)
     assert split[2] == 1 and np.isnan(split[4])  # after a wrong answer, never the card
-    shown = first_answer.record(
-        {"update": 1, "seed": 0, "table": np.zeros((0, 5)), "after": split}, ()
-    )
+    result = {"update": 1, "seed": 0, "table": np.zeros((0, 5)), "after": split}
+    shown = first_answer.record({**result, "by_card": np.array([1.0, np.nan])}, ())
+    assert shown["values_by_card"] == [1.0, None]
     assert shown["after"]["reward_of_names"] is None
     assert shown["after"]["repeats_wrong"] == 1
+
+
+def test_the_probes_shares_by_card_against_a_hand_counted_case():
+    card = jnp.array([0, 0, 0, 2, 2, 3])
+    right = jnp.array([True, False, True, True, True, False])
+    shares = np.asarray(first_answer.share_by_card(right, card, 4))
+    np.testing.assert_allclose(shares[[0, 2, 3]], [2 / 3, 1.0, 0.0], rtol=1e-6)
+    assert np.isnan(shares[1])
 
 
 def test_the_probes_edge_is_the_right_answers_lead_over_the_mean_wrong_one():
