@@ -105,14 +105,14 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
             key, filter_key, value_key, env_key = jax.random.split(key, 4)
             start = jnp.full((episodes,), t == 0)
             carry, _, _ = model.observe_step(wm_params, carry, obs, previous, start, filter_key)
-            if t == 0:
-                params = (wm_params, actor_params, critic_params)
-                first = first_step(
-                    config, spec, (model, actor, critic), params, carry, card, value_key
-                )
-            if t in steps:
+            if t == 0 or t in steps:  # one draw of the values serves both reads
                 args = (config, spec, model, critic, wm_params, critic_params, carry, value_key)
                 reward, after = action_value_terms(*args)
+            if t == 0:
+                params = (wm_params, actor_params)
+                args = (carry, card, reward + after, value_key)
+                first = first_step(config, spec, (model, actor), params, *args)
+            if t in steps:
                 dist = policy(read(carry, start))
                 names = [jnp.argmax(reward + after, -1), jnp.argmax(reward, -1), dist.mode()]
                 right = [(x == card).mean() for x in names]
@@ -127,20 +127,17 @@ def make_probe(config, spec, steps: tuple[int, ...], episodes: int):
     return probe
 
 
-def first_step(config, spec, nets, params, carry, card, key):
-    """At the episodes' first step (`carry` after the first observation): the imagined
-    branches' `AFTER` split, and per card (`[A]`) the share of its episodes whose best
-    one-step action value names it (NaN for a card no episode drew)."""
-    model, actor, critic = nets
-    wm_params, actor_params, critic_params = params
+def first_step(config, spec, nets, params, carry, card, values, key):
+    """At the episodes' first step (`carry` after the first observation; `values[E, A]` the
+    one-step action values there): the imagined branches' `AFTER` split, and per card (`[A]`)
+    the share of its episodes whose best value names it (NaN for a card no episode drew)."""
+    (model, actor), (wm_params, actor_params) = nets, params
     episodes = card.shape[0]
     args = (wm_params, actor_params, carry, jnp.ones((episodes,)), key)
     traj = imagine_branches(config, spec, model, actor, *args, episodes).traj
     shape = (traj.action.shape[0], spec.action_dim, episodes)  # [H, A, E]
     split = after_split(traj.action.reshape(shape), traj.reward.reshape(shape), card)
-    args = (config, spec, model, critic, wm_params, critic_params, carry, key)
-    reward, after = action_value_terms(*args)
-    return split, share_by_card(jnp.argmax(reward + after, -1) == card, card, spec.action_dim)
+    return split, share_by_card(jnp.argmax(values, -1) == card, card, spec.action_dim)
 
 
 def share_by_card(right: jax.Array, card: jax.Array, cards: int) -> jax.Array:
